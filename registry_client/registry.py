@@ -1,0 +1,246 @@
+"""The model registry: immutable, human-readable versions in the BentoML model store.
+
+A version is saved as BentoML tag ``name:version``; its task, params, metrics, data and code
+versions, description, feature count and the artifact's SHA-256 are its metadata. The first version
+of a model becomes its stable version in the store's routing plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from .artifacts import digest_files, read_artifact, read_verified
+from .errors import (
+    CanarylineError,
+    InvalidVersionError,
+    ModelNotFoundError,
+    PlanConflictError,
+    VersionExistsError,
+)
+from .frameworks import adapter_for_model, adapter_for_module
+from .plan import Plan
+from .settings import CanarylineSettings
+from .store import Store, open_store
+from .versions import VERSION_PATTERN, next_default_version, sort_versions, validate_version
+
+__all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task"]
+
+Task = Literal["classification", "regression"]
+_NAME_RE = re.compile(VERSION_PATTERN)
+_DEFAULT_NAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What the registry knows of one registered version."""
+
+    model: str
+    version: str
+    created: datetime
+    task: Task
+    framework: str
+    sha256: str
+    n_features: int | None
+    classes: list[Any] | None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_version: str | None = None
+    code_version: str | None = None
+    description: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "version": self.version, "created": self.created.isoformat(),
+            "task": self.task, "framework": self.framework, "params": self.params, "metrics": self.metrics,
+            "data_version": self.data_version, "code_version": self.code_version,
+            "description": self.description, "sha256": self.sha256, "n_features": self.n_features,
+            "classes": self.classes,
+        }
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A version whose artifact passed its SHA-256 check, with the model object ready to predict."""
+
+    info: ModelVersion
+    model: Any
+
+
+def _json_safe(value: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+    except TypeError as exc:
+        raise CanarylineError(f"{what} must be JSON-serialisable: {exc}") from exc
+    return result
+
+
+class Registry:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def from_settings(cls, settings: CanarylineSettings) -> Registry:
+        return cls(open_store(settings.store_url()))
+
+    @classmethod
+    def from_env(cls) -> Registry:
+        return cls.from_settings(CanarylineSettings())
+
+    # -- writing -------------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        version: str | None = None,
+        task: Task = "classification",
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        data_version: str | None = None,
+        code_version: str | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one."""
+        import bentoml
+
+        if not _NAME_RE.match(name):
+            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
+        if task not in ("classification", "regression"):
+            raise CanarylineError(f"task {task!r} is invalid: use 'classification' or 'regression'")
+        if version is not None:
+            validate_version(version)
+        adapter = adapter_for_model(model)
+        self.store.ping()  # fail before writing anything when the plan cannot be recorded
+        n_features = getattr(model, "n_features_in_", None)
+        classes = getattr(model, "classes_", None)
+        metadata: dict[str, Any] = {
+            "canaryline": 1,
+            "task": task,
+            "params": _json_safe(params or {}, "params"),
+            "metrics": _json_safe(metrics or {}, "metrics"),
+            "data_version": data_version,
+            "code_version": code_version,
+            "description": description,
+            "n_features": int(n_features) if n_features is not None else None,
+            "classes": orjson.loads(orjson.dumps(classes, option=orjson.OPT_SERIALIZE_NUMPY))
+            if classes is not None and task == "classification" else None,
+        }
+        metadata = {key: value for key, value in metadata.items() if value is not None}  # BentoML refuses None
+        attempts = 1 if version is not None else _DEFAULT_NAME_ATTEMPTS
+        for _ in range(attempts):
+            chosen = version or next_default_version(self._bento_versions(name))
+            try:
+                saved = self._save(name, chosen, model, adapter, metadata)
+                break
+            except VersionExistsError:
+                if version is not None:
+                    raise
+        else:  # every default name was taken by concurrent registrations
+            raise VersionExistsError(f"model {name!r}: could not pick a free default version name")
+        try:
+            if self.store.get_plan(name) is None:
+                self.store.save_plan(Plan.initial(name, chosen), before=None, action="create")
+        except PlanConflictError:
+            pass  # another registration created the plan first; ours is then not stable
+        except BaseException:
+            bentoml.models.delete(saved.tag)  # no half-written state: the version goes with the plan
+            raise
+        return saved
+
+    def _save(self, name: str, version: str, model: Any, adapter: Any, metadata: dict[str, Any]) -> ModelVersion:
+        import bentoml
+        from bentoml._internal.models.model import ModelContext
+        from bentoml.exceptions import BentoMLException
+
+        tag = f"{name}:{version}"
+        if version in self._bento_versions(name):
+            raise VersionExistsError(f"model {name!r} already has version {version!r}; versions are immutable")
+        context = ModelContext(framework_name=adapter.framework, framework_versions={})
+        try:
+            with bentoml.models.create(
+                tag, module=adapter.module, labels={"canaryline": "1"}, metadata=metadata, context=context
+            ) as bento_model:
+                folder = bento_model.path_of("/")
+                from pathlib import Path
+
+                adapter.write(model, Path(folder))
+                bento_model.info.metadata["sha256"] = digest_files(read_artifact(Path(folder)))
+        except BentoMLException as exc:
+            if "already exists" in str(exc):
+                raise VersionExistsError(
+                    f"model {name!r} already has version {version!r}; versions are immutable"
+                ) from exc
+            raise
+        return self.get(name, version)
+
+    # -- reading -------------------------------------------------------------------------------
+    def _bento_versions(self, name: str) -> list[str]:
+        import bentoml
+        from bentoml.exceptions import NotFound
+
+        try:
+            return [str(m.tag.version) for m in bentoml.models.list(name)]
+        except NotFound:
+            return []
+
+    def models(self) -> list[str]:
+        """Names of the models that have at least one canaryline version."""
+        import bentoml
+
+        names = {str(m.tag.name) for m in bentoml.models.list() if m.info.labels.get("canaryline") == "1"}
+        return sorted(names)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every registered version, ordered numerically (``v2`` before ``v10``)."""
+        found = {v.version: v for v in (self._info(name, ver) for ver in self._bento_versions(name)) if v}
+        if not found:
+            raise ModelNotFoundError(f"model {name!r} has no registered versions")
+        return [found[v] for v in sort_versions(found)]
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        info = self._info(name, version)
+        if info is None:
+            raise ModelNotFoundError(f"model {name!r} has no version {version!r}")
+        return info
+
+    def _info(self, name: str, version: str) -> ModelVersion | None:
+        import bentoml
+        from bentoml.exceptions import NotFound
+
+        try:
+            bento_model = bentoml.models.get(f"{name}:{version}")
+        except (NotFound, ValueError):
+            return None
+        meta = bento_model.info.metadata
+        if meta.get("canaryline") != 1 or "sha256" not in meta:
+            return None
+        return ModelVersion(
+            model=name, version=version, created=bento_model.info.creation_time, task=meta["task"],
+            framework=bento_model.info.module, sha256=meta["sha256"], n_features=meta.get("n_features"),
+            classes=meta.get("classes"), params=meta.get("params") or {}, metrics=meta.get("metrics") or {},
+            data_version=meta.get("data_version"), code_version=meta.get("code_version"),
+            description=meta.get("description") or "",
+        )
+
+    def stable(self, name: str) -> str | None:
+        plan = self.store.get_plan(name)
+        return plan.stable if plan else None
+
+    def load(self, name: str, version: str) -> LoadedVersion:
+        """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
+        import bentoml
+        from pathlib import Path
+
+        info = self.get(name, version)
+        folder = Path(bentoml.models.get(info.tag).path_of("/"))
+        files = read_verified(folder, info.sha256, what=f"model {name!r} version {version!r}")
+        return LoadedVersion(info=info, model=adapter_for_module(info.framework).load(files))

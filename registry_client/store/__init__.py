@@ -1,0 +1,22 @@
+"""Store backends selected by URL: ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``."""
+
+from __future__ import annotations
+
+from .base import Store
+
+__all__ = ["Store", "open_store"]
+
+
+def open_store(url: str) -> Store:
+    """Open the store that ``url`` names; raises StoreError for an unknown scheme."""
+    from ..errors import StoreError
+
+    if url.startswith("sqlite:///"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        return RedisStore(url)
+    raise StoreError(f"store URL {url!r} is not supported: use sqlite:///PATH or redis://HOST:PORT/DB")

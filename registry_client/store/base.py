@@ -1,0 +1,56 @@
+"""The store seam: routing plans with their audit history, and the prediction log.
+
+Two implementations share one contract (``tests/integration/test_store_contract.py``):
+:class:`~registry_client.store.sqlite.SQLiteStore` (embedded default) and
+:class:`~registry_client.store.redis.RedisStore` (shared by every replica).
+All methods are synchronous and thread-safe; the gateway calls them from background threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from ..plan import AuditEntry, Plan, PlanAction
+from ..records import PredictionRecord
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    url: str
+
+    def ping(self) -> None:
+        """Raise StoreUnavailableError when the store cannot be reached."""
+
+    # -- routing plans -------------------------------------------------------------------------
+    def get_plan(self, model: str) -> Plan | None: ...
+
+    def plans(self) -> dict[str, Plan]: ...
+
+    def plans_epoch(self) -> int:
+        """A number that changes whenever any plan changes: a cheap thing to poll."""
+
+    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+        """Store ``plan`` and append its audit entry, atomically.
+
+        Succeeds only when the stored revision is still ``plan.revision - 1`` (none for revision 1);
+        otherwise raises PlanConflictError and changes nothing.
+        """
+
+    def history(self, model: str) -> list[AuditEntry]:
+        """Every change of the model's plan, oldest first."""
+
+    # -- prediction log ------------------------------------------------------------------------
+    def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        """Write all ``records`` in one round trip; a prediction_id already logged is skipped."""
+
+    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
+        """Logged records in write order (per model), streaming."""
+
+    def count_predictions(self, model: str | None = None) -> int: ...
+
+    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]: ...
+
+    def close(self) -> None: ...

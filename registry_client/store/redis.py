@@ -1,0 +1,196 @@
+"""The shared store: Redis, one per fleet of gateway replicas.
+
+Layout (documented in the README):
+
+- ``canaryline:plans`` hash model → plan JSON; ``canaryline:plan_revisions`` hash model → revision;
+  ``canaryline:history:{model}`` list of audit JSON (append-only); ``canaryline:plans:epoch`` counter,
+  incremented with every change, and a message on channel ``canaryline:plans`` naming the model.
+- ``canaryline:log:{model}`` stream, one entry per prediction record (fields ``pid`` and ``r``),
+  trimmed approximately to ``stream_maxlen`` entries.
+- ``canaryline:req:{request_id}`` hash prediction_id → ``stream-key|entry-id``, expiring after
+  ``index_ttl_s``: the request-id index, and what makes writes idempotent on prediction_id.
+- ``canaryline:models`` set of models that have a log.
+
+Every change is one Lua script, so a failure never leaves a half-written plan or record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import redis
+
+from ..errors import PlanConflictError, StoreError, StoreUnavailableError
+from ..plan import AuditEntry, Plan, PlanAction
+from ..records import PredictionRecord
+
+__all__ = ["PLANS_CHANNEL", "RedisStore"]
+
+PREFIX = "canaryline"
+PLANS_CHANNEL = f"{PREFIX}:plans"
+_PLANS = f"{PREFIX}:plans"
+_REVISIONS = f"{PREFIX}:plan_revisions"
+_EPOCH = f"{PREFIX}:plans:epoch"
+_MODELS = f"{PREFIX}:models"
+
+_SAVE_PLAN = """
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if current ~= tonumber(ARGV[2]) - 1 then return current end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[5], ARGV[1])
+return -1
+"""
+
+# KEYS: models-set, then (request-index key, stream key) per record.
+# ARGV: stream maxlen, index ttl, then (prediction_id, model, body) per record.
+_APPEND = """
+local written = 0
+local k = 0
+for i = 2, #KEYS, 2 do
+  local a = 3 + 3 * k
+  local pid = ARGV[a]
+  if redis.call('HEXISTS', KEYS[i], pid) == 0 then
+    local id = redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', 'pid', pid, 'r', ARGV[a + 2])
+    redis.call('HSET', KEYS[i], pid, KEYS[i + 1] .. '|' .. id)
+    redis.call('EXPIRE', KEYS[i], ARGV[2])
+    redis.call('SADD', KEYS[1], ARGV[a + 1])
+    written = written + 1
+  end
+  k = k + 1
+end
+return written
+"""
+
+
+def log_key(model: str) -> str:
+    return f"{PREFIX}:log:{model}"
+
+
+def _request_key(request_id: str) -> str:
+    return f"{PREFIX}:req:{request_id}"
+
+
+class RedisStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream_maxlen: int = 1_000_000,
+        index_ttl_s: int = 7 * 24 * 3600,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.stream_maxlen = stream_maxlen
+        self.index_ttl_s = index_ttl_s
+        self.client: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout, health_check_interval=30
+        )
+        self._save_plan = self.client.register_script(_SAVE_PLAN)
+        self._append = self.client.register_script(_APPEND)
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailableError(f"Redis at {self._where()} is unreachable while {doing}: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis at {self._where()} failed while {doing}: {exc}") from exc
+
+    def _where(self) -> str:
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}/{kwargs.get('db', 0)}"
+
+    def ping(self) -> None:
+        with self._errors("pinging"):
+            self.client.ping()
+
+    # -- plans ---------------------------------------------------------------------------------
+    def get_plan(self, model: str) -> Plan | None:
+        with self._errors(f"reading the plan of {model!r}"):
+            raw = self.client.hget(_PLANS, model)
+        return Plan.model_validate_json(raw) if raw else None
+
+    def plans(self) -> dict[str, Plan]:
+        with self._errors("reading plans"):
+            raw: dict[bytes, bytes] = self.client.hgetall(_PLANS)
+        return {k.decode(): Plan.model_validate_json(v) for k, v in sorted(raw.items())}
+
+    def plans_epoch(self) -> int:
+        with self._errors("reading the plans epoch"):
+            value = self.client.get(_EPOCH)
+        return int(value or 0)
+
+    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+        entry = AuditEntry(
+            model=plan.model, revision=plan.revision, at=plan.updated_at, actor=plan.actor,
+            action=action, reason=plan.reason, before=before, after=plan,
+        )
+        with self._errors(f"saving the plan of {plan.model!r}"):
+            current = self._save_plan(
+                keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH],
+                args=[plan.model, plan.revision, plan.model_dump_json(), entry.model_dump_json(), PLANS_CHANNEL],
+            )
+        if int(current) != -1:
+            raise PlanConflictError(
+                f"model {plan.model!r}: the plan is at revision {current}, "
+                f"not {plan.revision - 1}; read it again and retry"
+            )
+        return entry
+
+    def history(self, model: str) -> list[AuditEntry]:
+        with self._errors(f"reading the history of {model!r}"):
+            raw: list[bytes] = self.client.lrange(f"{PREFIX}:history:{model}", 0, -1)
+        return [AuditEntry.model_validate_json(item) for item in raw]
+
+    # -- prediction log ------------------------------------------------------------------------
+    def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        if not records:
+            return
+        keys: list[str] = [_MODELS]
+        args: list[Any] = [self.stream_maxlen, self.index_ttl_s]
+        for record in records:
+            keys += (_request_key(record.request_id), log_key(record.model))
+            args += (record.prediction_id, record.model, record.to_json())
+        with self._errors(f"writing {len(records)} prediction records"):
+            self._append(keys=keys, args=args)
+
+    def _models(self) -> list[str]:
+        with self._errors("listing logged models"):
+            return sorted(m.decode() for m in self.client.smembers(_MODELS))
+
+    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
+        for name in [model] if model is not None else self._models():
+            start = "-"
+            while True:
+                with self._errors(f"reading the log of {name!r}"):
+                    page = self.client.xrange(log_key(name), min=start, count=1000)
+                if not page:
+                    break
+                for entry_id, fields in page:
+                    yield PredictionRecord(**orjson.loads(fields[b"r"]))
+                start = "(" + entry_id.decode()
+
+    def count_predictions(self, model: str | None = None) -> int:
+        with self._errors("counting prediction records"):
+            return sum(int(self.client.xlen(log_key(m))) for m in ([model] if model else self._models()))
+
+    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
+        with self._errors(f"looking up request {request_id!r}"):
+            index: dict[bytes, bytes] = self.client.hgetall(_request_key(request_id))
+            pipe = self.client.pipeline(transaction=False)
+            for where in index.values():
+                stream, entry_id = where.decode().split("|", 1)
+                pipe.xrange(stream, min=entry_id, max=entry_id)
+            pages = pipe.execute()
+        records = [PredictionRecord(**orjson.loads(page[0][1][b"r"])) for page in pages if page]
+        return sorted(records, key=lambda r: (r.shadow, r.ts))
+
+    def close(self) -> None:
+        self.client.close()

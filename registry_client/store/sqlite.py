@@ -1,0 +1,183 @@
+"""The embedded default store: one SQLite file in WAL mode, shared by every local process."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import orjson
+
+from ..errors import PlanConflictError, StoreError
+from ..plan import AuditEntry, Plan, PlanAction
+from ..records import PredictionRecord
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plans (
+    model TEXT PRIMARY KEY, revision INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_history (
+    model TEXT NOT NULL, revision INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (model, revision));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('plans_epoch', 0);
+CREATE TABLE IF NOT EXISTS predictions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    prediction_id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    route TEXT NOT NULL,
+    shadow INTEGER NOT NULL,
+    body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
+CREATE INDEX IF NOT EXISTS predictions_model_seq ON predictions (model, seq);
+"""
+_PAGE = 1000
+
+
+class SQLiteStore:
+    """Thread-safe: each thread gets its own connection to the same file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = Path(url.removeprefix("sqlite:///"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {self.path.parent}: {exc}") from exc
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1").fetchone()
+
+    # -- plans ---------------------------------------------------------------------------------
+    def get_plan(self, model: str) -> Plan | None:
+        row = self._conn().execute("SELECT body FROM plans WHERE model = ?", (model,)).fetchone()
+        return Plan.model_validate_json(row[0]) if row else None
+
+    def plans(self) -> dict[str, Plan]:
+        rows = self._conn().execute("SELECT model, body FROM plans ORDER BY model").fetchall()
+        return {model: Plan.model_validate_json(body) for model, body in rows}
+
+    def plans_epoch(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'plans_epoch'").fetchone()
+        return int(row[0])
+
+    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+        entry = AuditEntry(
+            model=plan.model, revision=plan.revision, at=plan.updated_at, actor=plan.actor,
+            action=action, reason=plan.reason, before=before, after=plan,
+        )
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT revision FROM plans WHERE model = ?", (plan.model,)).fetchone()
+            current = row[0] if row else 0
+            if current != plan.revision - 1:
+                raise PlanConflictError(
+                    f"model {plan.model!r}: the plan is at revision {current}, "
+                    f"not {plan.revision - 1}; read it again and retry"
+                )
+            body = plan.model_dump_json()
+            conn.execute(
+                "INSERT INTO plans (model, revision, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (model) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+                (plan.model, plan.revision, body),
+            )
+            conn.execute(
+                "INSERT INTO plan_history (model, revision, body) VALUES (?, ?, ?)",
+                (plan.model, plan.revision, entry.model_dump_json()),
+            )
+            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'plans_epoch'")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return entry
+
+    def history(self, model: str) -> list[AuditEntry]:
+        rows = self._conn().execute(
+            "SELECT body FROM plan_history WHERE model = ? ORDER BY revision", (model,)
+        ).fetchall()
+        return [AuditEntry.model_validate_json(body) for (body,) in rows]
+
+    # -- prediction log ------------------------------------------------------------------------
+    def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        if not records:
+            return
+        rows = [
+            (r.prediction_id, r.request_id, r.ts, r.model, r.model_version, r.route, int(r.shadow), r.to_json())
+            for r in records
+        ]
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO predictions "
+                    "(prediction_id, request_id, ts, model, model_version, route, shadow, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write {len(rows)} prediction records to {self.path}: {exc}") from exc
+
+    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
+        last = 0
+        where = "seq > ?" + (" AND model = ?" if model is not None else "")
+        while True:
+            params: tuple[object, ...] = (last, model) if model is not None else (last,)
+            rows = self._conn().execute(
+                f"SELECT seq, body FROM predictions WHERE {where} ORDER BY seq LIMIT {_PAGE}",  # noqa: S608
+                params,
+            ).fetchall()
+            if not rows:
+                return
+            for seq, body in rows:
+                yield PredictionRecord(**orjson.loads(body))
+                last = seq
+
+    def count_predictions(self, model: str | None = None) -> int:
+        if model is None:
+            row = self._conn().execute("SELECT count(*) FROM predictions").fetchone()
+        else:
+            row = self._conn().execute("SELECT count(*) FROM predictions WHERE model = ?", (model,)).fetchone()
+        return int(row[0])
+
+    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
+        rows = self._conn().execute(
+            "SELECT body FROM predictions WHERE request_id = ? ORDER BY seq", (request_id,)
+        ).fetchall()
+        return [PredictionRecord(**orjson.loads(body)) for (body,) in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

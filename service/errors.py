@@ -1,0 +1,73 @@
+"""Errors the gateway answers with; each carries its HTTP status and a stable ``code``.
+
+    GatewayError (500)
+    ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
+    ├── UnauthorizedError (401)          missing or wrong admin bearer token
+    ├── NotFoundError (404)              unknown model, or a pinned version that is not served
+    ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES
+    ├── InputError (422)                 well-formed JSON that breaks a field's rule
+    ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
+    └── StartupError                     a setting forbids starting (e.g. admin API without a token)
+
+Registry and store errors (``registry_client.errors.CanarylineError``) carry a status the same way;
+:func:`service.http.error_response` maps both to the one error body
+``{"error": {"code", "message", "request_id"}}``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequestError",
+    "GatewayError",
+    "InputError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "ServiceUnavailableError",
+    "StartupError",
+    "UnauthorizedError",
+]
+
+
+class GatewayError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequestError(GatewayError):
+    status = 400
+    code = "bad_request"
+
+
+class UnauthorizedError(GatewayError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFoundError(GatewayError):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLargeError(GatewayError):
+    status = 413
+    code = "payload_too_large"
+
+
+class InputError(GatewayError):
+    status = 422
+    code = "invalid_input"
+
+
+class ServiceUnavailableError(GatewayError):
+    status = 503
+    code = "unavailable"
+
+
+class StartupError(GatewayError):
+    code = "startup_refused"

@@ -1,0 +1,146 @@
+"""The data plane: route, predict, stamp and log one request. Knows nothing of HTTP or BentoML."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from registry_client.records import PredictionRecord
+
+from .errors import InputError, NotFoundError, ServiceUnavailableError
+from .ids import new_id
+from .plans import ActivePlan, PlanTable
+from .prediction_log import PredictionLog
+from .routing import choose
+from .settings import GatewaySettings
+from .validation import PredictRequest, check_width
+
+__all__ = ["Gateway", "Prediction"]
+
+
+@dataclass(slots=True)
+class Prediction:
+    """A served prediction, stamped."""
+
+    model: str
+    model_version: str
+    request_id: str
+    prediction_id: str
+    route: str
+    revision: int
+    predictions: list[Any]
+    probabilities: list[list[float]] | None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "model_version": self.model_version,
+            "request_id": self.request_id,
+            "prediction_id": self.prediction_id,
+            "route": self.route,
+            "revision": self.revision,
+            "predictions": self.predictions,
+        }
+        if self.probabilities is not None:
+            body["probabilities"] = self.probabilities
+        return body
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, plans: PlanTable, log: PredictionLog) -> None:
+        self.settings = settings
+        self.plans = plans
+        self.log = log
+        self.instance = settings.instance
+        self._draw = random.random
+
+    def resolve(self, model: str | None) -> ActivePlan:
+        """The plan in force for ``model``; with no model named, the only one served."""
+        if model is None:
+            served = self.plans.models()
+            if len(served) != 1:
+                raise InputError(
+                    f"field 'model' is required when the gateway serves {len(served)} models"
+                    + (f" ({', '.join(served)})" if served else ""),
+                    code="missing_field",
+                )
+            model = served[0]
+        active = self.plans.get(model)
+        if active is None:
+            if model in self.plans.errors:
+                raise ServiceUnavailableError(
+                    f"model {model!r} is not loaded: {self.plans.errors[model]}", code="model_unavailable"
+                )
+            served = ", ".join(self.plans.models()) or "none"
+            raise NotFoundError(f"model {model!r} is not served; models served: {served}", code="unknown_model")
+        return active
+
+    async def predict(
+        self, request: PredictRequest, *, request_id: str, pin: str | None, trace_id: str | None = None
+    ) -> Prediction:
+        started = time.perf_counter()
+        ts = time.time()
+        active = self.resolve(request.model)
+        plan = active.plan
+        decision = choose(plan, pin=pin or request.version, key=request.routing_key, draw=self._draw)
+        serving = active.versions[decision.version]
+        check_width(request.rows, serving.n_features, model=plan.model, version=decision.version)
+        predictions, probabilities = serving.predict(request.rows)
+        prediction_id = new_id()
+        await self.log.write(
+            PredictionRecord(
+                prediction_id=prediction_id,
+                request_id=request_id,
+                ts=ts,
+                model=plan.model,
+                model_version=decision.version,
+                route=decision.route,
+                revision=decision.revision,
+                inputs=request.rows,
+                predictions=predictions,
+                probabilities=probabilities,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                instance=self.instance,
+                trace_id=trace_id,
+            )
+        )
+        return Prediction(
+            model=plan.model,
+            model_version=decision.version,
+            request_id=request_id,
+            prediction_id=prediction_id,
+            route=decision.route,
+            revision=decision.revision,
+            predictions=predictions,
+            probabilities=probabilities,
+        )
+
+    def describe(self, model: str) -> dict[str, Any]:
+        """What ``GET /models/{name}`` shows: the plan in force, loaded versions and load errors."""
+        active = self.plans.get(model)
+        error = self.plans.errors.get(model)
+        if active is None and error is None:
+            raise NotFoundError(
+                f"model {model!r} is not served; models served: {', '.join(self.plans.models()) or 'none'}",
+                code="unknown_model",
+            )
+        return {
+            "model": model,
+            "plan": active.plan.model_dump(mode="json") if active else None,
+            "versions": {
+                version: {
+                    "task": s.info.task,
+                    "framework": s.info.framework,
+                    "sha256": s.info.sha256,
+                    "n_features": s.n_features,
+                    "created": s.info.created.isoformat(),
+                }
+                for version, s in (active.versions.items() if active else ())
+            },
+            "error": error,
+        }
+
+    def ready(self) -> bool:
+        return bool(self.plans.models())

@@ -1,0 +1,132 @@
+"""The HTTP transport: a Starlette app mounted inside the BentoML service (same worker, no extra hop).
+
+It reads headers and the body, calls the data plane (:class:`service.gateway.Gateway`) and renders
+the one error body ``{"error": {"code", "message", "request_id"}}`` for every 4xx and 5xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import structlog
+from registry_client.errors import CanarylineError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .gateway import Gateway
+from .ids import accept_request_id, new_id
+from .validation import parse_predict
+
+__all__ = ["build_app", "error_response", "json_response"]
+
+log = structlog.get_logger("canaryline.http")
+_JSON = "application/json"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=_JSON)
+
+
+def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+    return json_response(body, exc.status, {"X-Request-ID": request_id})
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequestError("header Content-Length must be a non-negative integer", code="invalid_header")
+        if int(declared) > limit:
+            raise PayloadTooLargeError(
+                f"body is {declared} bytes, over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)"
+            )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"body is over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _trace_id(request: Request) -> str | None:
+    traceparent = request.headers.get("traceparent")
+    if traceparent is not None:
+        parts = traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            return parts[1]
+    return None
+
+
+async def predict(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    request_id = "-"
+    try:
+        request_id = accept_request_id(request.headers.get("x-request-id"))
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        parsed = parse_predict(body, max_batch=gateway.settings.max_batch)
+        result = await gateway.predict(
+            parsed, request_id=request_id, pin=request.headers.get("x-model-version"), trace_id=_trace_id(request)
+        )
+    except (GatewayError, CanarylineError) as exc:
+        if request_id == "-":
+            request_id = new_id()  # the client's ID broke the rule: never echo it
+        if exc.status >= 500:
+            log.error("request_failed", request_id=request_id, code=exc.code, error=exc.message)
+        return error_response(exc, request_id)
+    return json_response(
+        result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version}
+    )
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    names = sorted(set(gateway.plans.models()) | set(gateway.plans.errors))
+    return json_response({"models": [gateway.describe(name) for name in names]})
+
+
+async def get_model(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        return json_response(gateway.describe(request.path_params["name"]))
+    except GatewayError as exc:
+        return error_response(exc, new_id())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error = GatewayError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
+    error.status = exc.status_code
+    return error_response(error, new_id())
+
+
+def build_app(gateway: Gateway | None = None, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    """The ASGI app; without ``gateway`` it takes the one the BentoML service built at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if getattr(app.state, "gateway", None) is None:
+            import bentoml
+
+            app.state.gateway = bentoml.get_current_service().gateway
+        yield
+
+    routes: list[BaseRoute] = [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/models", list_models, methods=["GET"]),
+        Route("/models/{name}", get_model, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    app.state.gateway = gateway
+    return app

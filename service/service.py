@@ -1,0 +1,40 @@
+"""The BentoML service: canaryline's gateway as ``bentoml serve service.service:Canaryline``.
+
+It only wires things: settings → :func:`service.composition.build_runtime` → the Starlette app
+mounted at ``/`` inside this service, so predictions are routed in the worker that holds the models.
+BentoML keeps serving ``/livez``, ``/readyz`` and ``/metrics`` and runs the worker processes.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from .composition import Runtime, build_runtime
+from .http import build_app
+from .settings import GatewaySettings
+
+__all__ = ["Canaryline"]
+
+# BentoML reads a service's configuration when the class is decorated, so the worker count is the one
+# setting read at import; everything else is read when each worker builds its runtime.
+_WORKERS = GatewaySettings().workers
+
+
+@bentoml.service(
+    name="canaryline",
+    workers=_WORKERS,
+    logging={"access": {"enabled": False}},
+    traffic={"timeout": 60},
+)
+@bentoml.asgi_app(build_app(), path="/")
+class Canaryline:
+    def __init__(self) -> None:
+        self.runtime: Runtime = build_runtime(GatewaySettings())
+        self.gateway = self.runtime.gateway
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        self.runtime.close()
+
+    def __is_ready__(self) -> bool:
+        return self.gateway.ready()

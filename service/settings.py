@@ -1,0 +1,35 @@
+"""The gateway's settings: everything in :class:`CanarylineSettings` plus what only serving needs."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field
+from registry_client.settings import CanarylineSettings
+
+__all__ = ["GatewaySettings"]
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class GatewaySettings(CanarylineSettings):
+    max_batch: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after.
+    log_mode: Literal["ack", "async"] = "ack"
+    #: Largest group-commit batch the log writer sends in one round trip.
+    log_batch: int = Field(default=512, ge=1)
+    #: Mount the admin (control-plane) API; it needs ``admin_token`` unless ``insecure_admin``.
+    admin_api: bool = True
+    insecure_admin: bool = False
+    #: How often each worker checks the store for a new plan revision (seconds).
+    plan_poll_s: float = Field(default=0.25, gt=0)
+    shadow_queue: int = Field(default=1000, ge=1)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Identifies the process in prediction records; the default is recomputed in every worker.
+    instance: str = Field(default_factory=_default_instance)

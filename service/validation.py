@@ -1,0 +1,133 @@
+"""Parsing and validating a prediction request body: pure, no I/O, errors name the field and the rule."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import BadRequestError, InputError
+
+__all__ = ["PredictRequest", "check_width", "load_json", "parse_predict", "require_str"]
+
+_ROUTING_KEY_MAX = 256
+
+
+@dataclass(slots=True)
+class PredictRequest:
+    model: str | None
+    rows: list[list[float]]
+    version: str | None = None
+    routing_key: str | None = None
+
+
+def load_json(body: bytes) -> Any:
+    """Decode JSON; NaN and infinities are refused with the field that holds them named."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        fallback = _lenient(body)
+        if fallback is _INVALID:
+            raise BadRequestError(f"body is not valid JSON: {exc}", code="invalid_json") from None
+        # Valid for Python's parser but not for strict JSON: NaN, Infinity or a number out of range.
+        # Return it so the field validators can say which field holds a non-finite number.
+        return fallback
+
+
+_INVALID = object()
+
+
+def _lenient(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
+def require_str(payload: dict[str, Any], field: str, *, required: bool = False) -> str | None:
+    value = payload.get(field)
+    if value is None:
+        if required:
+            raise InputError(f"field {field!r} is required", code="missing_field")
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(f"field {field!r} must be a non-empty string")
+    return value
+
+
+def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
+    payload = load_json(body)
+    if not isinstance(payload, dict):
+        raise InputError("body must be a JSON object with field 'inputs'")
+    rows = _rows(payload, max_batch)
+    key = require_str(payload, "routing_key")
+    if key is not None and len(key) > _ROUTING_KEY_MAX:
+        raise InputError(f"field 'routing_key' must be at most {_ROUTING_KEY_MAX} characters")
+    return PredictRequest(
+        model=require_str(payload, "model"),
+        rows=rows,
+        version=require_str(payload, "version"),
+        routing_key=key,
+    )
+
+
+def _rows(payload: dict[str, Any], max_batch: int) -> list[list[float]]:
+    if "inputs" not in payload:
+        raise InputError("field 'inputs' is required: a list of rows, each a list of numbers", code="missing_field")
+    rows = payload["inputs"]
+    if not isinstance(rows, list):
+        raise InputError("field 'inputs' must be a list of rows, each a list of numbers")
+    if not rows:
+        raise InputError("field 'inputs' must hold at least one row", code="empty_batch")
+    if len(rows) > max_batch:
+        raise InputError(
+            f"field 'inputs' holds {len(rows)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
+            code="batch_too_large",
+        )
+    width = -1
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            raise InputError(f"field 'inputs[{i}]' must be a list of numbers")
+        if width < 0:
+            width = len(row)
+            if width == 0:
+                raise InputError("field 'inputs[0]' must hold at least one number")
+        elif len(row) != width:
+            raise InputError(
+                f"field 'inputs[{i}]' has {len(row)} values but inputs[0] has {width}: all rows need the same width"
+            )
+        for j, value in enumerate(row):
+            kind = type(value)
+            if kind is float:
+                if not math.isfinite(value):
+                    raise InputError(f"field 'inputs[{i}][{j}]' must be a finite number, not {value}")
+            elif kind is not int:
+                raise InputError(f"field 'inputs[{i}][{j}]' must be a number, not {_json_type(value)}")
+    return rows
+
+
+def check_width(rows: list[list[float]], expected: int | None, *, model: str, version: str) -> None:
+    """Rows must have exactly the model's feature count (known from the loaded model)."""
+    if expected is not None and len(rows[0]) != expected:
+        raise InputError(
+            f"field 'inputs[0]' has {len(rows[0])} values but model {model!r} version {version!r} "
+            f"expects {expected} features per row",
+            code="wrong_width",
+        )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
