@@ -13,7 +13,13 @@ from typing import Any, Protocol
 
 from .errors import UnsupportedModelError
 
-__all__ = ["ADAPTERS", "FrameworkAdapter", "SklearnAdapter", "adapter_for_model", "adapter_for_module"]
+__all__ = [
+    "ADAPTERS",
+    "FrameworkAdapter",
+    "SklearnAdapter",
+    "adapter_for_model",
+    "adapter_for_module",
+]
 
 
 class FrameworkAdapter(Protocol):

@@ -59,10 +59,18 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "version": self.version, "created": self.created.isoformat(),
-            "task": self.task, "framework": self.framework, "params": self.params, "metrics": self.metrics,
-            "data_version": self.data_version, "code_version": self.code_version,
-            "description": self.description, "sha256": self.sha256, "n_features": self.n_features,
+            "model": self.model,
+            "version": self.version,
+            "created": self.created.isoformat(),
+            "task": self.task,
+            "framework": self.framework,
+            "params": self.params,
+            "metrics": self.metrics,
+            "data_version": self.data_version,
+            "code_version": self.code_version,
+            "description": self.description,
+            "sha256": self.sha256,
+            "n_features": self.n_features,
             "classes": self.classes,
         }
 
@@ -132,7 +140,8 @@ class Registry:
             "description": description,
             "n_features": int(n_features) if n_features is not None else None,
             "classes": orjson.loads(orjson.dumps(classes, option=orjson.OPT_SERIALIZE_NUMPY))
-            if classes is not None and task == "classification" else None,
+            if classes is not None and task == "classification"
+            else None,
         }
         metadata = {key: value for key, value in metadata.items() if value is not None}  # BentoML refuses None
         attempts = 1 if version is not None else _DEFAULT_NAME_ATTEMPTS
@@ -167,7 +176,11 @@ class Registry:
         context = ModelContext(framework_name=adapter.framework, framework_versions={})
         try:
             with bentoml.models.create(
-                tag, module=adapter.module, labels={"canaryline": "1"}, metadata=metadata, context=context
+                tag,
+                module=adapter.module,
+                labels={"canaryline": "1"},
+                metadata=metadata,
+                context=context,
             ) as bento_model:
                 folder = bento_model.path_of("/")
                 from pathlib import Path
@@ -220,14 +233,22 @@ class Registry:
             bento_model = bentoml.models.get(f"{name}:{version}")
         except (NotFound, ValueError):
             return None
-        meta = bento_model.info.metadata
+        meta: dict[str, Any] = dict(bento_model.info.metadata)
         if meta.get("canaryline") != 1 or "sha256" not in meta:
             return None
         return ModelVersion(
-            model=name, version=version, created=bento_model.info.creation_time, task=meta["task"],
-            framework=bento_model.info.module, sha256=meta["sha256"], n_features=meta.get("n_features"),
-            classes=meta.get("classes"), params=meta.get("params") or {}, metrics=meta.get("metrics") or {},
-            data_version=meta.get("data_version"), code_version=meta.get("code_version"),
+            model=name,
+            version=version,
+            created=bento_model.info.creation_time,
+            task=meta["task"],
+            framework=bento_model.info.module,
+            sha256=meta["sha256"],
+            n_features=meta.get("n_features"),
+            classes=meta.get("classes"),
+            params=meta.get("params") or {},
+            metrics=meta.get("metrics") or {},
+            data_version=meta.get("data_version"),
+            code_version=meta.get("code_version"),
             description=meta.get("description") or "",
         )
 
@@ -237,8 +258,9 @@ class Registry:
 
     def load(self, name: str, version: str) -> LoadedVersion:
         """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
-        import bentoml
         from pathlib import Path
+
+        import bentoml
 
         info = self.get(name, version)
         folder = Path(bentoml.models.get(info.tag).path_of("/"))

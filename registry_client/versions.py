@@ -7,7 +7,13 @@ from collections.abc import Iterable
 
 from .errors import InvalidVersionError
 
-__all__ = ["VERSION_PATTERN", "next_default_version", "sort_versions", "validate_version", "version_key"]
+__all__ = [
+    "VERSION_PATTERN",
+    "next_default_version",
+    "sort_versions",
+    "validate_version",
+    "version_key",
+]
 
 # The issue asks for ^[a-z0-9][a-z0-9._-]{0,63}$; BentoML tags additionally end in [a-z0-9] and are at
 # most 63 characters long, so the rule is the intersection of both (anything else BentoML would refuse).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+
 from registry_client.registry import Registry
 from registry_client.store import Store, open_store
 
@@ -50,7 +51,10 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
     log.info(
-        "gateway_started", instance=settings.instance, store=store.url.split("@")[-1],
-        models=plans.models(), log_mode=settings.log_mode,
+        "gateway_started",
+        instance=settings.instance,
+        store=store.url.split("@")[-1],
+        models=plans.models(),
+        log_mode=settings.log_mode,
     )
     return Runtime(settings, store, registry, plans, prediction_log, gateway)

@@ -59,26 +59,32 @@ class Gateway:
     def resolve(self, model: str | None) -> ActivePlan:
         """The plan in force for ``model``; with no model named, the only one served."""
         if model is None:
-            served = self.plans.models()
-            if len(served) != 1:
+            names = self.plans.models()
+            if len(names) != 1:
                 raise InputError(
-                    f"field 'model' is required when the gateway serves {len(served)} models"
-                    + (f" ({', '.join(served)})" if served else ""),
+                    f"field 'model' is required when the gateway serves {len(names)} models"
+                    + (f" ({', '.join(names)})" if names else ""),
                     code="missing_field",
                 )
-            model = served[0]
+            model = names[0]
         active = self.plans.get(model)
         if active is None:
             if model in self.plans.errors:
                 raise ServiceUnavailableError(
-                    f"model {model!r} is not loaded: {self.plans.errors[model]}", code="model_unavailable"
+                    f"model {model!r} is not loaded: {self.plans.errors[model]}",
+                    code="model_unavailable",
                 )
             served = ", ".join(self.plans.models()) or "none"
             raise NotFoundError(f"model {model!r} is not served; models served: {served}", code="unknown_model")
         return active
 
     async def predict(
-        self, request: PredictRequest, *, request_id: str, pin: str | None, trace_id: str | None = None
+        self,
+        request: PredictRequest,
+        *,
+        request_id: str,
+        pin: str | None,
+        trace_id: str | None = None,
     ) -> Prediction:
         started = time.perf_counter()
         ts = time.time()

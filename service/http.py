@@ -12,12 +12,13 @@ from typing import Any
 
 import orjson
 import structlog
-from registry_client.errors import CanarylineError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+
+from registry_client.errors import CanarylineError
 
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
 from .gateway import Gateway
@@ -76,7 +77,10 @@ async def predict(request: Request) -> Response:
         body = await read_body(request, gateway.settings.max_body_bytes)
         parsed = parse_predict(body, max_batch=gateway.settings.max_batch)
         result = await gateway.predict(
-            parsed, request_id=request_id, pin=request.headers.get("x-model-version"), trace_id=_trace_id(request)
+            parsed,
+            request_id=request_id,
+            pin=request.headers.get("x-model-version"),
+            trace_id=_trace_id(request),
         )
     except (GatewayError, CanarylineError) as exc:
         if request_id == "-":
@@ -84,9 +88,7 @@ async def predict(request: Request) -> Response:
         if exc.status >= 500:
             log.error("request_failed", request_id=request_id, code=exc.code, error=exc.message)
         return error_response(exc, request_id)
-    return json_response(
-        result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version}
-    )
+    return json_response(result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version})
 
 
 async def list_models(request: Request) -> Response:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from registry_client.registry import ModelVersion, Registry
 
 __all__ = ["ModelPool", "ServingVersion"]

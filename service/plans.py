@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
+
 from registry_client.errors import CanarylineError
 from registry_client.plan import Plan
 from registry_client.store import Store
@@ -75,19 +76,24 @@ class PlanTable:
                 versions[version] = self.pool.get_or_load(plan.model, version)
         except CanarylineError as exc:
             in_force = self._active.get(plan.model)
-            self.errors[plan.model] = (
-                f"revision {plan.revision} not applied: {exc.message}"
-                + (f"; still serving revision {in_force.plan.revision}" if in_force else "; nothing served")
+            self.errors[plan.model] = f"revision {plan.revision} not applied: {exc.message}" + (
+                f"; still serving revision {in_force.plan.revision}" if in_force else "; nothing served"
             )
             log.error(
-                "plan_not_applied", model=plan.model, revision=plan.revision, error=exc.message,
+                "plan_not_applied",
+                model=plan.model,
+                revision=plan.revision,
+                error=exc.message,
                 serving_revision=in_force.plan.revision if in_force else None,
             )
             return
         self.errors.pop(plan.model, None)
         self._active = {**self._active, plan.model: ActivePlan(plan, versions)}
         log.info(
-            "plan_applied", model=plan.model, revision=plan.revision, stable=plan.stable,
+            "plan_applied",
+            model=plan.model,
+            revision=plan.revision,
+            stable=plan.stable,
             canary=plan.canary.version if plan.canary else None,
             shadow=plan.shadow.version if plan.shadow else None,
         )

@@ -10,12 +10,14 @@ batch ahead of it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections import defaultdict
 from typing import Literal
 
 import structlog
+
 from registry_client.errors import CanarylineError
 from registry_client.records import PredictionRecord
 from registry_client.store import Store
@@ -82,7 +84,8 @@ class PredictionLog:
         except CanarylineError as exc:
             self.failed += len(batch)
             error = ServiceUnavailableError(
-                f"the prediction could not be logged, so it is not served: {exc.message}", code="log_unavailable"
+                f"the prediction could not be logged, so it is not served: {exc.message}",
+                code="log_unavailable",
             )
             log.error("log_write_failed", records=len(batch), error=exc.message, mode=self.mode)
         self.batches += 1
@@ -91,10 +94,8 @@ class PredictionLog:
             if future is not None:
                 by_loop[future.get_loop()].append(future)
         for loop, futures in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed while we wrote: nobody waits any more
                 loop.call_soon_threadsafe(_settle, futures, error)
-            except RuntimeError:  # the loop closed while we were writing: nobody waits any more
-                pass
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush everything queued, then stop the writer."""

@@ -55,11 +55,8 @@ def choose(plan: Plan, *, pin: str | None, key: str | None, draw: Callable[[], f
     canary = plan.canary
     if canary is not None:
         threshold = canary_threshold(canary.weight)
-        if key is not None and canary.sticky:
-            hit = bucket(plan.model, key) < threshold
-        else:
-            hit = draw() * BUCKETS < threshold
-        if hit:
+        sticky = key is not None and canary.sticky
+        if (bucket(plan.model, key) if sticky and key is not None else draw() * BUCKETS) < threshold:
             return Decision(canary.version, "canary", plan.revision)
     return Decision(plan.stable, "stable", plan.revision)
 

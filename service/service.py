@@ -32,7 +32,7 @@ class Canaryline:
         self.runtime: Runtime = build_runtime(GatewaySettings())
         self.gateway = self.runtime.gateway
 
-    @bentoml.on_shutdown
+    @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # bentoml's lazy loader hides the type
     def shutdown(self) -> None:
         self.runtime.close()
 

@@ -7,6 +7,7 @@ import socket
 from typing import Literal
 
 from pydantic import Field
+
 from registry_client.settings import CanarylineSettings
 
 __all__ = ["GatewaySettings"]

@@ -76,7 +76,10 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
 
 def _rows(payload: dict[str, Any], max_batch: int) -> list[list[float]]:
     if "inputs" not in payload:
-        raise InputError("field 'inputs' is required: a list of rows, each a list of numbers", code="missing_field")
+        raise InputError(
+            "field 'inputs' is required: a list of rows, each a list of numbers",
+            code="missing_field",
+        )
     rows = payload["inputs"]
     if not isinstance(rows, list):
         raise InputError("field 'inputs' must be a list of rows, each a list of numbers")
@@ -87,26 +90,30 @@ def _rows(payload: dict[str, Any], max_batch: int) -> list[list[float]]:
             f"field 'inputs' holds {len(rows)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
             code="batch_too_large",
         )
-    width = -1
+    first = rows[0]
+    if type(first) is not list or not first:
+        raise InputError("field 'inputs[0]' must be a list holding at least one number")
+    width = len(first)
     for i, row in enumerate(rows):
         if type(row) is not list:
             raise InputError(f"field 'inputs[{i}]' must be a list of numbers")
-        if width < 0:
-            width = len(row)
-            if width == 0:
-                raise InputError("field 'inputs[0]' must hold at least one number")
-        elif len(row) != width:
+        if len(row) != width:
             raise InputError(
                 f"field 'inputs[{i}]' has {len(row)} values but inputs[0] has {width}: all rows need the same width"
             )
-        for j, value in enumerate(row):
-            kind = type(value)
-            if kind is float:
-                if not math.isfinite(value):
-                    raise InputError(f"field 'inputs[{i}][{j}]' must be a finite number, not {value}")
-            elif kind is not int:
-                raise InputError(f"field 'inputs[{i}][{j}]' must be a number, not {_json_type(value)}")
+        _check_numbers(i, row)
     return rows
+
+
+def _check_numbers(i: int, row: list[Any]) -> None:
+    """Every value is an int or a finite float (JSON booleans are not numbers here)."""
+    for j, value in enumerate(row):
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):
+                raise InputError(f"field 'inputs[{i}][{j}]' must be a finite number, not {value}")
+        elif kind is not int:
+            raise InputError(f"field 'inputs[{i}][{j}]' must be a number, not {_json_type(value)}")
 
 
 def check_width(rows: list[list[float]], expected: int | None, *, model: str, version: str) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -31,6 +31,7 @@ __all__ = ["PLANS_CHANNEL", "RedisStore"]
 
 PREFIX = "canaryline"
 PLANS_CHANNEL = f"{PREFIX}:plans"
+_Page = list[tuple[bytes, dict[bytes, bytes]]]
 _PLANS = f"{PREFIX}:plans"
 _REVISIONS = f"{PREFIX}:plan_revisions"
 _EPOCH = f"{PREFIX}:plans:epoch"
@@ -89,7 +90,10 @@ class RedisStore:
         self.stream_maxlen = stream_maxlen
         self.index_ttl_s = index_ttl_s
         self.client: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout, health_check_interval=30
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=30,
         )
         self._save_plan = self.client.register_script(_SAVE_PLAN)
         self._append = self.client.register_script(_APPEND)
@@ -119,7 +123,7 @@ class RedisStore:
 
     def plans(self) -> dict[str, Plan]:
         with self._errors("reading plans"):
-            raw: dict[bytes, bytes] = self.client.hgetall(_PLANS)
+            raw = cast("dict[bytes, bytes]", self.client.hgetall(_PLANS))
         return {k.decode(): Plan.model_validate_json(v) for k, v in sorted(raw.items())}
 
     def plans_epoch(self) -> int:
@@ -129,13 +133,25 @@ class RedisStore:
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
         entry = AuditEntry(
-            model=plan.model, revision=plan.revision, at=plan.updated_at, actor=plan.actor,
-            action=action, reason=plan.reason, before=before, after=plan,
+            model=plan.model,
+            revision=plan.revision,
+            at=plan.updated_at,
+            actor=plan.actor,
+            action=action,
+            reason=plan.reason,
+            before=before,
+            after=plan,
         )
         with self._errors(f"saving the plan of {plan.model!r}"):
             current = self._save_plan(
                 keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH],
-                args=[plan.model, plan.revision, plan.model_dump_json(), entry.model_dump_json(), PLANS_CHANNEL],
+                args=[
+                    plan.model,
+                    plan.revision,
+                    plan.model_dump_json(),
+                    entry.model_dump_json(),
+                    PLANS_CHANNEL,
+                ],
             )
         if int(current) != -1:
             raise PlanConflictError(
@@ -146,7 +162,7 @@ class RedisStore:
 
     def history(self, model: str) -> list[AuditEntry]:
         with self._errors(f"reading the history of {model!r}"):
-            raw: list[bytes] = self.client.lrange(f"{PREFIX}:history:{model}", 0, -1)
+            raw = cast("list[bytes]", self.client.lrange(f"{PREFIX}:history:{model}", 0, -1))
         return [AuditEntry.model_validate_json(item) for item in raw]
 
     # -- prediction log ------------------------------------------------------------------------
@@ -163,19 +179,19 @@ class RedisStore:
 
     def _models(self) -> list[str]:
         with self._errors("listing logged models"):
-            return sorted(m.decode() for m in self.client.smembers(_MODELS))
+            return sorted(m.decode() for m in cast("set[bytes]", self.client.smembers(_MODELS)))
 
     def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
         for name in [model] if model is not None else self._models():
             start = "-"
             while True:
                 with self._errors(f"reading the log of {name!r}"):
-                    page = self.client.xrange(log_key(name), min=start, count=1000)
+                    page = cast(_Page, self.client.xrange(log_key(name), min=start, count=1000))
                 if not page:
                     break
-                for entry_id, fields in page:
+                for _, fields in page:
                     yield PredictionRecord(**orjson.loads(fields[b"r"]))
-                start = "(" + entry_id.decode()
+                start = "(" + page[-1][0].decode()
 
     def count_predictions(self, model: str | None = None) -> int:
         with self._errors("counting prediction records"):
@@ -183,7 +199,7 @@ class RedisStore:
 
     def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
         with self._errors(f"looking up request {request_id!r}"):
-            index: dict[bytes, bytes] = self.client.hgetall(_request_key(request_id))
+            index = cast("dict[bytes, bytes]", self.client.hgetall(_request_key(request_id)))
             pipe = self.client.pipeline(transaction=False)
             for where in index.values():
                 stream, entry_id = where.decode().split("|", 1)

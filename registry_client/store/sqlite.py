@@ -86,8 +86,14 @@ class SQLiteStore:
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
         entry = AuditEntry(
-            model=plan.model, revision=plan.revision, at=plan.updated_at, actor=plan.actor,
-            action=action, reason=plan.reason, before=before, after=plan,
+            model=plan.model,
+            revision=plan.revision,
+            at=plan.updated_at,
+            actor=plan.actor,
+            action=action,
+            reason=plan.reason,
+            before=before,
+            after=plan,
         )
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
@@ -117,9 +123,9 @@ class SQLiteStore:
         return entry
 
     def history(self, model: str) -> list[AuditEntry]:
-        rows = self._conn().execute(
-            "SELECT body FROM plan_history WHERE model = ? ORDER BY revision", (model,)
-        ).fetchall()
+        rows = (
+            self._conn().execute("SELECT body FROM plan_history WHERE model = ? ORDER BY revision", (model,)).fetchall()
+        )
         return [AuditEntry.model_validate_json(body) for (body,) in rows]
 
     # -- prediction log ------------------------------------------------------------------------
@@ -127,7 +133,16 @@ class SQLiteStore:
         if not records:
             return
         rows = [
-            (r.prediction_id, r.request_id, r.ts, r.model, r.model_version, r.route, int(r.shadow), r.to_json())
+            (
+                r.prediction_id,
+                r.request_id,
+                r.ts,
+                r.model,
+                r.model_version,
+                r.route,
+                int(r.shadow),
+                r.to_json(),
+            )
             for r in records
         ]
         conn = self._conn()
@@ -152,10 +167,14 @@ class SQLiteStore:
         where = "seq > ?" + (" AND model = ?" if model is not None else "")
         while True:
             params: tuple[object, ...] = (last, model) if model is not None else (last,)
-            rows = self._conn().execute(
-                f"SELECT seq, body FROM predictions WHERE {where} ORDER BY seq LIMIT {_PAGE}",  # noqa: S608
-                params,
-            ).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT seq, body FROM predictions WHERE {where} ORDER BY seq LIMIT {_PAGE}",  # noqa: S608
+                    params,
+                )
+                .fetchall()
+            )
             if not rows:
                 return
             for seq, body in rows:
@@ -170,9 +189,11 @@ class SQLiteStore:
         return int(row[0])
 
     def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
-        rows = self._conn().execute(
-            "SELECT body FROM predictions WHERE request_id = ? ORDER BY seq", (request_id,)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT body FROM predictions WHERE request_id = ? ORDER BY seq", (request_id,))
+            .fetchall()
+        )
         return [PredictionRecord(**orjson.loads(body)) for (body,) in rows]
 
     def close(self) -> None:

@@ -1,0 +1,158 @@
+"""The demo's steps, each printing what a user would look at."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import sklearn
+from registry_client.registry import Registry
+from registry_client.settings import CanarylineSettings
+from rich.console import Console
+from rich.table import Table
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+MODEL = "wine"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Demo:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.console = Console(width=None if sys.stdout.isatty() else 160)
+        self.settings = CanarylineSettings(home=home)
+        self.registry = Registry.from_settings(self.settings)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        X, y = load_wine(return_X_y=True)
+        self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
+            X, y, test_size=0.4, random_state=7, stratify=y
+        )
+        self.data_version = f"sklearn-{sklearn.__version__}/wine/split-seed7"
+
+    # -- steps ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.register_versions()
+        self.cli("versions", MODEL)
+        self.start_gateway()
+        responses = self.send_traffic(300)
+        self.show_sample(responses[0])
+        self.show_served(responses)
+        self.check_log(responses)
+
+    def register_versions(self) -> None:
+        self.console.rule("[bold]1. train and register two versions")
+        candidates = [
+            ("v1", make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=1000)), {"C": 0.05}),
+            ("v2", RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0), {"n_estimators": 50, "max_depth": 4}),
+        ]
+        for expected, model, params in candidates:
+            model.fit(self.X_train, self.y_train)
+            accuracy = float(model.score(self.X_test, self.y_test))
+            version = self.registry.register(
+                MODEL, model, params=params, metrics={"test_accuracy": round(accuracy, 4)},
+                data_version=self.data_version, code_version="demo", description=type(model).__name__,
+            )
+            assert version.version == expected
+            self.console.print(f"registered [bold]{version.tag}[/bold] sha256={version.sha256[:12]} test accuracy={accuracy:.3f}")
+
+    def start_gateway(self) -> None:
+        self.console.rule(f"[bold]2. start the gateway on {self.url} (store: {self.settings.store_url()})")
+        env = {**os.environ, "CANARYLINE_INSECURE_ADMIN": "1"}
+        log = (self.home / "gateway.log").open("ab")
+        canaryline = Path(sys.executable).with_name("canaryline")
+        self.proc = subprocess.Popen(
+            [str(canaryline), "serve", "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the gateway exited; see {self.home / 'gateway.log'}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    self.console.print("gateway ready")
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit("the gateway did not become ready in 90 s")
+
+    def send_traffic(self, n: int, *, keyed: bool = True) -> list[dict[str, Any]]:
+        self.console.rule(f"[bold]3. send {n} real predictions")
+        rng = random.Random(42)
+        payloads = []
+        for i in range(n):
+            row = self.X_test[rng.randrange(len(self.X_test))].tolist()
+            payload: dict[str, Any] = {"model": MODEL, "inputs": [row]}
+            if keyed:
+                payload["routing_key"] = f"customer-{i % 97}"
+            payloads.append(payload)
+        return asyncio.run(self._fire(payloads))
+
+    async def _fire(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            gate = asyncio.Semaphore(16)
+
+            async def one(payload: dict[str, Any]) -> dict[str, Any]:
+                async with gate:
+                    response = await client.post("/predict", json=payload)
+                    response.raise_for_status()
+                    return dict(response.json())
+
+            return await asyncio.gather(*(one(p) for p in payloads))
+
+    def show_sample(self, response: dict[str, Any]) -> None:
+        self.console.print("a stamped response:")
+        self.console.print_json(orjson.dumps(response).decode())
+
+    def show_served(self, responses: list[dict[str, Any]]) -> None:
+        counts = Counter((r["model_version"], r["route"]) for r in responses)
+        table = Table("version", "route", "requests", "share", title="what was served")
+        for (version, route), count in sorted(counts.items()):
+            table.add_row(version, route, str(count), f"{100 * count / len(responses):.1f}%")
+        self.console.print(table)
+
+    def check_log(self, responses: list[dict[str, Any]]) -> None:
+        logged = {r.prediction_id for r in self.registry.store.iter_predictions(MODEL)}
+        missing = [r["prediction_id"] for r in responses if r["prediction_id"] not in logged]
+        self.console.print(
+            f"prediction log: {len(logged)} records in the store for {len(responses)} responses so far; "
+            f"missing: {len(missing)}"
+        )
+        if missing:
+            raise SystemExit(f"{len(missing)} served predictions have no log record")
+
+    def cli(self, *args: str) -> None:
+        canaryline = Path(sys.executable).with_name("canaryline")
+        self.console.print(f"[dim]$ canaryline {' '.join(args)}[/dim]")
+        subprocess.run([str(canaryline), *args], check=True, env={**os.environ, "CANARYLINE_GATEWAY": self.url})
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            code = self.proc.wait(30)
+            self.console.print(f"gateway stopped (exit code {code})")
+        self.registry.store.close()

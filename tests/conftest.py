@@ -1,0 +1,137 @@
+"""Shared fixtures: real Redis, real SQLite, real scikit-learn models, real gateway processes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# BentoML reads BENTOML_HOME once, when first imported: give the whole session its own model store.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="canaryline-tests-"))
+os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import redis  # noqa: E402
+from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+
+from registry_client.registry import Registry  # noqa: E402
+from registry_client.store import Store, open_store  # noqa: E402
+from tests.support.servers import GatewayProcess, RedisServer  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def redis_url(session_home: Path) -> Iterator[str]:
+    """$REDIS_URL when set, else a throwaway redis-server; under CI=true a missing Redis fails."""
+    url = os.environ.get("REDIS_URL")
+    server: RedisServer | None = None
+    if not url:
+        try:
+            server = RedisServer(session_home / "redis").start()
+            url = server.url
+        except (FileNotFoundError, TimeoutError) as exc:
+            if IN_CI:
+                pytest.fail(f"Redis is required under CI=true and could not be started: {exc}")
+            pytest.skip(f"no Redis: set REDIS_URL or install redis-server ({exc})")
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at {url} is required under CI=true and does not answer: {exc}")
+        pytest.skip(f"Redis at {url} does not answer: {exc}")
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the test Redis, flushed after each test."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store backend in turn: the contract suites run against both."""
+    if request.param == "sqlite":
+        opened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    else:
+        request.getfixturevalue("redis_client")  # flushed after the test
+        opened = open_store(request.getfixturevalue("redis_url"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def model_name() -> str:
+    """A model name no other test uses (the BentoML model store is shared by the session)."""
+    return f"m{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def iris() -> tuple[object, object]:
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="session")
+def iris_models(iris) -> dict[str, object]:
+    X, y = iris
+    return {
+        "logreg": LogisticRegression(max_iter=500).fit(X, y),
+        "logreg_c01": LogisticRegression(C=0.1, max_iter=500).fit(X, y),
+        "tree": DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y),
+    }
+
+
+@pytest.fixture(scope="session")
+def diabetes_ridge() -> object:
+    X, y = load_diabetes(return_X_y=True)
+    return Ridge(alpha=1.0).fit(X, y)
+
+
+@pytest.fixture
+def sqlite_registry(sqlite_url: str) -> Iterator[Registry]:
+    registry = Registry(open_store(sqlite_url))
+    yield registry
+    registry.store.close()
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator:
+    """Start real `canaryline serve` processes; all are stopped after the test."""
+    started: list[GatewayProcess] = []
+
+    def start(store_url: str, *, workers: int = 1, ready: bool = True, **settings: str) -> GatewayProcess:
+        env = {
+            "BENTOML_HOME": os.environ["BENTOML_HOME"],
+            "CANARYLINE_STORE": store_url,
+            "CANARYLINE_HOME": str(tmp_path / "home"),
+            **{f"CANARYLINE_{k.upper()}": v for k, v in settings.items()},
+        }
+        gateway = GatewayProcess(env=env, logfile=tmp_path / f"gateway-{len(started)}.log", workers=workers)
+        started.append(gateway)
+        return gateway.start(ready=ready)
+
+    yield start
+    for gateway in started:
+        gateway.stop()

@@ -1,0 +1,117 @@
+"""A real `canaryline serve` process: stamped predictions over HTTP, one record per 200, integrity."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import bentoml
+import httpx
+import pytest
+
+from registry_client.registry import Registry
+from registry_client.store import open_store
+
+pytestmark = pytest.mark.e2e
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+async def fire(url: str, payloads: list[dict], concurrency: int) -> list[httpx.Response]:
+    """Send every payload with at most ``concurrency`` requests in flight."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(payload: dict) -> httpx.Response:
+            async with gate:
+                return await client.post("/predict", json=payload)
+
+        return await asyncio.gather(*(one(p) for p in payloads))
+
+
+def test_real_gateway_serves_stamped_predictions(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """Over real HTTP: stamped 200, headers, BentoML's probes and metrics still answer."""
+    Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(sqlite_url)
+    response = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Request-ID": "abc-1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model"], body["model_version"], body["request_id"], body["route"]) == (
+        model_name,
+        "v1",
+        "abc-1",
+        "stable",
+    )
+    assert response.headers["x-model-version"] == "v1"
+    for probe in ("/livez", "/readyz", "/metrics"):
+        assert httpx.get(gateway.url + probe).status_code == 200
+    assert gateway.stop() == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+@pytest.mark.parametrize("log_mode", ["ack", "async"])
+def test_concurrent_requests_have_exactly_one_record_each(
+    request: pytest.FixtureRequest,
+    gateway_factory,
+    backend: str,
+    log_mode: str,
+    sqlite_url: str,
+    model_name: str,
+    iris_models,
+) -> None:
+    """Hundreds of concurrent requests on two workers: distinct records equal 200 responses, none for refusals."""
+    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("redis_url")
+    if backend == "redis":
+        request.getfixturevalue("redis_client")  # flushed afterwards
+    Registry(open_store(url)).register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(url, workers=2, log_mode=log_mode)
+    good = [{"model": model_name, "inputs": [ROW] * (1 + i % 3), "routing_key": f"u{i}"} for i in range(400)]
+    bad = [{"model": model_name, "inputs": [[1.0, 2.0]]} for _ in range(40)]
+    responses = asyncio.run(fire(gateway.url, good + bad, concurrency=32))
+    ok = [r.json()["prediction_id"] for r in responses if r.status_code == 200]
+    assert len(ok) == 400 and sum(r.status_code == 422 for r in responses) == 40
+    assert gateway.stop() == 0  # a graceful stop flushes whatever async mode still held
+    store = open_store(url)
+    records = list(store.iter_predictions(model_name))
+    assert len(records) == len({r.prediction_id for r in records}) == 400
+    assert {r.prediction_id for r in records} == set(ok)
+    assert {r.instance for r in records}  # every record names the process that served it
+
+
+def test_tampered_version_is_refused_and_other_models_keep_serving(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """A SHA-256 mismatch refuses that version with a log line; the gateway serves the other model."""
+    registry = Registry(open_store(sqlite_url))
+    good, bad = model_name + "a", model_name + "b"
+    registry.register(good, iris_models["logreg"])
+    registry.register(bad, iris_models["tree"])
+    artifact = Path(bentoml.models.get(f"{bad}:v1").path_of("saved_model.pkl"))
+    artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x00")
+    gateway = gateway_factory(sqlite_url)
+    assert httpx.post(gateway.url + "/predict", json={"model": good, "inputs": [ROW]}).status_code == 200
+    refused = httpx.post(gateway.url + "/predict", json={"model": bad, "inputs": [ROW]})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_unavailable"
+    assert "artifact SHA-256" in httpx.get(f"{gateway.url}/models/{bad}").json()["error"]
+    assert '"event": "plan_not_applied"' in gateway.log() and f'"model": "{bad}"' in gateway.log()
+
+
+def test_a_model_registered_while_serving_is_picked_up(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """Registering a new model while the gateway runs makes it servable within a second, no restart."""
+    registry = Registry(open_store(sqlite_url))
+    registry.register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(sqlite_url)
+    newcomer = model_name + "n"
+    registry.register(newcomer, iris_models["tree"])
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        response = httpx.post(gateway.url + "/predict", json={"model": newcomer, "inputs": [ROW]})
+        if response.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert response.status_code == 200 and response.json()["model_version"] == "v1"

@@ -1,0 +1,31 @@
+"""`bentoml build` packages the gateway with the project's bentofile.yaml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bentoml_build_succeeds(tmp_path: Path) -> None:
+    """Building into a temporary BentoML home yields a canaryline Bento holding both packages."""
+    bentoml = Path(sys.executable).with_name("bentoml")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
+    result = subprocess.run(
+        [str(bentoml), "build", str(ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [bento] = [p for p in (tmp_path / "bentos" / "canaryline").iterdir() if p.name != "latest"]
+    src = bento / "src"
+    assert (src / "service" / "service.py").is_file()
+    assert (src / "registry_client" / "registry.py").is_file()
+    assert not (src / "tests").exists()
+    assert "service.service:Canaryline" in (bento / "bento.yaml").read_text()

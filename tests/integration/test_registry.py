@@ -1,0 +1,118 @@
+"""The registry on the real BentoML model store: versions, metadata, immutability and integrity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bentoml
+import numpy as np
+import pytest
+
+from registry_client.errors import (
+    ArtifactIntegrityError,
+    InvalidVersionError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+    VersionExistsError,
+)
+from registry_client.registry import Registry
+
+
+def test_register_saves_a_bentoml_model_with_metadata(
+    sqlite_registry: Registry, model_name: str, iris_models, iris
+) -> None:
+    """A registered version is BentoML tag name:v1 carrying params, metrics, versions and SHA-256."""
+    v = sqlite_registry.register(
+        model_name,
+        iris_models["logreg"],
+        params={"C": 1.0},
+        metrics={"accuracy": 0.97},
+        data_version="iris@sklearn",
+        code_version="abc123",
+        description="baseline",
+    )
+    assert (v.version, v.task, v.framework, v.n_features, v.classes) == (
+        "v1",
+        "classification",
+        "bentoml.sklearn",
+        4,
+        [0, 1, 2],
+    )
+    assert (v.params, v.metrics, v.data_version, v.code_version) == (
+        {"C": 1.0},
+        {"accuracy": 0.97},
+        "iris@sklearn",
+        "abc123",
+    )
+    assert len(v.sha256) == 64
+    bento_model = bentoml.models.get(f"{model_name}:v1")
+    assert bento_model.info.metadata["sha256"] == v.sha256
+    X, _ = iris
+    np.testing.assert_array_equal(
+        bentoml.sklearn.load_model(f"{model_name}:v1").predict(X), iris_models["logreg"].predict(X)
+    )
+
+
+def test_default_versions_count_up_and_list_in_numeric_order(
+    sqlite_registry: Registry, model_name: str, iris_models
+) -> None:
+    """Versions default to v1, v2, …; listing orders them numerically (v10 after v9)."""
+    for _ in range(11):
+        sqlite_registry.register(model_name, iris_models["tree"])
+    assert [v.version for v in sqlite_registry.versions(model_name)] == [f"v{i}" for i in range(1, 12)]
+
+
+def test_first_version_becomes_stable_and_later_ones_do_not(
+    sqlite_registry: Registry, model_name: str, iris_models
+) -> None:
+    """Only the first registration creates the plan; later ones leave what is served alone."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    sqlite_registry.register(model_name, iris_models["tree"])
+    plan = sqlite_registry.store.get_plan(model_name)
+    assert (plan.stable, plan.revision) == ("v1", 1)
+    assert [e.action for e in sqlite_registry.store.history(model_name)] == ["create"]
+
+
+def test_an_existing_version_is_never_overwritten(sqlite_registry: Registry, model_name: str, iris_models) -> None:
+    """Registering an explicit version twice is an error naming it; the first artifact stays."""
+    first = sqlite_registry.register(model_name, iris_models["logreg"], version="2024.1")
+    with pytest.raises(VersionExistsError, match=f"model '{model_name}' already has version '2024.1'"):
+        sqlite_registry.register(model_name, iris_models["tree"], version="2024.1")
+    assert sqlite_registry.get(model_name, "2024.1").sha256 == first.sha256
+
+
+def test_invalid_names_and_objects_are_refused(sqlite_registry: Registry, model_name: str, iris_models) -> None:
+    """Bad version names, bad model names and non-models are refused before anything is written."""
+    with pytest.raises(InvalidVersionError, match="version 'V1' is invalid"):
+        sqlite_registry.register(model_name, iris_models["logreg"], version="V1")
+    with pytest.raises(InvalidVersionError, match="model name 'Bad Name' is invalid"):
+        sqlite_registry.register("Bad Name", iris_models["logreg"])
+    with pytest.raises(UnsupportedModelError, match=r"builtins\.dict"):
+        sqlite_registry.register(model_name, {"not": "a model"})
+    with pytest.raises(ModelNotFoundError):
+        sqlite_registry.versions(model_name)
+    assert sqlite_registry.store.get_plan(model_name) is None
+
+
+def test_regressors_register_without_classes(sqlite_registry: Registry, model_name: str, diabetes_ridge) -> None:
+    """A regression model records its task and feature count and no classes."""
+    v = sqlite_registry.register(model_name, diabetes_ridge, task="regression")
+    assert (v.task, v.n_features, v.classes) == ("regression", 10, None)
+
+
+def test_load_verifies_the_artifact(sqlite_registry: Registry, model_name: str, iris_models, iris) -> None:
+    """Loading checks the SHA-256; a tampered artifact is refused, naming model and version."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    X, _ = iris
+    loaded = sqlite_registry.load(model_name, "v1")
+    np.testing.assert_array_equal(loaded.model.predict(X), iris_models["logreg"].predict(X))
+    artifact = Path(bentoml.models.get(f"{model_name}:v1").path_of("saved_model.pkl"))
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    with pytest.raises(ArtifactIntegrityError, match=f"model '{model_name}' version 'v1': artifact SHA-256 is"):
+        sqlite_registry.load(model_name, "v1")
+
+
+def test_models_lists_registered_models(sqlite_registry: Registry, model_name: str, iris_models) -> None:
+    """models() names every model with canaryline versions."""
+    sqlite_registry.register(model_name, iris_models["tree"])
+    assert model_name in sqlite_registry.models()
