@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,8 +18,6 @@ from typing import Any
 import httpx
 import orjson
 import sklearn
-from registry_client.registry import Registry
-from registry_client.settings import CanarylineSettings
 from rich.console import Console
 from rich.table import Table
 from sklearn.datasets import load_wine
@@ -27,6 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from registry_client.registry import Registry
+from registry_client.settings import CanarylineSettings
 
 MODEL = "wine"
 
@@ -46,6 +48,7 @@ class Demo:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.token = secrets.token_urlsafe(24)  # the demo's own admin token, used by its CLI calls
         X, y = load_wine(return_X_y=True)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
             X, y, test_size=0.4, random_state=7, stratify=y
@@ -66,25 +69,39 @@ class Demo:
         self.console.rule("[bold]1. train and register two versions")
         candidates = [
             ("v1", make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=1000)), {"C": 0.05}),
-            ("v2", RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0), {"n_estimators": 50, "max_depth": 4}),
+            (
+                "v2",
+                RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0),
+                {"n_estimators": 50, "max_depth": 4},
+            ),
         ]
         for expected, model, params in candidates:
             model.fit(self.X_train, self.y_train)
             accuracy = float(model.score(self.X_test, self.y_test))
             version = self.registry.register(
-                MODEL, model, params=params, metrics={"test_accuracy": round(accuracy, 4)},
-                data_version=self.data_version, code_version="demo", description=type(model).__name__,
+                MODEL,
+                model,
+                params=params,
+                metrics={"test_accuracy": round(accuracy, 4)},
+                data_version=self.data_version,
+                code_version="demo",
+                description=type(model).__name__,
             )
             assert version.version == expected
-            self.console.print(f"registered [bold]{version.tag}[/bold] sha256={version.sha256[:12]} test accuracy={accuracy:.3f}")
+            self.console.print(
+                f"registered [bold]{version.tag}[/bold] sha256={version.sha256[:12]} test accuracy={accuracy:.3f}"
+            )
 
     def start_gateway(self) -> None:
         self.console.rule(f"[bold]2. start the gateway on {self.url} (store: {self.settings.store_url()})")
-        env = {**os.environ, "CANARYLINE_INSECURE_ADMIN": "1"}
+        env = {**os.environ, "CANARYLINE_ADMIN_TOKEN": self.token}
         log = (self.home / "gateway.log").open("ab")
         canaryline = Path(sys.executable).with_name("canaryline")
         self.proc = subprocess.Popen(
-            [str(canaryline), "serve", "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+            [str(canaryline), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 90

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import PlanError
 
-__all__ = ["AuditEntry", "Canary", "Plan", "PlanAction", "Shadow", "utcnow"]
+__all__ = ["AuditEntry", "Canary", "Plan", "PlanAction", "Shadow", "first_error", "utcnow"]
 
 PlanAction = Literal["create", "promote", "canary", "clear_canary", "shadow", "clear_shadow", "rollback"]
 
@@ -93,7 +93,7 @@ class Plan(BaseModel):
         try:
             return Plan.model_validate(data)
         except ValueError as exc:
-            raise PlanError(f"model {self.model!r}: {_first_error(exc)}") from exc
+            raise PlanError(f"model {self.model!r}: {first_error(exc)}") from exc
 
     @classmethod
     def initial(cls, model: str, stable: str, *, actor: str = "registry", reason: str = "") -> Plan:
@@ -115,7 +115,8 @@ class AuditEntry(BaseModel):
     after: Plan
 
 
-def _first_error(exc: ValueError) -> str:
+def first_error(exc: ValueError) -> str:
+    """The first validation problem of a pydantic error as ``field: message``."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]

@@ -7,17 +7,21 @@ from dataclasses import dataclass
 
 import structlog
 
+from registry_client.control import ControlPlane
 from registry_client.registry import Registry
 from registry_client.store import Store, open_store
 
+from .admin import AdminApi
+from .errors import StartupError
 from .gateway import Gateway
 from .logs import configure_logging
 from .model_pool import ModelPool
 from .plans import PlanTable
 from .prediction_log import PredictionLog
 from .settings import GatewaySettings
+from .shadow import ShadowRunner
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "admin_token", "build_runtime"]
 
 log = structlog.get_logger("canaryline.gateway")
 
@@ -32,22 +36,39 @@ class Runtime:
     plans: PlanTable
     log: PredictionLog
     gateway: Gateway
+    admin: AdminApi | None
 
     def close(self) -> None:
         self.plans.stop()
+        self.gateway.shadow.close()  # finishes queued shadow work, whose records the log then flushes
         self.log.close()  # flushes every queued record before returning
         self.store.close()
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
 
 
+def admin_token(settings: GatewaySettings) -> str | None:
+    """The admin token in force; refuses to start an admin API without one unless it is a dev setup."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if settings.admin_api and not token and not settings.insecure_admin:
+        raise StartupError(
+            "refusing to start: the admin API is enabled but CANARYLINE_ADMIN_TOKEN is not set. Set a token, "
+            "or CANARYLINE_ADMIN_API=0 to run without the admin API, or CANARYLINE_INSECURE_ADMIN=1 for a dev setup"
+        )
+    return token or None
+
+
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level)
+    token = admin_token(settings)
     store = open_store(settings.store_url())
     registry = Registry(store)
     plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s)
     prediction_log = PredictionLog(store, mode=settings.log_mode, max_batch=settings.log_batch)
-    gateway = Gateway(settings, plans, prediction_log)
+    shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance)
+    gateway = Gateway(settings, plans, prediction_log, shadow)
+    admin = AdminApi(ControlPlane(registry), plans, token) if settings.admin_api else None
     prediction_log.start()
+    shadow.start()
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
     log.info(
@@ -57,4 +78,6 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         models=plans.models(),
         log_mode=settings.log_mode,
     )
-    return Runtime(settings, store, registry, plans, prediction_log, gateway)
+    if settings.admin_api and token is None:
+        log.warning("admin_api_insecure", detail="CANARYLINE_INSECURE_ADMIN=1: mutations need no token")
+    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin)

@@ -13,8 +13,9 @@ from .errors import InputError, NotFoundError, ServiceUnavailableError
 from .ids import new_id
 from .plans import ActivePlan, PlanTable
 from .prediction_log import PredictionLog
-from .routing import choose
+from .routing import Decision, choose, shadow_sampled
 from .settings import GatewaySettings
+from .shadow import ShadowJob, ShadowRunner
 from .validation import PredictRequest, check_width
 
 __all__ = ["Gateway", "Prediction"]
@@ -49,10 +50,11 @@ class Prediction:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, plans: PlanTable, log: PredictionLog) -> None:
+    def __init__(self, settings: GatewaySettings, plans: PlanTable, log: PredictionLog, shadow: ShadowRunner) -> None:
         self.settings = settings
         self.plans = plans
         self.log = log
+        self.shadow = shadow
         self.instance = settings.instance
         self._draw = random.random
 
@@ -112,6 +114,10 @@ class Gateway:
                 trace_id=trace_id,
             )
         )
+        if plan.shadow is not None and decision.route != "pinned":
+            self._mirror(
+                active, decision, request_id=request_id, rows=request.rows, predictions=predictions, trace_id=trace_id
+            )
         return Prediction(
             model=plan.model,
             model_version=decision.version,
@@ -121,6 +127,32 @@ class Gateway:
             revision=decision.revision,
             predictions=predictions,
             probabilities=probabilities,
+        )
+
+    def _mirror(
+        self,
+        active: ActivePlan,
+        decision: Decision,
+        *,
+        request_id: str,
+        rows: list[list[float]],
+        predictions: list[Any],
+        trace_id: str | None,
+    ) -> None:
+        """Offer the request to the shadow version when it is in the sample; never waits."""
+        version = shadow_sampled(active.plan, self._draw)
+        if version is None or version == decision.version:
+            return
+        self.shadow.offer(
+            ShadowJob(
+                serving=active.versions[version],
+                request_id=request_id,
+                revision=decision.revision,
+                rows=rows,
+                primary_version=decision.version,
+                primary_predictions=predictions,
+                trace_id=trace_id,
+            )
         )
 
     def describe(self, model: str) -> dict[str, Any]:
@@ -146,7 +178,16 @@ class Gateway:
                 for version, s in (active.versions.items() if active else ())
             },
             "error": error,
+            "shadow": self.shadow.stats(model),
         }
 
     def ready(self) -> bool:
         return bool(self.plans.models())
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz reports: ready once a model is served, with revisions and load errors."""
+        return {
+            "ready": self.ready(),
+            "models": {name: active.plan.revision for name, active in sorted(self.plans.active().items())},
+            "errors": dict(sorted(self.plans.errors.items())),
+        }

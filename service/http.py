@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -25,7 +25,10 @@ from .gateway import Gateway
 from .ids import accept_request_id, new_id
 from .validation import parse_predict
 
-__all__ = ["build_app", "error_response", "json_response"]
+if TYPE_CHECKING:
+    from .composition import Runtime
+
+__all__ = ["build_app", "error_response", "json_response", "read_body"]
 
 log = structlog.get_logger("canaryline.http")
 _JSON = "application/json"
@@ -112,23 +115,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, new_id())
 
 
-def build_app(gateway: Gateway | None = None, extra_routes: list[BaseRoute] | None = None) -> Starlette:
-    """The ASGI app; without ``gateway`` it takes the one the BentoML service built at start-up."""
+def build_app(runtime: Runtime | None = None) -> Starlette:
+    """The ASGI app; without ``runtime`` it takes the one the BentoML service built in this worker.
+
+    Admin routes are added when the runtime is known (at start-up), and only when the admin API is on.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if getattr(app.state, "gateway", None) is None:
+        current = runtime
+        if current is None:
             import bentoml
 
-            app.state.gateway = bentoml.get_current_service().gateway
+            current = bentoml.get_current_service().runtime
+        app.state.gateway = current.gateway
+        if current.admin is not None:
+            app.router.routes.extend(current.admin.routes())
         yield
 
     routes: list[BaseRoute] = [
         Route("/predict", predict, methods=["POST"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/models/{name}", get_model, methods=["GET"]),
-        *(extra_routes or []),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
-    app.state.gateway = gateway
-    return app
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

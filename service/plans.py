@@ -8,6 +8,7 @@ version that fails to load leaves the previous revision serving, with the error 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -106,9 +107,14 @@ class PlanTable:
         self._thread.start()
 
     def _watch(self) -> None:
+        """Apply new revisions as soon as the store signals them, checking every ``poll_s`` regardless."""
         since_retry = 0.0
-        while not self._stop.wait(self.poll_s):
-            since_retry += self.poll_s
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.store.wait_plan_change(self.poll_s)
+            if self._stop.is_set():
+                return
+            since_retry += time.monotonic() - started
             try:
                 due = bool(self.errors) and since_retry >= _RETRY_FAILED_EVERY_S
                 if due or self.store.plans_epoch() != self._epoch:

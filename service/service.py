@@ -11,6 +11,7 @@ import bentoml
 
 from .composition import Runtime, build_runtime
 from .http import build_app
+from .readiness import ReadinessMiddleware
 from .settings import GatewaySettings
 
 __all__ = ["Canaryline"]
@@ -30,11 +31,13 @@ _WORKERS = GatewaySettings().workers
 class Canaryline:
     def __init__(self) -> None:
         self.runtime: Runtime = build_runtime(GatewaySettings())
-        self.gateway = self.runtime.gateway
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # bentoml's lazy loader hides the type
     def shutdown(self) -> None:
         self.runtime.close()
 
     def __is_ready__(self) -> bool:
-        return self.gateway.ready()
+        return self.runtime.gateway.ready()
+
+
+Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]  # the decorator returns a bentoml Service

@@ -32,6 +32,9 @@ class Store(Protocol):
     def plans_epoch(self) -> int:
         """A number that changes whenever any plan changes: a cheap thing to poll."""
 
+    def wait_plan_change(self, timeout: float) -> None:
+        """Block until a plan may have changed or ``timeout`` seconds pass (a hint; callers re-check the epoch)."""
+
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
         """Store ``plan`` and append its audit entry, atomically.
 

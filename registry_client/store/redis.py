@@ -16,6 +16,7 @@ Every change is one Lua script, so a failure never leaves a half-written plan or
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -97,6 +98,7 @@ class RedisStore:
         )
         self._save_plan = self.client.register_script(_SAVE_PLAN)
         self._append = self.client.register_script(_APPEND)
+        self._pubsub: redis.client.PubSub | None = None
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -130,6 +132,21 @@ class RedisStore:
         with self._errors("reading the plans epoch"):
             value = self.client.get(_EPOCH)
         return int(value or 0)
+
+    def wait_plan_change(self, timeout: float) -> None:
+        """Return when a message arrives on ``canaryline:plans``, or after ``timeout``; meant for one thread."""
+        try:
+            if self._pubsub is None:
+                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub.subscribe(PLANS_CHANNEL)
+            if self._pubsub.get_message(timeout=timeout) is not None:
+                while self._pubsub.get_message(timeout=0) is not None:  # coalesce a burst of changes
+                    pass
+        except redis.RedisError:
+            if self._pubsub is not None:
+                self._pubsub.close()
+            self._pubsub = None
+            time.sleep(timeout)  # Redis is down: fall back to the caller's periodic check
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
         entry = AuditEntry(
@@ -209,4 +226,6 @@ class RedisStore:
         return sorted(records, key=lambda r: (r.shadow, r.ts))
 
     def close(self) -> None:
+        if self._pubsub is not None:
+            self._pubsub.close()
         self.client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -83,6 +84,9 @@ class SQLiteStore:
     def plans_epoch(self) -> int:
         row = self._conn().execute("SELECT value FROM meta WHERE key = 'plans_epoch'").fetchone()
         return int(row[0])
+
+    def wait_plan_change(self, timeout: float) -> None:
+        time.sleep(timeout)  # no notifications in SQLite: the caller's epoch check is a cheap read
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
         entry = AuditEntry(

@@ -28,8 +28,9 @@ def served(
     registry.register(model_name, iris_models["logreg"])
     regressor = model_name + "r"
     registry.register(regressor, diabetes_ridge, task="regression")
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096))
-    with TestClient(build_app(runtime.gateway)) as client:
+    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, admin_token="t0ken")
+    runtime = build_runtime(settings)
+    with TestClient(build_app(runtime)) as client:
         yield client, runtime, model_name, regressor
     runtime.close()
 

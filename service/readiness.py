@@ -1,0 +1,41 @@
+"""``/readyz`` with detail: BentoML owns the route, so a small ASGI middleware answers it first.
+
+200 when at least one model is served; 503 before any is. The body names every served model with
+its revision and every model whose latest revision could not be applied, with the reason.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["ReadinessMiddleware"]
+
+
+class ReadinessMiddleware:
+    def __init__(self, app: ASGIApp, path: str = "/readyz") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        import bentoml
+        from bentoml.exceptions import BentoMLException
+
+        try:
+            gateway = bentoml.get_current_service().runtime.gateway
+        except BentoMLException:  # the worker is still starting
+            await self.app(scope, receive, send)
+            return
+        detail = gateway.readiness()
+        body = orjson.dumps(detail)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200 if detail["ready"] else 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
