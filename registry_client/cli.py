@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import re
+import socket
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -11,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .client import GatewayClient
 from .errors import CanarylineError
 from .registry import ModelVersion, Registry
 from .settings import CanarylineSettings
@@ -102,6 +106,166 @@ def versions(model: str, as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+GatewayOpt = Annotated[
+    str | None,
+    typer.Option("--gateway", help="Gateway base URL [default: $CANARYLINE_GATEWAY or http://127.0.0.1:3000]"),
+]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded in the audit history.")]
+ExpectOpt = Annotated[
+    int | None, typer.Option("--expected-revision", help="Refuse (409) if the plan is no longer at this revision.")
+]
+
+
+def _client(gateway: str | None) -> GatewayClient:
+    settings = CanarylineSettings()
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    return GatewayClient(gateway or settings.gateway, token=token, actor=_actor())
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    actor = re.sub(r"[^A-Za-z0-9._@:+-]", "-", f"{user}@{socket.gethostname()}")[:64]
+    return actor or "cli"
+
+
+def describe_plan(plan: dict[str, Any], *, heading: bool = True) -> str:
+    """One line: (model and revision,) stable, canary and shadow."""
+    parts = [f"{plan['model']}: revision {plan['revision']}"] if heading else []
+    parts.append(f"stable {plan['stable']}")
+    if plan.get("canary"):
+        c = plan["canary"]
+        parts.append(f"canary {c['version']} at {c['weight']:g}% ({'sticky' if c['sticky'] else 'random'})")
+    if plan.get("shadow"):
+        parts.append(f"shadow {plan['shadow']['version']} at {plan['shadow']['sample']:g}%")
+    return ", ".join(parts)
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    line = describe_plan(result["plan"])
+    if result.get("apply_error"):
+        err_console.print(f"[yellow]saved, but this gateway could not apply it:[/yellow] {result['apply_error']}")
+    console.print(f"{line} [dim](by {result['plan']['actor']}: {result['plan']['reason']})[/dim]", highlight=False)
+
+
+@app.command()
+def status(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) -> None:
+    """What the gateway serves for MODEL: plan in force, loaded versions, load errors, shadow counters."""
+    with _client(gateway) as client:
+        info = client.model(model)
+    if as_json:
+        print_json(info)
+        return
+    if info.get("plan"):
+        plan = info["plan"]
+        console.print(describe_plan(plan), highlight=False)
+        console.print(f"  last change: {plan['updated_at']} by {plan['actor']}: {plan['reason']}", highlight=False)
+    console.print(f"  loaded versions: {', '.join(info['versions']) or 'none'}", highlight=False)
+    if info.get("error"):
+        err_console.print(f"  [red]not applied:[/red] {info['error']}", highlight=False)
+    for version, counts in (info.get("shadow") or {}).items():
+        console.print(f"  shadow {version}: " + ", ".join(f"{k}={v}" for k, v in counts.items()), highlight=False)
+
+
+@app.command()
+def promote(
+    model: str,
+    version: str,
+    reason: ReasonOpt,
+    expected_revision: ExpectOpt = None,
+    gateway: GatewayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make VERSION the stable version of MODEL."""
+    with _client(gateway) as client:
+        _report(client.promote(model, version, reason=reason, expected_revision=expected_revision), as_json)
+
+
+@app.command()
+def canary(
+    model: str,
+    reason: ReasonOpt,
+    version: Annotated[str | None, typer.Argument(help="Version to canary (omit with --clear).")] = None,
+    weight: Annotated[float | None, typer.Option(help="Percent of traffic, up to two decimals.")] = None,
+    sticky: Annotated[bool, typer.Option("--sticky/--no-sticky", help="Same routing key, same version.")] = True,
+    clear: Annotated[bool, typer.Option("--clear", help="End the canary.")] = False,
+    expected_revision: ExpectOpt = None,
+    gateway: GatewayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a share of MODEL's traffic to VERSION, or end the canary with --clear."""
+    with _client(gateway) as client:
+        if clear:
+            result = client.clear_canary(model, reason=reason, expected_revision=expected_revision)
+        elif version is None or weight is None:
+            fail("canary needs VERSION and --weight (or --clear)", 2)
+        else:
+            result = client.set_canary(
+                model, version, weight=weight, sticky=sticky, reason=reason, expected_revision=expected_revision
+            )
+    _report(result, as_json)
+
+
+@app.command()
+def shadow(
+    model: str,
+    reason: ReasonOpt,
+    version: Annotated[str | None, typer.Argument(help="Version to mirror traffic to (omit with --clear).")] = None,
+    sample: Annotated[float, typer.Option(help="Percent of primary requests mirrored.")] = 100.0,
+    clear: Annotated[bool, typer.Option("--clear", help="Stop shadowing.")] = False,
+    expected_revision: ExpectOpt = None,
+    gateway: GatewayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mirror a sample of MODEL's traffic to VERSION (clients never see it), or stop with --clear."""
+    with _client(gateway) as client:
+        if clear:
+            result = client.clear_shadow(model, reason=reason, expected_revision=expected_revision)
+        elif version is None:
+            fail("shadow needs VERSION (or --clear)", 2)
+        else:
+            result = client.set_shadow(
+                model, version, sample=sample, reason=reason, expected_revision=expected_revision
+            )
+    _report(result, as_json)
+
+
+@app.command()
+def rollback(
+    model: str,
+    reason: ReasonOpt,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Roll back to this version instead of the previous stable.")
+    ] = None,
+    expected_revision: ExpectOpt = None,
+    gateway: GatewayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make the previous stable version stable again (or --to VERSION) and clear the canary."""
+    with _client(gateway) as client:
+        _report(client.rollback(model, to=to, reason=reason, expected_revision=expected_revision), as_json)
+
+
+@app.command()
+def history(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) -> None:
+    """Every change of MODEL's routing plan, oldest first."""
+    with _client(gateway) as client:
+        entries = client.history(model)
+    if as_json:
+        print_json(entries)
+        return
+    table = Table("rev", "at", "actor", "action", "plan after", "reason", title=f"{model}: plan history")
+    for e in entries:
+        after = describe_plan(e["after"], heading=False)
+        table.add_row(str(e["revision"]), e["at"][:19].replace("T", " "), e["actor"], e["action"], after, e["reason"])
+    console.print(table)
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
@@ -109,6 +273,10 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the gateway (``bentoml serve service.service:Canaryline``) in the foreground."""
+    from service.composition import admin_token
+    from service.settings import GatewaySettings
+
+    admin_token(GatewaySettings())  # refuse here, before BentoML would restart a refusing worker forever
     env = {**os.environ, "CANARYLINE_WORKERS": str(workers)}
     argv = [
         sys.executable,
@@ -125,7 +293,11 @@ def serve(
 
 
 def main() -> None:
+    from service.errors import GatewayError
+
     try:
         app()
     except CanarylineError as exc:
         fail(exc.message, 2 if exc.status < 500 else 1)
+    except GatewayError as exc:  # e.g. StartupError from `serve`'s preflight
+        fail(exc.message, 2)

@@ -1,0 +1,114 @@
+"""The control-plane client: talks to a gateway's admin API over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .errors import GatewayClientError
+
+__all__ = ["GatewayClient"]
+
+
+class GatewayClient:
+    """One gateway's admin API; ``transport`` lets tests or embedders swap the network."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        actor: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if actor:
+            headers["X-Canaryline-Actor"] = actor
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def model(self, model: str) -> dict[str, Any]:
+        """What the gateway serves for ``model``: plan in force, loaded versions, errors, shadow counters."""
+        return self._call("GET", f"/models/{model}")
+
+    def plan(self, model: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/admin/models/{model}/plan")["plan"])
+
+    def history(self, model: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/admin/models/{model}/history")["history"])
+
+    # -- mutations -----------------------------------------------------------------------------
+    def promote(self, model: str, version: str, *, reason: str, expected_revision: int | None = None) -> dict[str, Any]:
+        return self._mutate(model, "promote", reason, expected_revision, version=version)
+
+    def set_canary(
+        self,
+        model: str,
+        version: str,
+        *,
+        weight: float,
+        sticky: bool = True,
+        reason: str,
+        expected_revision: int | None = None,
+    ) -> dict[str, Any]:
+        return self._mutate(model, "canary", reason, expected_revision, version=version, weight=weight, sticky=sticky)
+
+    def clear_canary(self, model: str, *, reason: str, expected_revision: int | None = None) -> dict[str, Any]:
+        return self._mutate(model, "canary/clear", reason, expected_revision)
+
+    def set_shadow(
+        self, model: str, version: str, *, sample: float = 100.0, reason: str, expected_revision: int | None = None
+    ) -> dict[str, Any]:
+        return self._mutate(model, "shadow", reason, expected_revision, version=version, sample=sample)
+
+    def clear_shadow(self, model: str, *, reason: str, expected_revision: int | None = None) -> dict[str, Any]:
+        return self._mutate(model, "shadow/clear", reason, expected_revision)
+
+    def rollback(
+        self, model: str, *, to: str | None = None, reason: str, expected_revision: int | None = None
+    ) -> dict[str, Any]:
+        return self._mutate(model, "rollback", reason, expected_revision, to=to)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _mutate(self, model: str, action: str, reason: str, expected: int | None, **fields: Any) -> dict[str, Any]:
+        body = {"reason": reason, **{k: v for k, v in fields.items() if v is not None}}
+        if expected is not None:
+            body["expected_revision"] = expected
+        return self._call("POST", f"/admin/models/{model}/{action}", body)
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise GatewayClientError(
+                f"cannot reach the gateway at {self.base_url}: {exc}", status=503, code="unreachable"
+            ) from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.is_success and isinstance(payload, dict):
+            return payload
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            raise GatewayClientError(
+                str(error.get("message")), status=response.status_code, code=str(error.get("code"))
+            )
+        raise GatewayClientError(
+            f"the gateway at {self.base_url} answered {response.status_code} to {method} {path}: {response.text[:200]}",
+            status=response.status_code,
+        )

@@ -1,0 +1,400 @@
+"""Per-version evaluation of joined rows: quality, latency, canary vs stable, and shadow versions.
+
+:func:`evaluate` streams over :class:`~registry_client.joined.JoinedRow` values of one model,
+keeping only per-group scores and latencies plus one ``(prediction, outcome)`` pair per row for
+the shadow join. Every interval is a two-sided 95 % interval; a statistic that is undefined (no
+data, fewer than two values, a zero standard error) is ``None``, never NaN. The methods:
+
+* accuracy (``prediction == outcome``): Wilson score interval, no continuity correction;
+* MAE: t interval (n - 1 degrees of freedom) on the mean absolute error, lower bound clipped
+  at 0 (an MAE cannot be negative);
+* RMSE: delta method, ``se(RMSE) = se(mean squared error) / (2 RMSE)`` with the normal quantile,
+  lower bound clipped at 0 (``[0, 0]`` when every error is 0);
+* latency p50/p95/p99: one latency per distinct ``prediction_id`` (a batch counts once), by
+  :func:`numpy.percentile` with its default ``"linear"`` method (Hyndman-Fan type 7);
+* canary - stable over primary (non-shadow) rows, versions pooled by route: for accuracy a
+  pooled two-proportion z test and the Newcombe hybrid score interval (his method 10, built from
+  the two Wilson intervals); for MAE a Welch t-test on absolute errors with the
+  Welch-Satterthwaite t interval;
+* shadow versions: each shadow row is matched with the primary row of the same
+  ``(request_id, row_index)`` (the first row seen wins on duplicates). Agreement is the share of
+  equal predictions (classification) or the mean absolute difference of the predictions
+  (regression). The paired difference shadow - primary uses the primary row's outcome, else the
+  shadow row's: exact McNemar test (binomial on the discordant pairs) with a Wald interval of the
+  paired difference of proportions, or a paired t-test on absolute errors with its t interval.
+
+Errors::
+
+    CanarylineError
+    └── EvaluationError (422)   unknown task, rows of several models, non-numeric regression values
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from .errors import CanarylineError
+from .joined import JoinedRow
+from .versions import sort_versions, version_key
+
+__all__ = [
+    "Comparison",
+    "Estimate",
+    "EvaluationError",
+    "EvaluationReport",
+    "GroupReport",
+    "Latency",
+    "ShadowReport",
+    "Task",
+    "evaluate",
+]
+
+Task = Literal["classification", "regression"]
+_Array = npt.NDArray[np.float64]
+_Pair = tuple[Any, Any]  # (prediction, outcome) of one row
+_Z = float(stats.norm.ppf(0.975))
+
+
+class EvaluationError(CanarylineError):
+    status = 422
+    code = "invalid_evaluation"
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A point estimate and its 95 % interval (``None`` bounds: the interval is undefined)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    p50: float
+    p95: float
+    p99: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReport:
+    """Quality and latency of one ``(model_version, route, shadow)`` group."""
+
+    model_version: str
+    route: str
+    shadow: bool
+    predictions: int  # distinct prediction ids
+    rows: int
+    outcomes: int  # rows with an outcome
+    accuracy: Estimate | None
+    mae: Estimate | None
+    rmse: Estimate | None
+    latency_ms: Latency
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Canary - stable difference of accuracy or MAE over primary rows with outcomes."""
+
+    test: str
+    canary_versions: list[str]
+    stable_versions: list[str]
+    n_canary: int
+    n_stable: int
+    canary: float
+    stable: float
+    difference: Estimate
+    p_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowReport:
+    """A shadow version against the primary rows of the same requests."""
+
+    shadow_version: str
+    pairs: int  # shadow rows matched with a primary row
+    agreement: float | None  # classification: share of equal predictions
+    mean_abs_difference: float | None  # regression: mean |shadow - primary| prediction
+    paired_outcomes: int
+    test: str
+    shadow_value: float | None
+    primary_value: float | None
+    difference: Estimate | None  # shadow - primary
+    p_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationReport:
+    task: Task
+    model: str | None
+    groups: list[GroupReport]
+    canary_vs_stable: Comparison | None
+    shadows: list[ShadowReport]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-serialisable values."""
+        return asdict(self)
+
+
+def _wilson_bounds(successes: int, n: int) -> tuple[float, float, float]:
+    """The proportion and its Wilson score interval, as ``(p, low, high)``."""
+    p = successes / n
+    denom = 1 + _Z**2 / n
+    centre = (p + _Z**2 / (2 * n)) / denom
+    half = _Z * math.sqrt(p * (1 - p) / n + _Z**2 / (4 * n * n)) / denom
+    # min/max only guard the point estimate against rounding at p = 0 or 1.
+    return p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def _wilson(successes: int, n: int) -> Estimate:
+    return Estimate(*_wilson_bounds(successes, n))
+
+
+def _t_test(values: _Array) -> tuple[Estimate, float | None]:
+    """Mean with its t interval, and the two-sided p-value of mean = 0."""
+    n, mean = values.size, float(values.mean())
+    if n < 2:
+        return Estimate(mean), None
+    se = float(values.std(ddof=1)) / math.sqrt(n)
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    p_value = None if se == 0 else float(2 * stats.t.sf(abs(mean) / se, n - 1))
+    return Estimate(mean, mean - half, mean + half), p_value
+
+
+def _mae(errors: _Array) -> Estimate:
+    mae = _t_test(np.abs(errors))[0]
+    return mae if mae.low is None else Estimate(mae.value, max(0.0, mae.low), mae.high)
+
+
+def _rmse(errors: _Array) -> Estimate:
+    """RMSE with its delta-method interval, computed on errors / max|error| to avoid under- and
+    overflow: ``se(RMSE) = sd(e**2) / (2 RMSE sqrt(n))``."""
+    scale = float(np.abs(errors).max())
+    if scale == 0:
+        return Estimate(0.0) if errors.size < 2 else Estimate(0.0, 0.0, 0.0)
+    squares = (errors / scale) ** 2
+    rmse = math.sqrt(float(squares.mean()))
+    if errors.size < 2:
+        return Estimate(scale * rmse)
+    se = float(squares.std(ddof=1)) / (2 * rmse * math.sqrt(errors.size))
+    return Estimate(scale * rmse, scale * max(0.0, rmse - _Z * se), scale * (rmse + _Z * se))
+
+
+def _two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[Estimate, float]:
+    """p1 - p2 with the Newcombe hybrid score interval, and the pooled z-test p-value."""
+    (p1, l1, u1), (p2, l2, u2) = _wilson_bounds(k1, n1), _wilson_bounds(k2, n2)
+    d = p1 - p2
+    low, high = d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(d) / se))
+    return Estimate(d, low, high), p_value
+
+
+def _welch(a: _Array, b: _Array) -> tuple[Estimate, float | None]:
+    """mean(a) - mean(b) with the Welch t interval, and the Welch t-test p-value."""
+    d = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return Estimate(d), None
+    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Estimate(d), None
+    share = va / (va + vb)  # Welch-Satterthwaite df, written so tiny variances cannot underflow
+    df = 1 / (share**2 / (a.size - 1) + (1 - share) ** 2 / (b.size - 1))
+    half = float(stats.t.ppf(0.975, df)) * se
+    return Estimate(d, d - half, d + half), float(2 * stats.t.sf(abs(d) / se, df))
+
+
+def _mcnemar(shadow: _Array, primary: _Array) -> tuple[Estimate, float]:
+    """Paired accuracy difference shadow - primary (Wald interval) and the exact McNemar p."""
+    n = shadow.size
+    b = int(np.sum((shadow == 1) & (primary == 0)))
+    c = int(np.sum((shadow == 0) & (primary == 1)))
+    d = (b - c) / n
+    se = math.sqrt(max(0.0, b + c - (b - c) ** 2 / n)) / n
+    p_value = 1.0 if b + c == 0 else min(1.0, float(2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+    return Estimate(d, max(-1.0, d - _Z * se), min(1.0, d + _Z * se)), p_value
+
+
+def _score(prediction: Any, outcome: Any, task: Task) -> float:
+    """1.0/0.0 for a correct/wrong label, or the signed error prediction - outcome."""
+    if task == "classification":
+        return 1.0 if prediction == outcome else 0.0
+    try:
+        return float(prediction) - float(outcome)
+    except (TypeError, ValueError) as exc:
+        raise EvaluationError(
+            f"regression needs numbers, got prediction {prediction!r} and outcome {outcome!r}"
+        ) from exc
+
+
+@dataclass(slots=True)
+class _Group:
+    rows: int = 0
+    latencies: dict[str, float] = field(default_factory=dict)  # prediction_id -> latency
+    scores: list[float] = field(default_factory=list)  # one per row with an outcome
+
+
+class _Accumulator:
+    def __init__(self, task: Task) -> None:
+        if task not in ("classification", "regression"):
+            raise EvaluationError(f"task {task!r} is neither 'classification' nor 'regression'")
+        self.task: Task = task
+        self.model: str | None = None
+        self.groups: dict[tuple[str, str, bool], _Group] = {}
+        self.primary: dict[tuple[str, int], _Pair] = {}
+        self.shadows: dict[str, dict[tuple[str, int], _Pair]] = {}
+
+    def add(self, row: JoinedRow) -> None:
+        if self.model is None:
+            self.model = row.model
+        elif row.model != self.model:
+            raise EvaluationError(f"rows of models {self.model!r} and {row.model!r}: one at a time")
+        group = self.groups.setdefault((row.model_version, row.route, row.shadow), _Group())
+        group.rows += 1
+        group.latencies.setdefault(row.prediction_id, row.latency_ms)
+        if row.outcome is not None:
+            try:
+                group.scores.append(_score(row.prediction, row.outcome, self.task))
+            except EvaluationError as exc:
+                raise EvaluationError(
+                    f"model {row.model!r} version {row.model_version!r} request "
+                    f"{row.request_id!r} row {row.row_index}: {exc.message}"
+                ) from exc
+        pairs = self.shadows.setdefault(row.model_version, {}) if row.shadow else self.primary
+        pairs.setdefault((row.request_id, row.row_index), (row.prediction, row.outcome))
+
+
+def _group_report(key: tuple[str, str, bool], group: _Group, task: Task) -> GroupReport:
+    scores = np.asarray(group.scores, dtype=np.float64)
+    latencies = np.asarray(list(group.latencies.values()), dtype=np.float64)
+    labels, numbers = (
+        scores.size > 0 and task == "classification",
+        scores.size > 0 and task == "regression",
+    )
+    p50, p95, p99 = (float(v) for v in np.percentile(latencies, [50, 95, 99]))
+    return GroupReport(
+        model_version=key[0],
+        route=key[1],
+        shadow=key[2],
+        predictions=len(group.latencies),
+        rows=group.rows,
+        outcomes=int(scores.size),
+        accuracy=_wilson(int(scores.sum()), scores.size) if labels else None,
+        mae=_mae(scores) if numbers else None,
+        rmse=_rmse(scores) if numbers else None,
+        latency_ms=Latency(p50, p95, p99),
+    )
+
+
+def _route(groups: dict[tuple[str, str, bool], _Group], route: str) -> tuple[list[str], _Array]:
+    keys = [key for key in groups if key[1] == route and not key[2]]
+    scores = [score for key in keys for score in groups[key].scores]
+    return sort_versions(key[0] for key in keys), np.asarray(scores, dtype=np.float64)
+
+
+_TESTS: dict[tuple[str, Task], str] = {
+    ("compare", "classification"): "pooled two-proportion z test; Newcombe hybrid score interval",
+    ("compare", "regression"): "Welch t-test on absolute errors; Welch-Satterthwaite t interval",
+    ("shadow", "classification"): "exact McNemar test; Wald interval of the paired difference",
+    ("shadow", "regression"): "paired t-test on absolute errors; t interval",
+}
+
+
+def _compare(groups: dict[tuple[str, str, bool], _Group], task: Task) -> Comparison | None:
+    canary_versions, canary = _route(groups, "canary")
+    stable_versions, stable = _route(groups, "stable")
+    if canary.size == 0 or stable.size == 0:
+        return None
+    p_value: float | None
+    if task == "classification":
+        k1, k2 = int(canary.sum()), int(stable.sum())
+        difference, p_value = _two_proportions(k1, canary.size, k2, stable.size)
+    else:
+        canary, stable = np.abs(canary), np.abs(stable)
+        difference, p_value = _welch(canary, stable)
+    return Comparison(
+        test=_TESTS["compare", task],
+        canary_versions=canary_versions,
+        stable_versions=stable_versions,
+        n_canary=int(canary.size),
+        n_stable=int(stable.size),
+        canary=float(canary.mean()),
+        stable=float(stable.mean()),
+        difference=difference,
+        p_value=p_value,
+    )
+
+
+def _agreement(matched: list[tuple[_Pair, _Pair]], task: Task) -> tuple[float | None, float | None]:
+    """Share of equal predictions (classification) or mean |shadow - primary| (regression)."""
+    if not matched:
+        return None, None
+    if task == "classification":
+        return sum(s[0] == p[0] for s, p in matched) / len(matched), None
+    return None, sum(abs(_score(s[0], p[0], task)) for s, p in matched) / len(matched)
+
+
+def _paired(matched: list[tuple[_Pair, _Pair]], task: Task) -> tuple[_Array, _Array]:
+    """Correctness or absolute error of the shadow and the primary on matched rows with outcomes."""
+    shadow, primary = [], []
+    for (s_pred, s_out), (p_pred, p_out) in matched:
+        outcome = p_out if p_out is not None else s_out
+        if outcome is not None:
+            shadow.append(abs(_score(s_pred, outcome, task)))
+            primary.append(abs(_score(p_pred, outcome, task)))
+    return np.asarray(shadow, dtype=np.float64), np.asarray(primary, dtype=np.float64)
+
+
+def _shadow_report(
+    version: str,
+    pairs: dict[tuple[str, int], _Pair],
+    primary: dict[tuple[str, int], _Pair],
+    task: Task,
+) -> ShadowReport:
+    matched = [(pair, primary[key]) for key, pair in pairs.items() if key in primary]
+    agreement, mad = _agreement(matched, task)
+    shadow, prim = _paired(matched, task)
+    difference: Estimate | None = None
+    p_value: float | None = None
+    if shadow.size and task == "classification":
+        difference, p_value = _mcnemar(shadow, prim)
+    elif shadow.size:
+        difference, p_value = _t_test(shadow - prim)
+    return ShadowReport(
+        shadow_version=version,
+        pairs=len(matched),
+        agreement=agreement,
+        mean_abs_difference=mad,
+        paired_outcomes=int(shadow.size),
+        test=_TESTS["shadow", task],
+        shadow_value=float(shadow.mean()) if shadow.size else None,
+        primary_value=float(prim.mean()) if shadow.size else None,
+        difference=difference,
+        p_value=p_value,
+    )
+
+
+def evaluate(rows: Iterable[JoinedRow], *, task: Task) -> EvaluationReport:
+    """Evaluate the joined rows of one model; see the module docstring for the methods."""
+    acc = _Accumulator(task)
+    for row in rows:
+        acc.add(row)
+    keys = sorted(acc.groups, key=lambda key: (version_key(key[0]), key[1], key[2]))
+    return EvaluationReport(
+        task=task,
+        model=acc.model,
+        groups=[_group_report(key, acc.groups[key], task) for key in keys],
+        canary_vs_stable=_compare(acc.groups, task),
+        shadows=[
+            _shadow_report(version, acc.shadows[version], acc.primary, task) for version in sort_versions(acc.shadows)
+        ],
+    )

@@ -1,0 +1,99 @@
+"""The joined row: one input row of a logged prediction, with its ground-truth outcome if known.
+
+A :class:`~registry_client.records.PredictionRecord` may hold a batch of several input rows;
+:func:`explode` turns it into one :class:`JoinedRow` per input row, which is the unit that
+evaluation (:mod:`registry_client.evaluation`) and export (:mod:`registry_client.export`) consume.
+
+Errors::
+
+    CanarylineError
+    └── JoinError (422)   the record's inputs, predictions and outcomes do not line up
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import CanarylineError
+from .records import PredictionRecord
+
+__all__ = ["JoinError", "JoinedRow", "explode"]
+
+
+class JoinError(CanarylineError):
+    """A record's rows, predictions and outcomes have different lengths."""
+
+    status = 422
+    code = "join_mismatch"
+
+
+@dataclass(slots=True, frozen=True)
+class JoinedRow:
+    """One input row of a served prediction, joined with its outcome (``None``: not joined)."""
+
+    prediction_id: str
+    request_id: str
+    ts: float  # seconds since the epoch, when the request arrived
+    model: str
+    model_version: str
+    route: str  # stable | canary | pinned
+    shadow: bool
+    revision: int  # the plan revision that decided the route
+    row_index: int  # position of this row in the request's batch
+    inputs: list[float]
+    prediction: Any
+    outcome: Any | None
+    latency_ms: float  # of the whole prediction (shared by every row of the batch)
+
+    @property
+    def joined(self) -> bool:
+        """Whether a ground-truth outcome is known for this row."""
+        return self.outcome is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_lengths(record: PredictionRecord, outcomes: Sequence[Any] | None) -> None:
+    rows = len(record.inputs)
+    where = (
+        f"model {record.model!r} version {record.model_version!r} "
+        f"request {record.request_id!r} prediction {record.prediction_id!r}"
+    )
+    if len(record.predictions) != rows:
+        raise JoinError(f"{where}: {rows} input rows but {len(record.predictions)} predictions")
+    if outcomes is not None and len(outcomes) != rows:
+        raise JoinError(f"{where}: {rows} input rows but {len(outcomes)} outcomes")
+
+
+def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[JoinedRow]:
+    """One :class:`JoinedRow` per input row of ``record``.
+
+    ``outcomes`` is ``None`` when no outcome is joined to the prediction; otherwise it holds one
+    value per input row, and a row whose value is ``None`` stays unjoined. Raises
+    :class:`JoinError` when the inputs, predictions and outcomes differ in length.
+    """
+    _check_lengths(record, outcomes)
+    row_outcomes: Sequence[Any] = outcomes if outcomes is not None else [None] * len(record.inputs)
+    return [
+        JoinedRow(
+            prediction_id=record.prediction_id,
+            request_id=record.request_id,
+            ts=record.ts,
+            model=record.model,
+            model_version=record.model_version,
+            route=record.route,
+            shadow=record.shadow,
+            revision=record.revision,
+            row_index=index,
+            inputs=list(inputs),
+            prediction=prediction,
+            outcome=outcome,
+            latency_ms=record.latency_ms,
+        )
+        for index, (inputs, prediction, outcome) in enumerate(
+            zip(record.inputs, record.predictions, row_outcomes, strict=True)
+        )
+    ]
