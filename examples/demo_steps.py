@@ -27,6 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from registry_client.client import GatewayClient
 from registry_client.registry import Registry
 from registry_client.settings import CanarylineSettings
 
@@ -48,6 +49,7 @@ class Demo:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.last_keys: list[str] = []
         self.token = secrets.token_urlsafe(24)  # the demo's own admin token, used by its CLI calls
         X, y = load_wine(return_X_y=True)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
@@ -60,13 +62,34 @@ class Demo:
         self.register_versions()
         self.cli("versions", MODEL)
         self.start_gateway()
-        responses = self.send_traffic(300)
+        responses = self.send_traffic(300, "all traffic on the stable version")
         self.show_sample(responses[0])
         self.show_served(responses)
-        self.check_log(responses)
+        self.release(responses)
+
+    def release(self, served_so_far: list[dict[str, Any]]) -> None:
+        """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote, then roll back."""
+        self.console.rule("[bold]4. canary v2 at 20% (sticky keys) and shadow v3 on 100%")
+        self.cli("canary", MODEL, "v2", "--weight", "20", "--reason", "v2: random forest, try on 20%")
+        self.cli("shadow", MODEL, "v3", "--sample", "100", "--reason", "v3: watch it on real traffic")
+        self.wait_for_shadow(ready=True)
+        responses = self.send_traffic(600, "traffic with a canary and a shadow")
+        self.show_served(responses)
+        self.show_stickiness(responses)
+        self.wait_for_shadow()
+        self.cli("status", MODEL)
+        self.console.rule("[bold]5. promote v2, then roll back in one command")
+        self.cli("promote", MODEL, "v2", "--reason", "canary looked good")
+        after_promote = self.send_traffic(100, "traffic after the promotion")
+        self.show_served(after_promote)
+        self.cli("rollback", MODEL, "--reason", "demo: v2 regressed, back to v1")
+        after_rollback = self.send_traffic(100, "traffic after the rollback")
+        self.show_served(after_rollback)
+        self.cli("history", MODEL)
+        self.check_log([*served_so_far, *responses, *after_promote, *after_rollback])
 
     def register_versions(self) -> None:
-        self.console.rule("[bold]1. train and register two versions")
+        self.console.rule("[bold]1. train and register three versions")
         candidates = [
             ("v1", make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=1000)), {"C": 0.05}),
             (
@@ -74,6 +97,7 @@ class Demo:
                 RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0),
                 {"n_estimators": 50, "max_depth": 4},
             ),
+            ("v3", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)), {"C": 1.0}),
         ]
         for expected, model, params in candidates:
             model.fit(self.X_train, self.y_train)
@@ -117,15 +141,17 @@ class Demo:
             time.sleep(0.3)
         raise SystemExit("the gateway did not become ready in 90 s")
 
-    def send_traffic(self, n: int, *, keyed: bool = True) -> list[dict[str, Any]]:
-        self.console.rule(f"[bold]3. send {n} real predictions")
-        rng = random.Random(42)
+    def send_traffic(self, n: int, what: str, *, keyed: bool = True) -> list[dict[str, Any]]:
+        self.console.print(f"[bold]sending {n} real predictions:[/bold] {what}")
+        rng = random.Random(len(what))
         payloads = []
+        self.last_keys = []
         for i in range(n):
             row = self.X_test[rng.randrange(len(self.X_test))].tolist()
             payload: dict[str, Any] = {"model": MODEL, "inputs": [row]}
             if keyed:
-                payload["routing_key"] = f"customer-{i % 97}"
+                payload["routing_key"] = f"customer-{i % 200}"
+                self.last_keys.append(payload["routing_key"])
             payloads.append(payload)
         return asyncio.run(self._fire(payloads))
 
@@ -152,6 +178,28 @@ class Demo:
             table.add_row(version, route, str(count), f"{100 * count / len(responses):.1f}%")
         self.console.print(table)
 
+    def wait_for_shadow(self, *, ready: bool = False) -> None:
+        """Shadow work runs in its own process after the answers: wait until it has loaded v3 (``ready``)
+        or has caught up with the traffic sent so far."""
+        with GatewayClient(self.url) as client:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                counts = client.model(MODEL)["shadow"].get("v3", {})
+                if counts.get("ready") if ready else counts and counts["in_flight"] == 0:
+                    return
+                time.sleep(0.2)
+
+    def show_stickiness(self, responses: list[dict[str, Any]]) -> None:
+        by_key: dict[str, set[str]] = {}
+        for payload_key, response in zip(self.last_keys, responses, strict=True):
+            by_key.setdefault(payload_key, set()).add(response["model_version"])
+        moved = sum(len(v) > 1 for v in by_key.values())
+        on_canary = sum(v == {"v2"} for v in by_key.values())
+        self.console.print(
+            f"sticky routing: {len(by_key)} customers, {on_canary} always on the canary, "
+            f"{len(by_key) - on_canary - moved} always on stable, {moved} switched versions"
+        )
+
     def check_log(self, responses: list[dict[str, Any]]) -> None:
         logged = {r.prediction_id for r in self.registry.store.iter_predictions(MODEL)}
         missing = [r["prediction_id"] for r in responses if r["prediction_id"] not in logged]
@@ -164,8 +212,10 @@ class Demo:
 
     def cli(self, *args: str) -> None:
         canaryline = Path(sys.executable).with_name("canaryline")
-        self.console.print(f"[dim]$ canaryline {' '.join(args)}[/dim]")
-        subprocess.run([str(canaryline), *args], check=True, env={**os.environ, "CANARYLINE_GATEWAY": self.url})
+        shown = " ".join(f'"{a}"' if " " in a else a for a in args)
+        self.console.print(f"[bold cyan]$ canaryline {shown}[/bold cyan]")
+        env = {**os.environ, "CANARYLINE_GATEWAY": self.url, "CANARYLINE_ADMIN_TOKEN": self.token}
+        subprocess.run([str(canaryline), *args], check=True, env=env)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

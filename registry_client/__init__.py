@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import CanarylineError
 from .plan import AuditEntry, Canary, Plan, Shadow
-from .records import PredictionRecord
+from .records import OutcomeRecord, PredictionRecord
 from .registry import LoadedVersion, ModelVersion, Registry
 from .settings import CanarylineSettings
 from .store import Store, open_store
@@ -16,6 +16,7 @@ __all__ = [
     "CanarylineSettings",
     "LoadedVersion",
     "ModelVersion",
+    "OutcomeRecord",
     "Plan",
     "PredictionRecord",
     "Registry",

@@ -1,4 +1,5 @@
-"""The ``canaryline`` command: the registry's tables, serving, and the control plane."""
+"""The ``canaryline`` command: the registry's tables, serving, the control plane, and outcomes
+(``feedback`` posts ground truth to a gateway; ``eval`` and ``export`` read the store directly)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 import re
 import socket
 import sys
-from typing import Annotated, Any, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, cast
 
 import orjson
 import typer
@@ -15,9 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from .client import GatewayClient
-from .errors import CanarylineError
-from .registry import ModelVersion, Registry
+from .errors import CanarylineError, ModelNotFoundError
+from .registry import ModelVersion, Registry, Task
 from .settings import CanarylineSettings
+from .timestamps import TimestampError, parse_timestamp
 
 __all__ = ["app", "main"]
 
@@ -264,6 +267,139 @@ def history(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) ->
         after = describe_plan(e["after"], heading=False)
         table.add_row(str(e["revision"]), e["at"][:19].replace("T", " "), e["actor"], e["action"], after, e["reason"])
     console.print(table)
+
+
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only predictions at or after T (ISO 8601, or epoch seconds).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only predictions before T (ISO 8601, or epoch seconds).")
+]
+
+
+def _window(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    bounds: list[float | None] = []
+    for name, value in (("--since", since), ("--until", until)):
+        try:
+            bounds.append(None if value is None else parse_timestamp(value))
+        except TimestampError as exc:
+            fail(f"{name} {exc}", 2)
+    low, high = bounds
+    if low is not None and high is not None and low >= high:
+        fail(f"--since ({since}) must be before --until ({until})", 2)
+    return low, high
+
+
+@app.command(name="eval")
+def evaluate_model(
+    model: str,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression [default: the task of the stable version, from the registry]"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quality and latency of MODEL per version and route, canary vs stable, and shadow versions.
+
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback.
+    """
+    from .evaluation import evaluate
+    from .evaluation_view import evaluation_json, evaluation_tables
+    from .joined import joined_rows
+
+    low, high = _window(since, until)
+    registry = _registry()
+    stable = registry.stable(model)
+    chosen: Task
+    if task is None:
+        if stable is None:
+            raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
+        chosen = registry.get(model, stable).task
+    elif task in ("classification", "regression"):
+        chosen = cast("Task", task)
+    else:
+        fail(f"--task must be classification or regression, not {task!r}", 2)
+    report = evaluate(joined_rows(registry.store, model, since=low, until=high), task=chosen)
+    if as_json:
+        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
+    else:
+        console.print(evaluation_tables(report, model=model))
+
+
+@app.command()
+def export(
+    model: str,
+    out: Annotated[Path, typer.Option("--out", help="File to write: .parquet, .csv or .jsonl.")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory)."""
+    from .export import export_rows
+    from .joined import joined_rows
+    from .store import open_store
+
+    low, high = _window(since, until)
+    store = open_store(CanarylineSettings().store_url())
+    try:
+        if store.get_plan(model) is None and store.count_predictions(model) == 0:
+            raise ModelNotFoundError(f"model {model!r} has no routing plan and no logged predictions in the store")
+        written = export_rows(joined_rows(store, model, since=low, until=high), out)
+    finally:
+        store.close()
+    console.print(f"wrote {written} rows of {model} to {out}", highlight=False)
+
+
+@app.command()
+def feedback(
+    model: str,
+    file: Annotated[Path, typer.Argument(help="CSV (request_id,outcome[,observed_at]) or JSON Lines file.")],
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight at once.")] = 8,
+    gateway: GatewayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post ground truth for MODEL's requests from FILE to the gateway; exits non-zero if any line is refused."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .bulk_feedback import post_feedback_lines, read_feedback
+
+    if not file.is_file():
+        fail(f"{file} is not a file", 2)
+    total = sum(1 for _ in read_feedback(file))
+    columns = (TextColumn("feedback"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with _client(gateway) as client, Progress(*columns, console=err_console, disable=as_json) as progress:
+        task_id = progress.add_task("feedback", total=total)
+        summary = post_feedback_lines(
+            client,
+            read_feedback(file),
+            model=model,
+            concurrency=concurrency,
+            on_done=lambda: progress.advance(task_id),
+        )
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        _print_feedback(summary.to_dict())
+    if summary.refused:
+        sys.exit(1 if summary.failed else 2)
+
+
+def _print_feedback(result: dict[str, Any]) -> None:
+    replaced = f"{result['replaced']} replaced an earlier outcome"
+    console.print(f"accepted {result['accepted']} ({replaced}), refused {result['refused']}", highlight=False)
+    refusals = result["refusals"]
+    if not refusals:
+        return
+    table = Table("line", "request_id", "status", "code", "reason", title="refused lines")
+    for r in refusals[:_SHOWN_REFUSALS]:
+        table.add_row(str(r["line"]), r["request_id"] or "-", str(r["status"] or "-"), r["code"], r["message"])
+    err_console.print(table)
+    if len(refusals) > _SHOWN_REFUSALS:
+        err_console.print(f"… and {len(refusals) - _SHOWN_REFUSALS} more (--json lists them all)", highlight=False)
+
+
+_SHOWN_REFUSALS = 20
 
 
 @app.command()

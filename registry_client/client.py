@@ -1,4 +1,4 @@
-"""The control-plane client: talks to a gateway's admin API over HTTP."""
+"""The gateway client: the admin (control-plane) API and ground-truth feedback, over HTTP."""
 
 from __future__ import annotations
 
@@ -82,6 +82,27 @@ class GatewayClient:
         self, model: str, *, to: str | None = None, reason: str, expected_revision: int | None = None
     ) -> dict[str, Any]:
         return self._mutate(model, "rollback", reason, expected_revision, to=to)
+
+    # -- ground truth --------------------------------------------------------------------------
+    def post_feedback(
+        self,
+        request_id: str,
+        outcome: Any,
+        *,
+        observed_at: float | str | None = None,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /feedback``: the outcome of a served request (one value, or one per row of a batch).
+
+        Returns the gateway's 202 body (model, versions and predictions the outcome was joined to);
+        raises GatewayClientError with the gateway's status and code when it is refused.
+        """
+        body: dict[str, Any] = {"request_id": request_id, "outcome": outcome}
+        if observed_at is not None:
+            body["observed_at"] = observed_at
+        if model is not None:
+            body["model"] = model
+        return self._call("POST", "/feedback", body)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _mutate(self, model: str, action: str, reason: str, expected: int | None, **fields: Any) -> dict[str, Any]:

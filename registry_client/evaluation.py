@@ -3,19 +3,16 @@
 :func:`evaluate` streams over :class:`~registry_client.joined.JoinedRow` values of one model,
 keeping only per-group scores and latencies plus one ``(prediction, outcome)`` pair per row for
 the shadow join. Every interval is a two-sided 95 % interval; a statistic that is undefined (no
-data, fewer than two values, a zero standard error) is ``None``, never NaN. The methods:
+data, fewer than two values, a zero standard error) is ``None``, never NaN. The formulas are in
+:mod:`registry_client.statistics`; what each one is applied to:
 
-* accuracy (``prediction == outcome``): Wilson score interval, no continuity correction;
-* MAE: t interval (n - 1 degrees of freedom) on the mean absolute error, lower bound clipped
-  at 0 (an MAE cannot be negative);
-* RMSE: delta method, ``se(RMSE) = se(mean squared error) / (2 RMSE)`` with the normal quantile,
-  lower bound clipped at 0 (``[0, 0]`` when every error is 0);
+* accuracy (``prediction == outcome``): Wilson score interval;
+* MAE: t interval on the absolute errors; RMSE: delta-method interval;
 * latency p50/p95/p99: one latency per distinct ``prediction_id`` (a batch counts once), by
   :func:`numpy.percentile` with its default ``"linear"`` method (Hyndman-Fan type 7);
 * canary - stable over primary (non-shadow) rows, versions pooled by route: for accuracy a
-  pooled two-proportion z test and the Newcombe hybrid score interval (his method 10, built from
-  the two Wilson intervals); for MAE a Welch t-test on absolute errors with the
-  Welch-Satterthwaite t interval;
+  pooled two-proportion z test and the Newcombe hybrid score interval; for MAE a Welch t-test on
+  absolute errors with the Welch-Satterthwaite t interval;
 * shadow versions: each shadow row is matched with the primary row of the same
   ``(request_id, row_index)`` (the first row seen wins on duplicates). Agreement is the share of
   equal predictions (classification) or the mean absolute difference of the predictions
@@ -31,17 +28,16 @@ Errors::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from .errors import CanarylineError
 from .joined import JoinedRow
+from .statistics import Estimate, mae, mcnemar, rmse, t_mean, two_proportions, welch, wilson
 from .versions import sort_versions, version_key
 
 __all__ = [
@@ -59,21 +55,11 @@ __all__ = [
 Task = Literal["classification", "regression"]
 _Array = npt.NDArray[np.float64]
 _Pair = tuple[Any, Any]  # (prediction, outcome) of one row
-_Z = float(stats.norm.ppf(0.975))
 
 
 class EvaluationError(CanarylineError):
     status = 422
     code = "invalid_evaluation"
-
-
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """A point estimate and its 95 % interval (``None`` bounds: the interval is undefined)."""
-
-    value: float
-    low: float | None = None
-    high: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,87 +129,6 @@ class EvaluationReport:
         return asdict(self)
 
 
-def _wilson_bounds(successes: int, n: int) -> tuple[float, float, float]:
-    """The proportion and its Wilson score interval, as ``(p, low, high)``."""
-    p = successes / n
-    denom = 1 + _Z**2 / n
-    centre = (p + _Z**2 / (2 * n)) / denom
-    half = _Z * math.sqrt(p * (1 - p) / n + _Z**2 / (4 * n * n)) / denom
-    # min/max only guard the point estimate against rounding at p = 0 or 1.
-    return p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
-
-
-def _wilson(successes: int, n: int) -> Estimate:
-    return Estimate(*_wilson_bounds(successes, n))
-
-
-def _t_test(values: _Array) -> tuple[Estimate, float | None]:
-    """Mean with its t interval, and the two-sided p-value of mean = 0."""
-    n, mean = values.size, float(values.mean())
-    if n < 2:
-        return Estimate(mean), None
-    se = float(values.std(ddof=1)) / math.sqrt(n)
-    half = float(stats.t.ppf(0.975, n - 1)) * se
-    p_value = None if se == 0 else float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return Estimate(mean, mean - half, mean + half), p_value
-
-
-def _mae(errors: _Array) -> Estimate:
-    mae = _t_test(np.abs(errors))[0]
-    return mae if mae.low is None else Estimate(mae.value, max(0.0, mae.low), mae.high)
-
-
-def _rmse(errors: _Array) -> Estimate:
-    """RMSE with its delta-method interval, computed on errors / max|error| to avoid under- and
-    overflow: ``se(RMSE) = sd(e**2) / (2 RMSE sqrt(n))``."""
-    scale = float(np.abs(errors).max())
-    if scale == 0:
-        return Estimate(0.0) if errors.size < 2 else Estimate(0.0, 0.0, 0.0)
-    squares = (errors / scale) ** 2
-    rmse = math.sqrt(float(squares.mean()))
-    if errors.size < 2:
-        return Estimate(scale * rmse)
-    se = float(squares.std(ddof=1)) / (2 * rmse * math.sqrt(errors.size))
-    return Estimate(scale * rmse, scale * max(0.0, rmse - _Z * se), scale * (rmse + _Z * se))
-
-
-def _two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[Estimate, float]:
-    """p1 - p2 with the Newcombe hybrid score interval, and the pooled z-test p-value."""
-    (p1, l1, u1), (p2, l2, u2) = _wilson_bounds(k1, n1), _wilson_bounds(k2, n2)
-    d = p1 - p2
-    low, high = d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
-    pooled = (k1 + k2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(d) / se))
-    return Estimate(d, low, high), p_value
-
-
-def _welch(a: _Array, b: _Array) -> tuple[Estimate, float | None]:
-    """mean(a) - mean(b) with the Welch t interval, and the Welch t-test p-value."""
-    d = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
-        return Estimate(d), None
-    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Estimate(d), None
-    share = va / (va + vb)  # Welch-Satterthwaite df, written so tiny variances cannot underflow
-    df = 1 / (share**2 / (a.size - 1) + (1 - share) ** 2 / (b.size - 1))
-    half = float(stats.t.ppf(0.975, df)) * se
-    return Estimate(d, d - half, d + half), float(2 * stats.t.sf(abs(d) / se, df))
-
-
-def _mcnemar(shadow: _Array, primary: _Array) -> tuple[Estimate, float]:
-    """Paired accuracy difference shadow - primary (Wald interval) and the exact McNemar p."""
-    n = shadow.size
-    b = int(np.sum((shadow == 1) & (primary == 0)))
-    c = int(np.sum((shadow == 0) & (primary == 1)))
-    d = (b - c) / n
-    se = math.sqrt(max(0.0, b + c - (b - c) ** 2 / n)) / n
-    p_value = 1.0 if b + c == 0 else min(1.0, float(2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
-    return Estimate(d, max(-1.0, d - _Z * se), min(1.0, d + _Z * se)), p_value
-
-
 def _score(prediction: Any, outcome: Any, task: Task) -> float:
     """1.0/0.0 for a correct/wrong label, or the signed error prediction - outcome."""
     if task == "classification":
@@ -288,9 +193,9 @@ def _group_report(key: tuple[str, str, bool], group: _Group, task: Task) -> Grou
         predictions=len(group.latencies),
         rows=group.rows,
         outcomes=int(scores.size),
-        accuracy=_wilson(int(scores.sum()), scores.size) if labels else None,
-        mae=_mae(scores) if numbers else None,
-        rmse=_rmse(scores) if numbers else None,
+        accuracy=wilson(int(scores.sum()), scores.size) if labels else None,
+        mae=mae(scores) if numbers else None,
+        rmse=rmse(scores) if numbers else None,
         latency_ms=Latency(p50, p95, p99),
     )
 
@@ -317,10 +222,10 @@ def _compare(groups: dict[tuple[str, str, bool], _Group], task: Task) -> Compari
     p_value: float | None
     if task == "classification":
         k1, k2 = int(canary.sum()), int(stable.sum())
-        difference, p_value = _two_proportions(k1, canary.size, k2, stable.size)
+        difference, p_value = two_proportions(k1, canary.size, k2, stable.size)
     else:
         canary, stable = np.abs(canary), np.abs(stable)
-        difference, p_value = _welch(canary, stable)
+        difference, p_value = welch(canary, stable)
     return Comparison(
         test=_TESTS["compare", task],
         canary_versions=canary_versions,
@@ -366,9 +271,9 @@ def _shadow_report(
     difference: Estimate | None = None
     p_value: float | None = None
     if shadow.size and task == "classification":
-        difference, p_value = _mcnemar(shadow, prim)
+        difference, p_value = mcnemar(shadow, prim)
     elif shadow.size:
-        difference, p_value = _t_test(shadow - prim)
+        difference, p_value = t_mean(shadow - prim)
     return ShadowReport(
         shadow_version=version,
         pairs=len(matched),

@@ -3,6 +3,8 @@
 A :class:`~registry_client.records.PredictionRecord` may hold a batch of several input rows;
 :func:`explode` turns it into one :class:`JoinedRow` per input row, which is the unit that
 evaluation (:mod:`registry_client.evaluation`) and export (:mod:`registry_client.export`) consume.
+:func:`joined_rows` is the joined view of a store: it streams a model's logged predictions and
+joins their outcomes a page at a time, so memory stays bounded however long the log is.
 
 Errors::
 
@@ -12,14 +14,21 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from .errors import CanarylineError
 from .records import PredictionRecord
 
-__all__ = ["JoinError", "JoinedRow", "explode"]
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["PAGE_RECORDS", "JoinError", "JoinedRow", "explode", "joined_rows"]
+
+#: Prediction records read, and outcomes looked up in one round trip, per page.
+PAGE_RECORDS = 1000
 
 
 class JoinError(CanarylineError):
@@ -97,3 +106,29 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
             zip(record.inputs, record.predictions, row_outcomes, strict=True)
         )
     ]
+
+
+def joined_rows(
+    store: Store,
+    model: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    page: int = PAGE_RECORDS,
+) -> Iterator[JoinedRow]:
+    """The joined view: every logged row of ``model`` with ``since <= ts < until``, in write order.
+
+    Records are streamed from the store; for each page of ``page`` records the outcomes of their
+    requests are fetched in one call, and each record is exploded into its rows with the request's
+    outcome (the same outcome joins the primary and any shadow record of a request). A request
+    has at most one outcome in the store, so reposted ground truth is counted once. For pandas:
+    ``registry_client.export.rows_to_dataframe(joined_rows(store, model))``.
+    """
+    if page < 1:
+        raise ValueError(f"page must be at least 1, got {page}")
+    records = store.iter_predictions(model, since=since, until=until)
+    while batch := list(islice(records, page)):
+        outcomes = store.get_outcomes([record.request_id for record in batch])
+        for record in batch:
+            found = outcomes.get(record.request_id)
+            yield from explode(record, found.values if found is not None else None)

@@ -1,4 +1,8 @@
-"""The prediction record: one per served prediction, written to the store's prediction log."""
+"""What the store keeps: one prediction record per served prediction, one outcome record per request.
+
+An outcome is the ground truth for every input row of a request: its ``outcome`` holds one value per
+row, and it applies to every record of the request (the primary prediction and any shadow one).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["PredictionRecord"]
+__all__ = ["OutcomeRecord", "PredictionRecord"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,3 +42,18 @@ class PredictionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(slots=True, frozen=True)
+class OutcomeRecord:
+    """The ground truth of one request; the store keeps one per request_id (the latest posted)."""
+
+    request_id: str
+    outcome: Any  # one value per input row of the request, as a list
+    observed_at: float  # seconds since the epoch, when the outcome happened
+    received_at: float  # seconds since the epoch, when the gateway accepted it
+
+    @property
+    def values(self) -> list[Any]:
+        """One value per row: a bare value (as a store may hold) is the outcome of a one-row request."""
+        return list(self.outcome) if isinstance(self.outcome, list) else [self.outcome]

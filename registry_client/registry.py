@@ -28,7 +28,7 @@ from .settings import CanarylineSettings
 from .store import Store, open_store
 from .versions import VERSION_PATTERN, next_default_version, sort_versions, validate_version
 
-__all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task"]
+__all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
 Task = Literal["classification", "regression"]
 _NAME_RE = re.compile(VERSION_PATTERN)
@@ -226,31 +226,7 @@ class Registry:
         return info
 
     def _info(self, name: str, version: str) -> ModelVersion | None:
-        import bentoml
-        from bentoml.exceptions import NotFound
-
-        try:
-            bento_model = bentoml.models.get(f"{name}:{version}")
-        except (NotFound, ValueError):
-            return None
-        meta: dict[str, Any] = dict(bento_model.info.metadata)
-        if meta.get("canaryline") != 1 or "sha256" not in meta:
-            return None
-        return ModelVersion(
-            model=name,
-            version=version,
-            created=bento_model.info.creation_time,
-            task=meta["task"],
-            framework=bento_model.info.module,
-            sha256=meta["sha256"],
-            n_features=meta.get("n_features"),
-            classes=meta.get("classes"),
-            params=meta.get("params") or {},
-            metrics=meta.get("metrics") or {},
-            data_version=meta.get("data_version"),
-            code_version=meta.get("code_version"),
-            description=meta.get("description") or "",
-        )
+        return version_info(name, version)
 
     def stable(self, name: str) -> str | None:
         plan = self.store.get_plan(name)
@@ -258,11 +234,50 @@ class Registry:
 
     def load(self, name: str, version: str) -> LoadedVersion:
         """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
-        from pathlib import Path
+        return load_version(name, version)
 
-        import bentoml
 
-        info = self.get(name, version)
-        folder = Path(bentoml.models.get(info.tag).path_of("/"))
-        files = read_verified(folder, info.sha256, what=f"model {name!r} version {version!r}")
-        return LoadedVersion(info=info, model=adapter_for_module(info.framework).load(files))
+def version_info(name: str, version: str) -> ModelVersion | None:
+    """What the BentoML model store holds for ``name:version``, or None when it is not a canaryline version."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bento_model = bentoml.models.get(f"{name}:{version}")
+    except (NotFound, ValueError):
+        return None
+    meta: dict[str, Any] = dict(bento_model.info.metadata)
+    if meta.get("canaryline") != 1 or "sha256" not in meta:
+        return None
+    return ModelVersion(
+        model=name,
+        version=version,
+        created=bento_model.info.creation_time,
+        task=meta["task"],
+        framework=bento_model.info.module,
+        sha256=meta["sha256"],
+        n_features=meta.get("n_features"),
+        classes=meta.get("classes"),
+        params=meta.get("params") or {},
+        metrics=meta.get("metrics") or {},
+        data_version=meta.get("data_version"),
+        code_version=meta.get("code_version"),
+        description=meta.get("description") or "",
+    )
+
+
+def load_version(name: str, version: str) -> LoadedVersion:
+    """Read ``name:version``'s artifact, verify its SHA-256 and load the model from exactly those bytes.
+
+    Needs only the BentoML model store, so a shadow process can load versions without a canaryline store.
+    """
+    from pathlib import Path
+
+    import bentoml
+
+    info = version_info(name, version)
+    if info is None:
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r}")
+    folder = Path(bentoml.models.get(info.tag).path_of("/"))
+    files = read_verified(folder, info.sha256, what=f"model {name!r} version {version!r}")
+    return LoadedVersion(info=info, model=adapter_for_module(info.framework).load(files))

@@ -13,6 +13,7 @@ from registry_client.store import Store, open_store
 
 from .admin import AdminApi
 from .errors import StartupError
+from .feedback import Feedback
 from .gateway import Gateway
 from .logs import configure_logging
 from .model_pool import ModelPool
@@ -20,6 +21,7 @@ from .plans import PlanTable
 from .prediction_log import PredictionLog
 from .settings import GatewaySettings
 from .shadow import ShadowRunner
+from .spool import Spool
 
 __all__ = ["Runtime", "admin_token", "build_runtime"]
 
@@ -37,6 +39,7 @@ class Runtime:
     log: PredictionLog
     gateway: Gateway
     admin: AdminApi | None
+    feedback: Feedback
 
     def close(self) -> None:
         self.plans.stop()
@@ -63,12 +66,15 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     store = open_store(settings.store_url())
     registry = Registry(store)
     plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s)
-    prediction_log = PredictionLog(store, mode=settings.log_mode, max_batch=settings.log_batch)
+    spool = Spool(settings.home / "spool", max_bytes=settings.spool_max_bytes)
+    prediction_log = PredictionLog(
+        store, mode=settings.log_mode, max_batch=settings.log_batch, spool=spool, on_full=settings.log_on_full
+    )
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance)
+    plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
     gateway = Gateway(settings, plans, prediction_log, shadow)
     admin = AdminApi(ControlPlane(registry), plans, token) if settings.admin_api else None
     prediction_log.start()
-    shadow.start()
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
     log.info(
@@ -80,4 +86,4 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     )
     if settings.admin_api and token is None:
         log.warning("admin_api_insecure", detail="CANARYLINE_INSECURE_ADMIN=1: mutations need no token")
-    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin)
+    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, Feedback(store, registry))

@@ -3,9 +3,11 @@
     GatewayError (500)
     ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
     ├── UnauthorizedError (401)          missing or wrong admin bearer token
-    ├── NotFoundError (404)              unknown model, or a pinned version that is not served
+    ├── NotFoundError (404)              unknown model, a pinned version that is not served, or feedback
+    │                                    for a request_id with no logged prediction
     ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES
-    ├── InputError (422)                 well-formed JSON that breaks a field's rule
+    ├── InputError (422)                 well-formed JSON that breaks a field's rule (an outcome of the
+    │                                    wrong type or length for the model's task and the request's rows)
     ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
     └── StartupError                     a setting forbids starting (e.g. admin API without a token)
 

@@ -90,6 +90,7 @@ class Gateway:
     ) -> Prediction:
         started = time.perf_counter()
         ts = time.time()
+        self.log.check_accepting()
         active = self.resolve(request.model)
         plan = active.plan
         decision = choose(plan, pin=pin or request.version, key=request.routing_key, draw=self._draw)
@@ -145,11 +146,11 @@ class Gateway:
             return
         self.shadow.offer(
             ShadowJob(
-                serving=active.versions[version],
+                model=active.plan.model,
+                version=version,
                 request_id=request_id,
                 revision=decision.revision,
                 rows=rows,
-                primary_version=decision.version,
                 primary_predictions=predictions,
                 trace_id=trace_id,
             )
@@ -190,4 +191,5 @@ class Gateway:
             "ready": self.ready(),
             "models": {name: active.plan.revision for name, active in sorted(self.plans.active().items())},
             "errors": dict(sorted(self.plans.errors.items())),
+            "log": self.log.stats(),
         }

@@ -1,15 +1,18 @@
 """The HTTP transport: a Starlette app mounted inside the BentoML service (same worker, no extra hop).
 
-It reads headers and the body, calls the data plane (:class:`service.gateway.Gateway`) and renders
-the one error body ``{"error": {"code", "message", "request_id"}}`` for every 4xx and 5xx.
+It reads headers and the body, calls the data plane (:class:`service.gateway.Gateway`) or the
+outcome intake (:class:`service.feedback.Feedback`, ``POST /feedback``, 202) and renders the one
+error body ``{"error": {"code", "message", "request_id"}}`` for every 4xx and 5xx.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import orjson
 import structlog
 from starlette.applications import Starlette
@@ -21,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from registry_client.errors import CanarylineError
 
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import accept_request_id, new_id
 from .validation import parse_predict
@@ -86,12 +90,31 @@ async def predict(request: Request) -> Response:
             trace_id=_trace_id(request),
         )
     except (GatewayError, CanarylineError) as exc:
-        if request_id == "-":
-            request_id = new_id()  # the client's ID broke the rule: never echo it
-        if exc.status >= 500:
-            log.error("request_failed", request_id=request_id, code=exc.code, error=exc.message)
-        return error_response(exc, request_id)
+        return _refused(exc, request_id)
     return json_response(result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version})
+
+
+async def feedback(request: Request) -> Response:
+    """``POST /feedback``: the ground truth of a served request; 202 with what it was joined to."""
+    intake: Feedback = request.app.state.feedback
+    request_id = "-"
+    try:
+        request_id = accept_request_id(request.headers.get("x-request-id"))
+        body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
+        parsed = parse_feedback(body)
+        accept = partial(intake.accept, parsed.request_id, parsed.outcome, parsed.observed_at, model=parsed.model)
+        result = await anyio.to_thread.run_sync(accept)
+    except (GatewayError, CanarylineError) as exc:
+        return _refused(exc, request_id)
+    return json_response(result, 202, headers={"X-Request-ID": request_id})
+
+
+def _refused(exc: GatewayError | CanarylineError, request_id: str) -> Response:
+    if request_id == "-":
+        request_id = new_id()  # the client's ID broke the rule: never echo it
+    if exc.status >= 500:
+        log.error("request_failed", request_id=request_id, code=exc.code, error=exc.message)
+    return error_response(exc, request_id)
 
 
 async def list_models(request: Request) -> Response:
@@ -129,12 +152,14 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
 
             current = bentoml.get_current_service().runtime
         app.state.gateway = current.gateway
+        app.state.feedback = current.feedback
         if current.admin is not None:
             app.router.routes.extend(current.admin.routes())
         yield
 
     routes: list[BaseRoute] = [
         Route("/predict", predict, methods=["POST"]),
+        Route("/feedback", feedback, methods=["POST"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/models/{name}", get_model, methods=["GET"]),
     ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from registry_client.registry import ModelVersion, Registry
+from registry_client.registry import LoadedVersion, ModelVersion, Registry
 
 __all__ = ["ModelPool", "ServingVersion"]
 
@@ -19,6 +19,16 @@ class ServingVersion:
     model: Any
     n_features: int | None
     has_proba: bool
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedVersion) -> ServingVersion:
+        n_features = getattr(loaded.model, "n_features_in_", None)
+        return cls(
+            info=loaded.info,
+            model=loaded.model,
+            n_features=int(n_features) if n_features is not None else loaded.info.n_features,
+            has_proba=loaded.info.task == "classification" and hasattr(loaded.model, "predict_proba"),
+        )
 
     def predict(self, rows: list[list[float]]) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities for classifiers that have them) for ``rows``."""
@@ -41,14 +51,8 @@ class ModelPool:
         found = self._loaded.get(key)
         if found is not None:
             return found
-        loaded = self.registry.load(model, version)  # raises ArtifactIntegrityError, ModelNotFoundError
-        n_features = getattr(loaded.model, "n_features_in_", None)
-        serving = ServingVersion(
-            info=loaded.info,
-            model=loaded.model,
-            n_features=int(n_features) if n_features is not None else loaded.info.n_features,
-            has_proba=loaded.info.task == "classification" and hasattr(loaded.model, "predict_proba"),
-        )
+        # raises ArtifactIntegrityError, ModelNotFoundError
+        serving = ServingVersion.from_loaded(self.registry.load(model, version))
         with self._lock:
             return self._loaded.setdefault(key, serving)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -43,7 +43,8 @@ class PlanTable:
         self._apply_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.changed = threading.Condition()  # notified after every applied revision (tests, replicas)
+        #: Called with each newly applied plan (the shadow runner warms its process with it).
+        self.on_applied: Callable[[Plan], None] | None = None
 
     # -- reading (hot path) --------------------------------------------------------------------
     def get(self, model: str) -> ActivePlan | None:
@@ -98,8 +99,8 @@ class PlanTable:
             canary=plan.canary.version if plan.canary else None,
             shadow=plan.shadow.version if plan.shadow else None,
         )
-        with self.changed:
-            self.changed.notify_all()
+        if self.on_applied is not None:
+            self.on_applied(plan)
 
     # -- watching ------------------------------------------------------------------------------
     def start(self) -> None:

@@ -22,6 +22,10 @@ class GatewaySettings(CanarylineSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after.
     log_mode: Literal["ack", "async"] = "ack"
+    #: Upper bound of each worker's local spool file, used while the store is unreachable.
+    spool_max_bytes: int = Field(default=256 << 20, ge=1024)
+    #: What to do when the spool is full: ``reject`` (answer 503) or ``drop`` (serve, count the loss).
+    log_on_full: Literal["reject", "drop"] = "reject"
     #: Largest group-commit batch the log writer sends in one round trip.
     log_batch: int = Field(default=512, ge=1)
     #: Mount the admin (control-plane) API; it needs ``admin_token`` unless ``insecure_admin``.
@@ -29,7 +33,8 @@ class GatewaySettings(CanarylineSettings):
     insecure_admin: bool = False
     #: How often each worker checks the store for a new plan revision (seconds).
     plan_poll_s: float = Field(default=0.25, gt=0)
-    shadow_queue: int = Field(default=1000, ge=1)
+    #: Shadow jobs allowed in flight per worker; more are dropped and counted, never delayed onto the primary.
+    shadow_queue: int = Field(default=256, ge=1)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Identifies the process in prediction records; the default is recomputed in every worker.

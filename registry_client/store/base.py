@@ -1,4 +1,4 @@
-"""The store seam: routing plans with their audit history, and the prediction log.
+"""The store seam: routing plans with their audit history, the prediction log and outcomes.
 
 Two implementations share one contract (``tests/integration/test_store_contract.py``):
 :class:`~registry_client.store.sqlite.SQLiteStore` (embedded default) and
@@ -9,10 +9,10 @@ All methods are synchronous and thread-safe; the gateway calls them from backgro
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..plan import AuditEntry, Plan, PlanAction
-from ..records import PredictionRecord
+from ..records import OutcomeRecord, PredictionRecord
 
 __all__ = ["Store"]
 
@@ -49,11 +49,24 @@ class Store(Protocol):
     def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
         """Write all ``records`` in one round trip; a prediction_id already logged is skipped."""
 
-    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
-        """Logged records in write order (per model), streaming."""
+    def iter_predictions(
+        self, model: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[PredictionRecord]:
+        """Logged records in write order (per model), streaming; ``since <= record.ts < until`` when given."""
 
     def count_predictions(self, model: str | None = None) -> int: ...
 
-    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]: ...
+    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
+        """Every record of the request (the primary and any shadow one), or none."""
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
+        """Store the request's outcome (one value per row), replacing any earlier one, atomically.
+
+        Returns True when an earlier outcome was replaced: a request has at most one outcome.
+        """
+
+    def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        """The outcomes of those requests that have one, in one round trip; unknown ids are absent."""
 
     def close(self) -> None: ...

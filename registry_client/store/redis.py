@@ -10,12 +10,16 @@ Layout (documented in the README):
 - ``canaryline:req:{request_id}`` hash prediction_id → ``stream-key|entry-id``, expiring after
   ``index_ttl_s``: the request-id index, and what makes writes idempotent on prediction_id.
 - ``canaryline:models`` set of models that have a log.
+- ``canaryline:outcome:{request_id}`` string, the request's outcome as JSON
+  ``{"outcome", "observed_at", "received_at"}`` (``outcome`` holds one value per row), expiring after
+  ``index_ttl_s`` like the request-id index; a later outcome for the request replaces it.
 
 Every change is one Lua script, so a failure never leaves a half-written plan or record.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +30,7 @@ import redis
 
 from ..errors import PlanConflictError, StoreError, StoreUnavailableError
 from ..plan import AuditEntry, Plan, PlanAction
-from ..records import PredictionRecord
+from ..records import OutcomeRecord, PredictionRecord
 
 __all__ = ["PLANS_CHANNEL", "RedisStore"]
 
@@ -70,12 +74,24 @@ return written
 """
 
 
+# KEYS: the outcome key. ARGV: outcome JSON, ttl. Returns 1 when an earlier outcome was replaced.
+_PUT_OUTCOME = """
+local replaced = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return replaced
+"""
+
+
 def log_key(model: str) -> str:
     return f"{PREFIX}:log:{model}"
 
 
 def _request_key(request_id: str) -> str:
     return f"{PREFIX}:req:{request_id}"
+
+
+def outcome_key(request_id: str) -> str:
+    return f"{PREFIX}:outcome:{request_id}"
 
 
 class RedisStore:
@@ -98,6 +114,7 @@ class RedisStore:
         )
         self._save_plan = self.client.register_script(_SAVE_PLAN)
         self._append = self.client.register_script(_APPEND)
+        self._put_outcome = self.client.register_script(_PUT_OUTCOME)
         self._pubsub: redis.client.PubSub | None = None
 
     @contextmanager
@@ -198,7 +215,11 @@ class RedisStore:
         with self._errors("listing logged models"):
             return sorted(m.decode() for m in cast("set[bytes]", self.client.smembers(_MODELS)))
 
-    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
+    def iter_predictions(
+        self, model: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[PredictionRecord]:
+        low = -math.inf if since is None else since
+        high = math.inf if until is None else until
         for name in [model] if model is not None else self._models():
             start = "-"
             while True:
@@ -207,7 +228,9 @@ class RedisStore:
                 if not page:
                     break
                 for _, fields in page:
-                    yield PredictionRecord(**orjson.loads(fields[b"r"]))
+                    record = PredictionRecord(**orjson.loads(fields[b"r"]))
+                    if low <= record.ts < high:  # stream ids are write times, not ts: filter each record
+                        yield record
                 start = "(" + page[-1][0].decode()
 
     def count_predictions(self, model: str | None = None) -> int:
@@ -224,6 +247,26 @@ class RedisStore:
             pages = pipe.execute()
         records = [PredictionRecord(**orjson.loads(page[0][1][b"r"])) for page in pages if page]
         return sorted(records, key=lambda r: (r.shadow, r.ts))
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
+        body = orjson.dumps({"outcome": outcome, "observed_at": observed_at, "received_at": received_at})
+        with self._errors(f"writing the outcome of request {request_id!r}"):
+            replaced = self._put_outcome(keys=[outcome_key(request_id)], args=[body, self.index_ttl_s])
+        return bool(replaced)
+
+    def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        wanted = list(dict.fromkeys(request_ids))
+        if not wanted:
+            return {}
+        with self._errors(f"reading the outcomes of {len(wanted)} requests"):
+            values = cast("list[bytes | None]", self.client.mget([outcome_key(r) for r in wanted]))
+        found: dict[str, OutcomeRecord] = {}
+        for request_id, raw in zip(wanted, values, strict=True):
+            if raw is not None:
+                data = orjson.loads(raw)
+                found[request_id] = OutcomeRecord(request_id, data["outcome"], data["observed_at"], data["received_at"])
+        return found
 
     def close(self) -> None:
         if self._pubsub is not None:

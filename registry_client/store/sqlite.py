@@ -1,4 +1,9 @@
-"""The embedded default store: one SQLite file in WAL mode, shared by every local process."""
+"""The embedded default store: one SQLite file in WAL mode, shared by every local process.
+
+Tables: ``plans`` and ``plan_history`` (routing plans and their audit entries), ``meta`` (the plans
+epoch), ``predictions`` (the prediction log, in write order by ``seq``) and ``outcomes`` (one row
+per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from ..errors import PlanConflictError, StoreError
 from ..plan import AuditEntry, Plan, PlanAction
-from ..records import PredictionRecord
+from ..records import OutcomeRecord, PredictionRecord
 
 __all__ = ["SQLiteStore"]
 
@@ -36,8 +42,14 @@ CREATE TABLE IF NOT EXISTS predictions (
     body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
 CREATE INDEX IF NOT EXISTS predictions_model_seq ON predictions (model, seq);
+CREATE TABLE IF NOT EXISTS outcomes (
+    request_id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    observed_at REAL NOT NULL,
+    received_at REAL NOT NULL);
 """
 _PAGE = 1000
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 
 class SQLiteStore:
@@ -166,19 +178,18 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write {len(rows)} prediction records to {self.path}: {exc}") from exc
 
-    def iter_predictions(self, model: str | None = None) -> Iterator[PredictionRecord]:
+    def iter_predictions(
+        self, model: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[PredictionRecord]:
+        conditions, filters = ["seq > ?"], []
+        for clause, value in (("model = ?", model), ("ts >= ?", since), ("ts < ?", until)):
+            if value is not None:
+                conditions.append(clause)
+                filters.append(value)
+        query = f"SELECT seq, body FROM predictions WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT {_PAGE}"  # noqa: S608
         last = 0
-        where = "seq > ?" + (" AND model = ?" if model is not None else "")
         while True:
-            params: tuple[object, ...] = (last, model) if model is not None else (last,)
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT seq, body FROM predictions WHERE {where} ORDER BY seq LIMIT {_PAGE}",  # noqa: S608
-                    params,
-                )
-                .fetchall()
-            )
+            rows = self._conn().execute(query, (last, *filters)).fetchall()
             if not rows:
                 return
             for seq, body in rows:
@@ -199,6 +210,47 @@ class SQLiteStore:
             .fetchall()
         )
         return [PredictionRecord(**orjson.loads(body)) for (body,) in rows]
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
+        body = orjson.dumps(outcome)
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                replaced = conn.execute("SELECT 1 FROM outcomes WHERE request_id = ?", (request_id,)).fetchone()
+                conn.execute(
+                    "INSERT INTO outcomes (request_id, body, observed_at, received_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (request_id) DO UPDATE SET body = excluded.body, "
+                    "observed_at = excluded.observed_at, received_at = excluded.received_at",
+                    (request_id, body, observed_at, received_at),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the outcome of request {request_id!r} to {self.path}: {exc}") from exc
+        return replaced is not None
+
+    def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        wanted = list(dict.fromkeys(request_ids))
+        found: dict[str, OutcomeRecord] = {}
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT request_id, body, observed_at, received_at FROM outcomes "  # noqa: S608
+                    f"WHERE request_id IN ({marks})",
+                    chunk,
+                )
+                .fetchall()
+            )
+            for request_id, body, observed_at, received_at in rows:
+                found[request_id] = OutcomeRecord(request_id, orjson.loads(body), observed_at, received_at)
+        return found
 
     def close(self) -> None:
         with self._lock:

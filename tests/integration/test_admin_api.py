@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from registry_client.registry import Registry
 from registry_client.store import open_store
 from service.composition import build_runtime
 from service.errors import StartupError
 from service.http import build_app
 from service.settings import GatewaySettings
-from starlette.testclient import TestClient
 
 TOKEN = "correct-horse-battery-staple"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from registry_client.control import ControlPlane
 from registry_client.errors import ModelNotFoundError, PlanConflictError, PlanError
 from registry_client.registry import Registry

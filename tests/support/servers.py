@@ -37,6 +37,8 @@ class RedisServer:
 
     workdir: Path
     port: int = field(default_factory=free_port)
+    #: Keep data across a stop and a start (append-only file, fsync always), for fault tests.
+    persistent: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,7 +60,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
                 "--daemonize",

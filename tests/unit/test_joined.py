@@ -34,8 +34,8 @@ def _record(rows: int = 3, **overrides: object) -> PredictionRecord:
 
 
 def test_public_surface() -> None:
-    """The module exports exactly the joined row, its error and explode."""
-    assert sorted(joined.__all__) == ["JoinError", "JoinedRow", "explode"]
+    """The module exports the joined row, its error, explode and the joined view of a store."""
+    assert sorted(joined.__all__) == ["JoinError", "JoinedRow", "PAGE_RECORDS", "explode", "joined_rows"]
 
 
 def test_explode_makes_one_row_per_input_row() -> None:

@@ -1,0 +1,191 @@
+"""Ground truth for served predictions: the transport-agnostic core of ``POST /feedback``.
+
+An outcome names the request it belongs to. :class:`Feedback` finds the request's records in the
+store (the primary prediction and any shadow one share its request_id), checks the outcome against
+the model's task and the request's rows, and stores it as one value per row. The store keeps one
+outcome per request, so posting again replaces the earlier outcome and it is counted once.
+
+The rules, each refused with 422 naming the field: one value for a one-row request (or a list of
+one), a list with one value per row for a batch; a classifier's value must be one of the version's
+classes with the same JSON type (``1`` is not ``1.0``, ``true`` is not ``1``), a regressor's a
+finite number. An unknown request_id is a 404. Every method blocks on the store: transports call
+them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from registry_client.records import PredictionRecord
+from registry_client.registry import ModelVersion, Registry
+from registry_client.store import Store
+from registry_client.timestamps import TimestampError, parse_timestamp
+
+from .errors import InputError, NotFoundError
+from .ids import REQUEST_ID_PATTERN
+from .validation import load_json, require_str
+
+__all__ = ["Feedback", "FeedbackRequest", "parse_feedback"]
+
+_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
+
+
+@dataclass(slots=True, frozen=True)
+class FeedbackRequest:
+    request_id: str
+    outcome: Any
+    observed_at: float | None = None
+    model: str | None = None  # when given, the request must have been served by this model (else 404)
+
+
+def parse_feedback(body: bytes) -> FeedbackRequest:
+    """The fields of a ``POST /feedback`` body; errors name the field and its rule."""
+    payload = load_json(body)
+    if not isinstance(payload, dict):
+        raise InputError("body must be a JSON object with fields 'request_id' and 'outcome'")
+    request_id = require_str(payload, "request_id", required=True)
+    if request_id is None or _REQUEST_ID_RE.match(request_id) is None:
+        raise InputError(f"field 'request_id' must match {REQUEST_ID_PATTERN}")
+    if payload.get("outcome") is None:
+        raise InputError(
+            "field 'outcome' is required: one value, or a list with one value per row", code="missing_field"
+        )
+    observed_at = payload.get("observed_at")
+    try:
+        observed = None if observed_at is None else parse_timestamp(observed_at)
+    except TimestampError as exc:
+        raise InputError(f"field 'observed_at' {exc}") from exc
+    return FeedbackRequest(request_id, payload["outcome"], observed, require_str(payload, "model"))
+
+
+class Feedback:
+    """Validates and stores outcomes; ``clock`` gives the time an outcome is received."""
+
+    def __init__(self, store: Store, registry: Registry, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.registry = registry
+        self._clock = clock
+        self._versions: dict[tuple[str, str], ModelVersion] = {}  # versions are immutable: cache them
+
+    def accept(
+        self, request_id: str, outcome: Any, observed_at: float | None = None, *, model: str | None = None
+    ) -> dict[str, Any]:
+        """Join ``outcome`` to every record of ``request_id``; what it was joined to, for a 202 body."""
+        records = self._records(request_id, model)
+        primary = next((r for r in records if not r.shadow), records[0])
+        values = _per_row(outcome, records)
+        info = self._version(primary.model, primary.model_version)
+        where = f"model {info.model!r} version {info.version!r}"
+        for index, value in enumerate(values):
+            field = "outcome" if not isinstance(outcome, list) else f"outcome[{index}]"
+            _check_value(field, value, info, where)
+        received_at = self._clock()
+        observed = received_at if observed_at is None else observed_at
+        replaced = self.store.put_outcome(request_id, values, observed, received_at)
+        return {
+            "request_id": request_id,
+            "model": primary.model,
+            "versions": list(dict.fromkeys(r.model_version for r in records)),
+            "predictions": [
+                {
+                    "prediction_id": r.prediction_id,
+                    "model_version": r.model_version,
+                    "route": r.route,
+                    "shadow": r.shadow,
+                }
+                for r in records
+            ],
+            "rows": len(values),
+            "observed_at": observed,
+            "replaced": replaced,
+        }
+
+    def _records(self, request_id: str, model: str | None) -> list[PredictionRecord]:
+        records = self.store.predictions_for_request(request_id)
+        if not records or (model is not None and all(r.model != model for r in records)):
+            served = "" if model is None else f" by model {model!r}"
+            raise NotFoundError(
+                f"request {request_id!r} has no logged prediction{served}: "
+                "post outcomes with the request_id the prediction answered with",
+                code="unknown_request",
+            )
+        models = sorted({r.model for r in records})
+        if len(models) > 1:  # outcomes are keyed by request_id: it would join the predictions of every model
+            raise InputError(
+                f"request {request_id!r} was used for predictions of models {', '.join(map(repr, models))}, "
+                "so its outcome cannot be attributed: give each prediction its own X-Request-ID",
+                code="ambiguous_request",
+            )
+        return records
+
+    def _version(self, model: str, version: str) -> ModelVersion:
+        key = (model, version)
+        found = self._versions.get(key)
+        if found is None:
+            found = self._versions.setdefault(key, self.registry.get(model, version))
+        return found
+
+
+def _per_row(outcome: Any, records: list[PredictionRecord]) -> list[Any]:
+    """The outcome as one value per row of the request; the length must fit every record."""
+    rows = {len(r.inputs) for r in records}
+    record = records[0]
+    where = f"request {record.request_id!r} (model {record.model!r} version {record.model_version!r})"
+    if len(rows) > 1:
+        raise InputError(
+            f"{where} was logged with different row counts ({sorted(rows)}): the outcome cannot be joined",
+            code="ambiguous_request",
+        )
+    count = rows.pop()
+    if not isinstance(outcome, list):
+        if count != 1:
+            raise InputError(
+                f"field 'outcome' must be a list of {count} values, one per input row of {where}, not a single value",
+                code="wrong_length",
+            )
+        return [outcome]
+    if len(outcome) != count:
+        expected = "one value (or a list of one)" if count == 1 else f"a list of {count} values, one per input row"
+        raise InputError(
+            f"field 'outcome' must be {expected} of {where}, not a list of {len(outcome)}", code="wrong_length"
+        )
+    return list(outcome)
+
+
+def _check_value(field: str, value: Any, info: ModelVersion, where: str) -> None:
+    if info.task == "regression":
+        if type(value) not in (int, float):
+            raise InputError(f"field {field!r} must be a number for regressor {where}, not {_show(value)}")
+        if not _finite(value):
+            raise InputError(f"field {field!r} must be a finite number for regressor {where}, not {value}")
+        return
+    classes = info.classes
+    if classes is None:
+        if type(value) not in (int, str):
+            raise InputError(f"field {field!r} must be a label (an integer or a string) of {where}, not {_show(value)}")
+        return
+    if not any(type(label) is type(value) and label == value for label in classes):
+        known = ", ".join(_show(label) for label in classes)
+        raise InputError(f"field {field!r} must be one of the classes of {where} ({known}), not {_show(value)}")
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | dict):
+        return f"a {'list' if isinstance(value, list) else 'JSON object'}"
+    return repr(value)

@@ -1,0 +1,104 @@
+"""Fault tests on a real gateway: Redis stopped mid-load and started again; a spool too small to hold on."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from registry_client.registry import Registry
+from registry_client.store import open_store
+from tests.support.servers import RedisServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
+    """A persistent redis-server of this test's own, which the test stops and starts."""
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    yield server
+    server.stop()
+
+
+class Load:
+    """Concurrent predictions in a background thread until stopped; keeps every response."""
+
+    def __init__(self, url: str, model: str, concurrency: int = 8) -> None:
+        self.url, self.model, self.concurrency = url, model, concurrency
+        self.responses: list[httpx.Response] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+
+            async def worker() -> None:
+                while not self._stop.is_set():
+                    self.responses.append(await client.post("/predict", json={"model": self.model, "inputs": [ROW]}))
+
+            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def wait_for_count(url: str, model: str, expected: int, timeout: float = 30) -> int:
+    store = open_store(url)
+    deadline = time.monotonic() + timeout
+    while (count := store.count_predictions(model)) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return count
+
+
+@pytest.mark.parametrize("log_mode", ["ack", "async"])
+def test_redis_outage_mid_load_loses_nothing(
+    gateway_factory, redis_server: RedisServer, model_name: str, iris_models, log_mode: str
+) -> None:
+    """Redis down for 3 s under load: every request is a 200, the spool drains, one record per 200."""
+    Registry(open_store(redis_server.url)).register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(redis_server.url, workers=2, log_mode=log_mode)
+    with Load(gateway.url, model_name) as load:
+        time.sleep(1.5)
+        redis_server.stop()
+        time.sleep(3)
+        during = len(load.responses)
+        redis_server.start()
+        time.sleep(1.5)
+    assert during > 0
+    statuses = {r.status_code for r in load.responses}
+    assert statuses == {200}, [r.text for r in load.responses if r.status_code != 200][:3]
+    served = {r.json()["prediction_id"] for r in load.responses}
+    assert wait_for_count(redis_server.url, model_name, len(served)) == len(served)
+    logged = [r.prediction_id for r in open_store(redis_server.url).iter_predictions(model_name)]
+    assert len(logged) == len(set(logged)) and set(logged) == served
+    assert '"event": "store_unreachable_spooling"' in gateway.log()
+
+
+def test_a_tiny_spool_answers_503_never_loses_silently(
+    gateway_factory, redis_server: RedisServer, model_name: str, iris_models
+) -> None:
+    """Spool bound tiny and Redis down: 503s once it is full; afterwards records equal the 200s exactly."""
+    Registry(open_store(redis_server.url)).register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(redis_server.url, spool_max_bytes="4096")
+    redis_server.stop()
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        responses = [client.post("/predict", json={"model": model_name, "inputs": [ROW]}) for _ in range(60)]
+    codes = [r.status_code for r in responses]
+    assert 200 in codes and 503 in codes and set(codes) == {200, 503}
+    assert all(r.json()["error"]["code"] == "log_unavailable" for r in responses if r.status_code == 503)
+    redis_server.start()
+    served = {r.json()["prediction_id"] for r in responses if r.status_code == 200}
+    assert wait_for_count(redis_server.url, model_name, len(served)) == len(served)
+    assert {r.prediction_id for r in open_store(redis_server.url).iter_predictions(model_name)} == served

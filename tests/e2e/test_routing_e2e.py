@@ -1,0 +1,269 @@
+"""Routing on real gateway processes: canary share, sticky keys, pinning, shadow, hot swap, replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from registry_client.client import GatewayClient
+from registry_client.registry import Registry
+from registry_client.store import open_store
+from tests.conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.e2e
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def admin(gateway) -> GatewayClient:
+    return GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests")
+
+
+async def fire(
+    url: str, payloads: list[dict], concurrency: int = 16, headers: dict | None = None
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(payload: dict) -> httpx.Response:
+            async with gate:
+                return await client.post("/predict", json=payload)
+
+        return await asyncio.gather(*(one(p) for p in payloads))
+
+
+@pytest.fixture
+def three_versions(sqlite_url: str, model_name: str, iris_models) -> str:
+    registry = Registry(open_store(sqlite_url))
+    for key in ("logreg", "logreg_c01", "tree"):
+        registry.register(model_name, iris_models[key])
+    return model_name
+
+
+def test_canary_share_and_sticky_keys(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+    """Unkeyed canary share is within 4 sigma of the weight; keys stay put; raising the weight only adds keys."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url)
+    admin(gateway).set_canary(model, "v2", weight=20, reason="canary v2")
+    n = 3000
+    unkeyed = asyncio.run(fire(gateway.url, [{"inputs": [ROW]}] * n))
+    assert all(r.status_code == 200 for r in unkeyed)
+    canary = sum(r.json()["route"] == "canary" for r in unkeyed)
+    assert {r.json()["revision"] for r in unkeyed} == {2}
+    assert abs(canary - 0.2 * n) < 4 * (n * 0.2 * 0.8) ** 0.5, canary
+
+    keys = [f"user-{i}" for i in range(300)]
+    first = asyncio.run(fire(gateway.url, [{"inputs": [ROW], "routing_key": k} for k in keys]))
+    again = asyncio.run(fire(gateway.url, [{"inputs": [ROW], "routing_key": k} for k in keys]))
+    before = {k: r.json()["model_version"] for k, r in zip(keys, first, strict=True)}
+    assert before == {k: r.json()["model_version"] for k, r in zip(keys, again, strict=True)}
+    assert 0 < sum(v == "v2" for v in before.values()) < len(keys)
+
+    admin(gateway).set_canary(model, "v2", weight=60, reason="widen")
+    after = asyncio.run(fire(gateway.url, [{"inputs": [ROW], "routing_key": k} for k in keys]))
+    after_versions = {k: r.json()["model_version"] for k, r in zip(keys, after, strict=True)}
+    assert all(after_versions[k] == "v2" for k, v in before.items() if v == "v2")
+    assert sum(v == "v2" for v in after_versions.values()) > sum(v == "v2" for v in before.values())
+
+
+def test_pinning_by_header_and_body(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+    """A pinned version in the plan is served with route 'pinned'; any other is a 404 listing what is served."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url)
+    admin(gateway).set_shadow(model, "v3", sample=100, reason="shadow v3")
+    by_header = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Model-Version": "v3"})
+    by_body = httpx.post(gateway.url + "/predict", json={"inputs": [ROW], "version": "v1"})
+    assert (by_header.json()["model_version"], by_header.json()["route"]) == ("v3", "pinned")
+    assert by_header.headers["x-model-version"] == "v3"
+    assert (by_body.json()["model_version"], by_body.json()["route"]) == ("v1", "pinned")
+    refused = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Model-Version": "v2"})
+    assert refused.status_code == 404
+    assert "versions being served: v1, v3" in refused.json()["error"]["message"]
+
+
+def wait_for_shadow(client: GatewayClient, model: str, version: str, offered: int, timeout: float = 60) -> dict:
+    """Shadow counters once every one of ``offered`` mirrored requests has run, failed or been dropped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = client.model(model)["shadow"].get(version, {})
+        done = stats.get("runs", 0) + stats.get("errors", 0) + stats.get("dropped", 0)
+        if done >= offered or time.monotonic() > deadline:
+            assert done == offered, stats
+            return stats
+        time.sleep(0.1)
+
+
+def _sequential_latencies(url: str, n: int) -> list[float]:
+    latencies = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(n):
+            started = time.perf_counter()
+            response = client.post("/predict", json={"inputs": [ROW], "routing_key": f"k{i}"})
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 200
+    return latencies
+
+
+def test_slow_shadow_does_not_slow_the_primary(gateway_factory, sqlite_url: str, model_name: str, iris) -> None:
+    """With a ~20 ms shadow at 100%, primary median latency stays within noise; shadow records are logged."""
+    X, y = iris
+    registry = Registry(open_store(sqlite_url))
+    registry.register(model_name, LogisticRegression(max_iter=500).fit(X, y))
+    registry.register(model_name, RandomForestClassifier(n_estimators=300, random_state=0).fit(X, y))
+    gateway = gateway_factory(sqlite_url)
+    client = admin(gateway)
+    _sequential_latencies(gateway.url, 50)  # warm up
+    baseline = _sequential_latencies(gateway.url, 150)
+    client.set_shadow(model_name, "v2", sample=100, reason="slow shadow")
+    shadowed = _sequential_latencies(gateway.url, 150)
+    client.clear_shadow(model_name, reason="done")
+    baseline += _sequential_latencies(gateway.url, 150)
+    base, shadow = statistics.median(baseline), statistics.median(shadowed)
+    assert shadow < base * 1.5 + 0.002, (
+        f"median without shadow {base * 1000:.2f} ms, with shadow {shadow * 1000:.2f} ms"
+    )
+    stats = wait_for_shadow(client, model_name, "v2", 150)
+    assert stats["runs"] > 0 and stats["errors"] == 0
+    gateway.stop()
+    records = list(open_store(sqlite_url).iter_predictions(model_name))
+    shadows = [r for r in records if r.shadow]
+    assert len(shadows) == stats["runs"]
+    primaries = {r.request_id: r for r in records if not r.shadow}
+    for record in shadows:
+        primary = primaries[record.request_id]
+        assert (record.model_version, record.route, primary.model_version) == ("v2", "shadow", "v1")
+        assert record.prediction_id != primary.prediction_id and record.inputs == primary.inputs
+
+
+def test_failing_and_overloaded_shadows_never_touch_primaries(
+    gateway_factory, sqlite_url: str, model_name: str, iris
+) -> None:
+    """A shadow that errors on every request, or whose queue is full, leaves every primary a 200 and is counted."""
+    X, y = iris
+    registry = Registry(open_store(sqlite_url))
+    registry.register(model_name, LogisticRegression(max_iter=500).fit(X, y))
+    registry.register(model_name, LogisticRegression(max_iter=500).fit(X[:, :2], y))  # expects 2 features: always fails
+    registry.register(model_name, RandomForestClassifier(n_estimators=300, random_state=0).fit(X, y))  # slow
+    gateway = gateway_factory(sqlite_url, shadow_queue="2")
+    client = admin(gateway)
+    client.set_shadow(model_name, "v2", sample=100, reason="broken shadow")
+    failing = asyncio.run(fire(gateway.url, [{"inputs": [ROW]}] * 100))
+    assert all(r.status_code == 200 and r.json()["model_version"] == "v1" for r in failing)
+    client.set_shadow(model_name, "v3", sample=100, reason="slow shadow, tiny queue")
+    burst = asyncio.run(fire(gateway.url, [{"inputs": [ROW]}] * 200, concurrency=32))
+    assert all(r.status_code == 200 for r in burst)
+    failing_stats = wait_for_shadow(client, model_name, "v2", 100)
+    assert failing_stats["runs"] == 0 and failing_stats["errors"] == failing_stats["submitted"] > 0
+    burst_stats = wait_for_shadow(client, model_name, "v3", 200)
+    assert burst_stats["dropped"] > 0 and burst_stats["errors"] == 0
+    assert burst_stats["submitted"] == burst_stats["runs"] <= 200 - burst_stats["dropped"]
+    assert '"event": "shadow_failed"' in gateway.log()
+
+
+def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+    """Promote and roll back repeatedly under continuous load: zero failures, every answer allowed by its revision."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url, workers=2)
+    client = admin(gateway)
+    stop = threading.Event()
+    seen: list[tuple[int, str, str]] = []
+    failures: list[str] = []
+
+    def load() -> None:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            i = 0
+            while not stop.is_set():
+                response = http.post("/predict", json={"inputs": [ROW], "routing_key": f"k{i % 50}"})
+                i += 1
+                if response.status_code != 200:
+                    failures.append(response.text)
+                else:
+                    body = response.json()
+                    seen.append((body["revision"], body["model_version"], body["route"]))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for cycle in range(6):  # canary v3, promote v2, roll back to v1: three revisions a cycle
+            client.set_canary(model, "v3", weight=30, reason=f"cycle {cycle}")
+            time.sleep(0.15)
+            client.promote(model, "v2", reason=f"cycle {cycle}")
+            time.sleep(0.15)
+            assert client.rollback(model, reason=f"cycle {cycle}")["plan"]["stable"] == "v1"
+            time.sleep(0.15)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == []
+    plans = {e["revision"]: e["after"] for e in client.history(model)}
+    assert len(plans) == 19 and len(seen) > 200
+    assert len({revision for revision, _, _ in seen}) > 5
+    for revision, version, route in seen:
+        plan = plans[revision]
+        expected = plan["stable"] if route == "stable" else (plan["canary"] or {}).get("version")
+        assert version == expected, (revision, version, route, plan)
+
+
+def serves_everywhere(gateway, version: str, deadline: float, consecutive: int = 8) -> float:
+    """Time at which ``consecutive`` fresh connections in a row (so every worker) answer with ``version``."""
+    streak = 0
+    while streak < consecutive:
+        assert time.monotonic() < deadline, f"{gateway.url} does not serve {version} on every worker in time"
+        served = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}).json()["model_version"]
+        streak = streak + 1 if served == version else 0
+    return time.monotonic()
+
+
+def test_three_replicas_follow_a_cli_rollback_within_a_second(
+    request: pytest.FixtureRequest, gateway_factory, model_name: str, iris_models, tmp_path: Path
+) -> None:
+    """Three two-worker gateways on one Redis: a CLI rollback against one is served by every worker within 1 s."""
+    url = request.getfixturevalue("redis_url")
+    request.getfixturevalue("redis_client")
+    registry = Registry(open_store(url))
+    registry.register(model_name, iris_models["logreg"])
+    registry.register(model_name, iris_models["tree"])
+    gateways = [gateway_factory(url, workers=2) for _ in range(3)]
+    admin(gateways[0]).promote(model_name, "v2", reason="v2 goes live")
+    for g in gateways:
+        serves_everywhere(g, "v2", time.monotonic() + 5)  # set-up; the 1 s bound applies to the rollback
+    env = {**os.environ, "CANARYLINE_GATEWAY": gateways[1].url, "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN}
+    canaryline = Path(sys.executable).with_name("canaryline")
+    result = subprocess.run(
+        [str(canaryline), "rollback", model_name, "--reason", "v2 regressed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    done = time.monotonic()
+    assert result.returncode == 0, result.stderr
+    assert "stable v1" in result.stdout
+    lags = [serves_everywhere(g, "v1", done + 1.0) - done for g in gateways]
+    assert max(lags) < 1.0, lags
+
+
+def test_serve_refuses_an_open_admin_api(tmp_path: Path, sqlite_url: str) -> None:
+    """`canaryline serve` without CANARYLINE_ADMIN_TOKEN exits non-zero at once, saying what to set."""
+    env = {k: v for k, v in os.environ.items() if k != "CANARYLINE_ADMIN_TOKEN"}
+    env.update(CANARYLINE_STORE=sqlite_url, CANARYLINE_HOME=str(tmp_path))
+    canaryline = Path(sys.executable).with_name("canaryline")
+    result = subprocess.run(
+        [str(canaryline), "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "CANARYLINE_ADMIN_TOKEN is not set" in result.stderr

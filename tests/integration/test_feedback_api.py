@@ -1,0 +1,259 @@
+"""POST /feedback through the ASGI app over a real runtime, on both stores: joining, replacing, refusing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from registry_client.joined import joined_rows
+from registry_client.registry import Registry
+from registry_client.store import Store
+from service.composition import Runtime, build_runtime
+from service.http import build_app
+from service.settings import GatewaySettings
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+DIABETES_ROW = [0.01] * 10
+
+
+@dataclasses.dataclass
+class Served:
+    client: TestClient
+    runtime: Runtime
+    classifier: str
+    regressor: str
+
+    def predict(self, model: str, rows: list[list[float]], request_id: str) -> dict:
+        response = self.client.post(
+            "/predict", json={"model": model, "inputs": rows}, headers={"X-Request-ID": request_id}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def feedback(self, body: dict | bytes):
+        if isinstance(body, bytes):
+            return self.client.post("/feedback", content=body)
+        return self.client.post("/feedback", json=body)
+
+
+@pytest.fixture
+def served(store: Store, tmp_path: Path, model_name: str, iris_models, diabetes_ridge) -> Iterator[Served]:
+    """A runtime on each store backend serving a classifier (v1, plus v2 to shadow) and a regressor."""
+    registry = Registry(store)
+    registry.register(model_name, iris_models["logreg"])
+    registry.register(model_name, iris_models["tree"])
+    regressor = model_name + "r"
+    registry.register(regressor, diabetes_ridge, task="regression")
+    settings = GatewaySettings(store=store.url, home=tmp_path, admin_token="t0ken")
+    runtime = build_runtime(settings)
+    with TestClient(build_app(runtime)) as client:
+        yield Served(client, runtime, model_name, regressor)
+    runtime.close()
+
+
+def assert_error(response, status: int, code: str, message: str) -> None:
+    """A refusal has the one error shape, with the call's request ID in the body and the header."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
+    assert body["error"]["code"] == code
+    assert message in body["error"]["message"], body["error"]["message"]
+    assert response.headers["x-request-id"] == body["error"]["request_id"]
+
+
+def test_feedback_is_accepted_and_names_model_and_version(served: Served) -> None:
+    """202 names the request, model, versions and prediction it was joined to; the store holds it."""
+    predicted = served.predict(served.classifier, [ROW], "order-1")
+    response = served.feedback({"request_id": "order-1", "outcome": 0})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert (body["request_id"], body["model"], body["versions"], body["rows"], body["replaced"]) == (
+        "order-1",
+        served.classifier,
+        ["v1"],
+        1,
+        False,
+    )
+    assert body["predictions"] == [
+        {"prediction_id": predicted["prediction_id"], "model_version": "v1", "route": "stable", "shadow": False}
+    ]
+    assert response.headers["x-request-id"] not in ("", "order-1")
+    [outcome] = served.runtime.store.get_outcomes(["order-1"]).values()
+    assert outcome.outcome == [0] and outcome.observed_at == outcome.received_at == body["observed_at"]
+
+
+def test_batch_outcomes_join_row_by_row(served: Served) -> None:
+    """A list with one value per row of a batch request joins each row with its own value."""
+    served.predict(served.classifier, [ROW, ROW, ROW], "batch-1")
+    response = served.feedback({"request_id": "batch-1", "outcome": [0, 2, 1]})
+    assert response.status_code == 202 and response.json()["rows"] == 3
+    rows = list(joined_rows(served.runtime.store, served.classifier))
+    assert [(r.row_index, r.outcome) for r in rows] == [(0, 0), (1, 2), (2, 1)]
+
+
+def test_a_list_of_one_is_the_outcome_of_a_one_row_request(served: Served) -> None:
+    """[value] and value mean the same for a one-row request; regressors take ints and floats."""
+    served.predict(served.regressor, [DIABETES_ROW], "reg-1")
+    assert served.feedback({"request_id": "reg-1", "outcome": [151.5]}).status_code == 202
+    served.predict(served.regressor, [DIABETES_ROW], "reg-2")
+    assert served.feedback({"request_id": "reg-2", "outcome": 75}).status_code == 202
+    outcomes = served.runtime.store.get_outcomes(["reg-1", "reg-2"])
+    assert (outcomes["reg-1"].outcome, outcomes["reg-2"].outcome) == ([151.5], [75])
+
+
+def test_observed_at_takes_iso_8601_and_epoch_seconds(served: Served) -> None:
+    """observed_at is stored as epoch seconds whether it came as ISO 8601 (UTC when naive) or a number."""
+    served.predict(served.classifier, [ROW], "t-1")
+    served.predict(served.classifier, [ROW], "t-2")
+    served.feedback({"request_id": "t-1", "outcome": 1, "observed_at": "2024-01-02T03:04:05+00:00"})
+    served.feedback({"request_id": "t-2", "outcome": 1, "observed_at": 1704164645.5})
+    outcomes = served.runtime.store.get_outcomes(["t-1", "t-2"])
+    assert (outcomes["t-1"].observed_at, outcomes["t-2"].observed_at) == (1704164645.0, 1704164645.5)
+
+
+def test_posting_twice_replaces_and_counts_once(served: Served) -> None:
+    """The second outcome for a request replaces the first (replaced: true) and joins its row once."""
+    served.predict(served.classifier, [ROW], "again-1")
+    assert served.feedback({"request_id": "again-1", "outcome": 1}).json()["replaced"] is False
+    second = served.feedback({"request_id": "again-1", "outcome": 2})
+    assert second.status_code == 202 and second.json()["replaced"] is True
+    rows = list(joined_rows(served.runtime.store, served.classifier))
+    assert [(r.request_id, r.outcome) for r in rows] == [("again-1", 2)]
+
+
+def test_the_outcome_joins_the_shadow_record_too(served: Served) -> None:
+    """A request with a shadow record (same request_id, shadow=True) gets the outcome on both records."""
+    served.predict(served.classifier, [ROW, ROW], "mirrored-1")
+    [primary] = served.runtime.store.predictions_for_request("mirrored-1")
+    shadow = dataclasses.replace(
+        primary, prediction_id="shadow-pid", model_version="v2", route="shadow", shadow=True, predictions=[0, 1]
+    )
+    served.runtime.store.append_predictions([shadow])
+    response = served.feedback({"request_id": "mirrored-1", "outcome": [0, 0]})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["versions"] == ["v1", "v2"]
+    assert [(p["model_version"], p["route"], p["shadow"]) for p in body["predictions"]] == [
+        ("v1", "stable", False),
+        ("v2", "shadow", True),
+    ]
+    rows = list(joined_rows(served.runtime.store, served.classifier))
+    assert sorted((r.shadow, r.row_index, r.outcome) for r in rows) == [
+        (False, 0, 0),
+        (False, 1, 0),
+        (True, 0, 0),
+        (True, 1, 0),
+    ]
+
+
+def test_unknown_request_is_404(served: Served) -> None:
+    """A request_id with no logged prediction is a 404 in the one error shape."""
+    assert_error(
+        served.feedback({"request_id": "never-served", "outcome": 1}),
+        404,
+        "unknown_request",
+        "request 'never-served' has no logged prediction",
+    )
+    assert served.runtime.store.get_outcomes(["never-served"]) == {}
+
+
+def test_a_request_of_another_model_is_404(served: Served) -> None:
+    """With field 'model', a request served by a different model is not found."""
+    served.predict(served.classifier, [ROW], "mine-1")
+    assert_error(
+        served.feedback({"request_id": "mine-1", "outcome": 1, "model": served.regressor}),
+        404,
+        "unknown_request",
+        f"by model {served.regressor!r}",
+    )
+
+
+def test_a_request_id_reused_across_models_is_refused(served: Served) -> None:
+    """An id that logged predictions of two models is a 422: its outcome would join both."""
+    served.predict(served.classifier, [ROW], "dup-1")
+    served.predict(served.regressor, [DIABETES_ROW], "dup-1")
+    body = {"request_id": "dup-1", "outcome": 1, "model": served.classifier}
+    assert_error(served.feedback(body), 422, "ambiguous_request", "give each prediction its own X-Request-ID")
+    assert served.runtime.store.get_outcomes(["dup-1"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "outcome", "code", "message"),
+    [
+        ("regressor", "151.5", "invalid_input", "field 'outcome' must be a number for regressor"),
+        ("regressor", True, "invalid_input", "must be a number for regressor"),
+        ("classifier", 7, "invalid_input", "must be one of the classes of model"),
+        ("classifier", 1.0, "invalid_input", "(0, 1, 2), not 1.0"),
+        ("classifier", "1", "invalid_input", "(0, 1, 2), not '1'"),
+        ("classifier", True, "invalid_input", "not true"),
+        ("classifier", [1, 2], "wrong_length", "must be one value (or a list of one)"),
+        ("classifier", [[1]], "invalid_input", "field 'outcome[0]' must be one of the classes"),
+    ],
+)
+def test_outcomes_of_the_wrong_type_or_length_are_422(
+    served: Served, target: str, outcome, code: str, message: str
+) -> None:
+    """A value that is not a label of the classifier, a number for the regressor, or one per row is a 422."""
+    model = served.classifier if target == "classifier" else served.regressor
+    served.predict(model, [ROW if target == "classifier" else DIABETES_ROW], "bad-1")
+    assert_error(served.feedback({"request_id": "bad-1", "outcome": outcome}), 422, code, message)
+    assert served.runtime.store.get_outcomes(["bad-1"]) == {}
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_regression_outcomes_are_422(served: Served, token: bytes) -> None:
+    """NaN and infinities are refused for a regressor, naming the field."""
+    served.predict(served.regressor, [DIABETES_ROW], "nan-1")
+    body = b'{"request_id": "nan-1", "outcome": ' + token + b"}"
+    assert_error(served.feedback(body), 422, "invalid_input", "field 'outcome' must be a finite number for regressor")
+
+
+def test_batch_outcomes_must_have_one_value_per_row(served: Served) -> None:
+    """For a three-row request a single value, or a list of two, is a 422 naming the expected length."""
+    served.predict(served.classifier, [ROW, ROW, ROW], "rows-3")
+    assert_error(
+        served.feedback({"request_id": "rows-3", "outcome": 1}), 422, "wrong_length", "a list of 3 values, one per"
+    )
+    assert_error(served.feedback({"request_id": "rows-3", "outcome": [1, 2]}), 422, "wrong_length", "not a list of 2")
+    assert_error(
+        served.feedback({"request_id": "rows-3", "outcome": [1, 2, "x"]}), 422, "invalid_input", "field 'outcome[2]'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "message"),
+    [
+        (b"{", 400, "invalid_json", "body is not valid JSON"),
+        (b"[1]", 422, "invalid_input", "body must be a JSON object"),
+        (b'{"outcome": 1}', 422, "missing_field", "field 'request_id' is required"),
+        (b'{"request_id": "a b", "outcome": 1}', 422, "invalid_input", "field 'request_id' must match"),
+        (b'{"request_id": "known-1"}', 422, "missing_field", "field 'outcome' is required"),
+        (b'{"request_id": "known-1", "outcome": null}', 422, "missing_field", "field 'outcome' is required"),
+        (
+            b'{"request_id": "known-1", "outcome": 1, "observed_at": "yesterday"}',
+            422,
+            "invalid_input",
+            "field 'observed_at' must be ISO 8601 text or epoch seconds",
+        ),
+        (
+            b'{"request_id": "known-1", "outcome": 1, "observed_at": true}',
+            422,
+            "invalid_input",
+            "field 'observed_at' must be ISO 8601 text or epoch seconds",
+        ),
+    ],
+)
+def test_malformed_bodies_are_refused(served: Served, body: bytes, status: int, code: str, message: str) -> None:
+    """Malformed JSON is a 400; a body breaking a field's rule is a 422 naming the field."""
+    served.predict(served.classifier, [ROW], "known-1")
+    assert_error(served.feedback(body), status, code, message)
+    assert served.runtime.store.get_outcomes(["known-1"]) == {}
+
+
+def test_feedback_takes_only_post(served: Served) -> None:
+    """GET /feedback is a 405 in the one error shape."""
+    assert_error(served.client.get("/feedback"), 405, "method_not_allowed", "Method Not Allowed")
