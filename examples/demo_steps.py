@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import random
 import secrets
@@ -50,6 +51,7 @@ class Demo:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_keys: list[str] = []
+        self.truth: dict[str, int] = {}  # request_id → the data set's true label, posted later as ground truth
         self.token = secrets.token_urlsafe(24)  # the demo's own admin token, used by its CLI calls
         X, y = load_wine(return_X_y=True)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
@@ -87,6 +89,30 @@ class Demo:
         self.show_served(after_rollback)
         self.cli("history", MODEL)
         self.check_log([*served_so_far, *responses, *after_promote, *after_rollback])
+        self.feedback_and_evaluate([*served_so_far, *responses, *after_promote, *after_rollback])
+
+    def feedback_and_evaluate(self, responses: list[dict[str, Any]]) -> None:
+        """Ground truth arrives later by request ID; compare versions on real traffic; export for analysts."""
+        self.console.rule("[bold]6. ground truth for 90% of requests, evaluation per version, export")
+        truth_file = self.home / "ground_truth.csv"
+        rng = random.Random(7)
+        with truth_file.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["request_id", "outcome"])
+            for response in responses:
+                if rng.random() < 0.9:
+                    writer.writerow([response["request_id"], self.truth[response["request_id"]]])
+        self.cli("feedback", MODEL, str(truth_file))
+        self.cli("eval", MODEL)
+        export = self.home / "wine-predictions.parquet"
+        self.cli("export", MODEL, "--out", str(export))
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(export)
+        joined = sum(v is not None for v in table.column("outcome").to_pylist())
+        self.console.print(
+            f"{export}: {table.num_rows} rows ({joined} with an outcome), columns: {', '.join(table.column_names)}"
+        )
 
     def register_versions(self) -> None:
         self.console.rule("[bold]1. train and register three versions")
@@ -145,15 +171,19 @@ class Demo:
         self.console.print(f"[bold]sending {n} real predictions:[/bold] {what}")
         rng = random.Random(len(what))
         payloads = []
+        labels: list[int] = []
         self.last_keys = []
         for i in range(n):
-            row = self.X_test[rng.randrange(len(self.X_test))].tolist()
-            payload: dict[str, Any] = {"model": MODEL, "inputs": [row]}
+            index = rng.randrange(len(self.X_test))
+            labels.append(int(self.y_test[index]))
+            payload: dict[str, Any] = {"model": MODEL, "inputs": [self.X_test[index].tolist()]}
             if keyed:
                 payload["routing_key"] = f"customer-{i % 200}"
                 self.last_keys.append(payload["routing_key"])
             payloads.append(payload)
-        return asyncio.run(self._fire(payloads))
+        responses = asyncio.run(self._fire(payloads))
+        self.truth.update((r["request_id"], label) for r, label in zip(responses, labels, strict=True))
+        return responses
 
     async def _fire(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:

@@ -84,6 +84,10 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         models=plans.models(),
         log_mode=settings.log_mode,
     )
+    if settings.log_mode == "off":
+        log.warning(
+            "prediction_log_off", detail="CANARYLINE_LOG_MODE=off: predictions are NOT logged (benchmarks only)"
+        )
     if settings.admin_api and token is None:
         log.warning("admin_api_insecure", detail="CANARYLINE_INSECURE_ADMIN=1: mutations need no token")
     return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, Feedback(store, registry))

@@ -45,7 +45,7 @@ class PredictionLog:
         self,
         store: Store,
         *,
-        mode: Literal["ack", "async"],
+        mode: Literal["ack", "async", "off"],
         max_batch: int,
         spool: Spool,
         on_full: Literal["reject", "drop"] = "reject",
@@ -81,6 +81,8 @@ class PredictionLog:
 
     async def write(self, record: PredictionRecord) -> None:
         """Hand ``record`` to the writer; in ack mode, return once it is durably accepted."""
+        if self.mode == "off":  # benchmark baseline only: nothing is logged
+            return
         if self.mode == "async":
             self._queue.put((record, None))
             return
@@ -90,7 +92,8 @@ class PredictionLog:
 
     def submit(self, record: PredictionRecord) -> None:
         """Hand ``record`` to the writer without waiting (shadow records)."""
-        self._queue.put((record, None))
+        if self.mode != "off":
+            self._queue.put((record, None))
 
     def stats(self) -> dict[str, int | bool | str]:
         return {

@@ -20,8 +20,9 @@ def _default_instance() -> str:
 class GatewaySettings(CanarylineSettings):
     max_batch: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
-    #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after.
-    log_mode: Literal["ack", "async"] = "ack"
+    #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after;
+    #: ``off``: log nothing — a baseline for benchmarks only, never for serving real traffic.
+    log_mode: Literal["ack", "async", "off"] = "ack"
     #: Upper bound of each worker's local spool file, used while the store is unreachable.
     spool_max_bytes: int = Field(default=256 << 20, ge=1024)
     #: What to do when the spool is full: ``reject`` (answer 503) or ``drop`` (serve, count the loss).

@@ -136,3 +136,12 @@ def test_async_mode_flushes_without_waiting(redis_server: RedisServer, tmp_path:
         time.sleep(0.002)
     assert store.count_predictions("iris") == 20
     log.close()
+
+
+def test_off_mode_logs_nothing(redis_server: RedisServer, tmp_path: Path) -> None:
+    """CANARYLINE_LOG_MODE=off, the benchmark baseline, writes neither primary nor shadow records."""
+    log, store = make_log(redis_server, tmp_path / "spool", mode="off")
+    asyncio.run(write_all(log, [record(i) for i in range(10)]))
+    log.submit(record(10))
+    log.close()
+    assert store.count_predictions("iris") == 0 and log.written == 0
