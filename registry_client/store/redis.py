@@ -32,10 +32,12 @@ from ..errors import PlanConflictError, StoreError, StoreUnavailableError
 from ..plan import AuditEntry, Plan, PlanAction
 from ..records import OutcomeRecord, PredictionRecord
 
-__all__ = ["PLANS_CHANNEL", "RedisStore"]
+__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key"]
 
 PREFIX = "canaryline"
 PLANS_CHANNEL = f"{PREFIX}:plans"
+#: Consumer group created with every model's log stream, for external readers (at-least-once).
+CONSUMER_GROUP = "canaryline"
 _Page = list[tuple[bytes, dict[bytes, bytes]]]
 _PLANS = f"{PREFIX}:plans"
 _REVISIONS = f"{PREFIX}:plan_revisions"
@@ -54,7 +56,7 @@ return -1
 """
 
 # KEYS: models-set, then (request-index key, stream key) per record.
-# ARGV: stream maxlen, index ttl, then (prediction_id, model, body) per record.
+# ARGV: stream maxlen, index ttl, then (prediction_id, model, body) per record, then the consumer group.
 _APPEND = """
 local written = 0
 local k = 0
@@ -65,7 +67,10 @@ for i = 2, #KEYS, 2 do
     local id = redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', 'pid', pid, 'r', ARGV[a + 2])
     redis.call('HSET', KEYS[i], pid, KEYS[i + 1] .. '|' .. id)
     redis.call('EXPIRE', KEYS[i], ARGV[2])
-    redis.call('SADD', KEYS[1], ARGV[a + 1])
+    if redis.call('SADD', KEYS[1], ARGV[a + 1]) == 1 then
+      -- a model's first record: give its stream the consumer group external readers share
+      redis.pcall('XGROUP', 'CREATE', KEYS[i + 1], ARGV[#ARGV], '0')
+    end
     written = written + 1
   end
   k = k + 1
@@ -208,6 +213,7 @@ class RedisStore:
         for record in records:
             keys += (_request_key(record.request_id), log_key(record.model))
             args += (record.prediction_id, record.model, record.to_json())
+        args.append(CONSUMER_GROUP)
         with self._errors(f"writing {len(records)} prediction records"):
             self._append(keys=keys, args=args)
 

@@ -62,21 +62,21 @@ def test_concurrent_requests_have_exactly_one_record_each(
     model_name: str,
     iris_models,
 ) -> None:
-    """Hundreds of concurrent requests on two workers: distinct records equal 200 responses, none for refusals."""
+    """Thousands of concurrent requests on two workers: distinct records equal 200 responses, none for refusals."""
     url = sqlite_url if backend == "sqlite" else request.getfixturevalue("redis_url")
     if backend == "redis":
         request.getfixturevalue("redis_client")  # flushed afterwards
     Registry(open_store(url)).register(model_name, iris_models["logreg"])
     gateway = gateway_factory(url, workers=2, log_mode=log_mode)
-    good = [{"model": model_name, "inputs": [ROW] * (1 + i % 3), "routing_key": f"u{i}"} for i in range(400)]
-    bad = [{"model": model_name, "inputs": [[1.0, 2.0]]} for _ in range(40)]
+    good = [{"model": model_name, "inputs": [ROW] * (1 + i % 3), "routing_key": f"u{i}"} for i in range(2000)]
+    bad = [{"model": model_name, "inputs": [[1.0, 2.0]]} for _ in range(100)]
     responses = asyncio.run(fire(gateway.url, good + bad, concurrency=32))
     ok = [r.json()["prediction_id"] for r in responses if r.status_code == 200]
-    assert len(ok) == 400 and sum(r.status_code == 422 for r in responses) == 40
+    assert len(ok) == 2000 and sum(r.status_code == 422 for r in responses) == 100
     assert gateway.stop() == 0  # a graceful stop flushes whatever async mode still held
     store = open_store(url)
     records = list(store.iter_predictions(model_name))
-    assert len(records) == len({r.prediction_id for r in records}) == 400
+    assert len(records) == len({r.prediction_id for r in records}) == 2000
     assert {r.prediction_id for r in records} == set(ok)
     assert {r.instance for r in records}  # every record names the process that served it
 
