@@ -114,6 +114,20 @@ class AuditEntry(BaseModel):
     before: Plan | None
     after: Plan
 
+    @classmethod
+    def of(cls, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+        """The entry recording ``plan`` (who, when and why come from the plan itself)."""
+        return cls(
+            model=plan.model,
+            revision=plan.revision,
+            at=plan.updated_at,
+            actor=plan.actor,
+            action=action,
+            reason=plan.reason,
+            before=before,
+            after=plan,
+        )
+
 
 def first_error(exc: ValueError) -> str:
     """The first validation problem of a pydantic error as ``field: message``."""

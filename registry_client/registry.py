@@ -139,7 +139,8 @@ class Registry:
             "code_version": code_version,
             "description": description,
             "n_features": int(n_features) if n_features is not None else None,
-            "classes": orjson.loads(orjson.dumps(classes, option=orjson.OPT_SERIALIZE_NUMPY))
+            # tolist() gives native ints, floats or strs for any numpy dtype (orjson cannot encode str arrays)
+            "classes": list(classes.tolist() if hasattr(classes, "tolist") else classes)
             if classes is not None and task == "classification"
             else None,
         }

@@ -16,6 +16,7 @@ from .errors import StartupError
 from .feedback import Feedback
 from .gateway import Gateway
 from .logs import configure_logging
+from .metrics import Metrics
 from .model_pool import ModelPool
 from .plans import PlanTable
 from .prediction_log import PredictionLog
@@ -40,6 +41,7 @@ class Runtime:
     gateway: Gateway
     admin: AdminApi | None
     feedback: Feedback
+    metrics: Metrics
 
     def close(self) -> None:
         self.plans.stop()
@@ -65,14 +67,20 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     token = admin_token(settings)
     store = open_store(settings.store_url())
     registry = Registry(store)
-    plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s)
+    metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/metrics.py)
+    plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s, metrics=metrics)
     spool = Spool(settings.home / "spool", max_bytes=settings.spool_max_bytes)
     prediction_log = PredictionLog(
-        store, mode=settings.log_mode, max_batch=settings.log_batch, spool=spool, on_full=settings.log_on_full
+        store,
+        mode=settings.log_mode,
+        max_batch=settings.log_batch,
+        spool=spool,
+        on_full=settings.log_on_full,
+        metrics=metrics,
     )
-    shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance)
+    shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
     plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
-    gateway = Gateway(settings, plans, prediction_log, shadow)
+    gateway = Gateway(settings, plans, prediction_log, shadow, metrics)
     admin = AdminApi(ControlPlane(registry), plans, token) if settings.admin_api else None
     prediction_log.start()
     plans.refresh()  # load every plan's versions before the first request
@@ -90,4 +98,5 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         )
     if settings.admin_api and token is None:
         log.warning("admin_api_insecure", detail="CANARYLINE_INSECURE_ADMIN=1: mutations need no token")
-    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, Feedback(store, registry))
+    feedback = Feedback(store, registry, metrics=metrics)
+    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, feedback, metrics)

@@ -28,6 +28,7 @@ from registry_client.timestamps import TimestampError, parse_timestamp
 
 from .errors import InputError, NotFoundError
 from .ids import REQUEST_ID_PATTERN
+from .metrics import Metrics
 from .validation import load_json, require_str
 
 __all__ = ["Feedback", "FeedbackRequest", "parse_feedback"]
@@ -66,10 +67,18 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
 class Feedback:
     """Validates and stores outcomes; ``clock`` gives the time an outcome is received."""
 
-    def __init__(self, store: Store, registry: Registry, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        *,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self._clock = clock
+        self.metrics = metrics or Metrics()
         self._versions: dict[tuple[str, str], ModelVersion] = {}  # versions are immutable: cache them
 
     def accept(
@@ -87,6 +96,7 @@ class Feedback:
         received_at = self._clock()
         observed = received_at if observed_at is None else observed_at
         replaced = self.store.put_outcome(request_id, values, observed, received_at)
+        self.metrics.outcome(records, values, regression=info.task == "regression")
         return {
             "request_id": request_id,
             "model": primary.model,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import random
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from structlog.contextvars import bind_contextvars
+
 from registry_client.records import PredictionRecord
 
+from .batching import Batcher
 from .errors import InputError, NotFoundError, ServiceUnavailableError
 from .ids import new_id
+from .metrics import Metrics
+from .model_pool import ServingVersion
 from .plans import ActivePlan, PlanTable
 from .prediction_log import PredictionLog
 from .routing import Decision, choose, shadow_sampled
@@ -50,13 +56,23 @@ class Prediction:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, plans: PlanTable, log: PredictionLog, shadow: ShadowRunner) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        plans: PlanTable,
+        log: PredictionLog,
+        shadow: ShadowRunner,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.plans = plans
         self.log = log
         self.shadow = shadow
+        self.metrics = metrics or Metrics()
         self.instance = settings.instance
         self._draw = random.random
+        # One batcher per loaded version; weak keys, so unloading a version frees its batcher too.
+        self._batchers: weakref.WeakKeyDictionary[ServingVersion, Batcher] = weakref.WeakKeyDictionary()
 
     def resolve(self, model: str | None) -> ActivePlan:
         """The plan in force for ``model``; with no model named, the only one served."""
@@ -94,10 +110,18 @@ class Gateway:
         active = self.resolve(request.model)
         plan = active.plan
         decision = choose(plan, pin=pin or request.version, key=request.routing_key, draw=self._draw)
+        prediction_id = new_id()
+        # Every log line from here on, and the transport's metrics for a refusal, carry the decision.
+        bind_contextvars(
+            model=plan.model, model_version=decision.version, route=decision.route, revision=decision.revision
+        )
         serving = active.versions[decision.version]
         check_width(request.rows, serving.n_features, model=plan.model, version=decision.version)
-        predictions, probabilities = serving.predict(request.rows)
-        prediction_id = new_id()
+        batcher = self._batchers.get(serving)
+        if batcher is None:
+            batcher = self._batchers[serving] = Batcher(max_rows=self.settings.max_batch)
+        predictions, probabilities = await batcher.predict(serving, request.rows)
+        bind_contextvars(prediction_id=prediction_id)
         await self.log.write(
             PredictionRecord(
                 prediction_id=prediction_id,

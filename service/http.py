@@ -7,6 +7,7 @@ error body ``{"error": {"code", "message", "request_id"}}`` for every 4xx and 5x
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from structlog.contextvars import bind_contextvars
 
 from registry_client.errors import CanarylineError
 
@@ -27,6 +29,7 @@ from .errors import BadRequestError, GatewayError, PayloadTooLargeError
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import accept_request_id, new_id
+from .logs import current_trace_id
 from .validation import parse_predict
 
 if TYPE_CHECKING:
@@ -78,20 +81,35 @@ def _trace_id(request: Request) -> str | None:
 
 async def predict(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    started = time.perf_counter()
     request_id = "-"
     try:
         request_id = accept_request_id(request.headers.get("x-request-id"))
+        trace_id = current_trace_id() or _trace_id(request)
+        # Each request runs in an asyncio task of its own, on a copy of the context: what it binds (here
+        # and in the data plane) is in its log lines and in no other request's.
+        bind_contextvars(request_id=request_id, trace_id=trace_id)
         body = await read_body(request, gateway.settings.max_body_bytes)
         parsed = parse_predict(body, max_batch=gateway.settings.max_batch)
         result = await gateway.predict(
             parsed,
             request_id=request_id,
             pin=request.headers.get("x-model-version"),
-            trace_id=_trace_id(request),
+            trace_id=trace_id,
         )
     except (GatewayError, CanarylineError) as exc:
+        gateway.metrics.observe_refused(exc.status, time.perf_counter() - started)
         return _refused(exc, request_id)
-    return json_response(result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version})
+    except Exception:
+        gateway.metrics.observe_refused(500, time.perf_counter() - started)
+        raise
+    response = json_response(
+        result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version}
+    )
+    elapsed = time.perf_counter() - started
+    gateway.metrics.observe_request(result.model, result.model_version, result.route, 200, elapsed)
+    log.debug("prediction_served", duration_seconds=elapsed)  # an access log, at CANARYLINE_LOG_LEVEL=debug
+    return response
 
 
 async def feedback(request: Request) -> Response:
@@ -100,6 +118,7 @@ async def feedback(request: Request) -> Response:
     request_id = "-"
     try:
         request_id = accept_request_id(request.headers.get("x-request-id"))
+        bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
         accept = partial(intake.accept, parsed.request_id, parsed.outcome, parsed.observed_at, model=parsed.model)
@@ -143,6 +162,7 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
 
     Admin routes are added when the runtime is known (at start-up), and only when the admin API is on.
     """
+    from .protocols import protocol_routes  # here, not at the top: the protocols reuse this module's helpers
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,5 +182,6 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
         Route("/feedback", feedback, methods=["POST"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/models/{name}", get_model, methods=["GET"]),
+        *protocol_routes(),  # /v2 (Open Inference Protocol) and /v1 (KServe), over the same data plane
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -13,7 +13,7 @@ from registry_client.registry import LoadedVersion, ModelVersion, Registry
 __all__ = ["ModelPool", "ServingVersion"]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, frozen=True, eq=False, weakref_slot=True)  # identity: one object per load
 class ServingVersion:
     info: ModelVersion
     model: Any

@@ -18,6 +18,7 @@ from registry_client.errors import CanarylineError
 from registry_client.plan import Plan
 from registry_client.store import Store
 
+from .metrics import Metrics
 from .model_pool import ModelPool, ServingVersion
 
 __all__ = ["ActivePlan", "PlanTable"]
@@ -33,10 +34,11 @@ class ActivePlan:
 
 
 class PlanTable:
-    def __init__(self, store: Store, pool: ModelPool, *, poll_s: float) -> None:
+    def __init__(self, store: Store, pool: ModelPool, *, poll_s: float, metrics: Metrics | None = None) -> None:
         self.store = store
         self.pool = pool
         self.poll_s = poll_s
+        self.metrics = metrics or Metrics()
         self._active: dict[str, ActivePlan] = {}  # replaced whole, never mutated: readers need no lock
         self.errors: dict[str, str] = {}  # model → why its latest revision is not in force
         self._epoch = -1
@@ -69,6 +71,7 @@ class PlanTable:
             self._epoch = epoch
             keep = {(m, v) for m, a in self._active.items() for v in a.versions}
             for model, version in self.pool.retain_only(keep):
+                self.metrics.version_unloaded(model, version)
                 log.info("version_unloaded", model=model, model_version=version)
 
     def _apply(self, plan: Plan) -> None:
@@ -77,6 +80,7 @@ class PlanTable:
             for version in plan.serving_versions():
                 versions[version] = self.pool.get_or_load(plan.model, version)
         except CanarylineError as exc:
+            self.metrics.load_failed(plan.model, version)
             in_force = self._active.get(plan.model)
             self.errors[plan.model] = f"revision {plan.revision} not applied: {exc.message}" + (
                 f"; still serving revision {in_force.plan.revision}" if in_force else "; nothing served"
@@ -84,6 +88,7 @@ class PlanTable:
             log.error(
                 "plan_not_applied",
                 model=plan.model,
+                model_version=version,
                 revision=plan.revision,
                 error=exc.message,
                 serving_revision=in_force.plan.revision if in_force else None,
@@ -91,6 +96,7 @@ class PlanTable:
             return
         self.errors.pop(plan.model, None)
         self._active = {**self._active, plan.model: ActivePlan(plan, versions)}
+        self.metrics.plan_applied(plan)
         log.info(
             "plan_applied",
             model=plan.model,

@@ -29,6 +29,7 @@ from registry_client.records import PredictionRecord
 from registry_client.store import Store
 
 from .errors import ServiceUnavailableError
+from .metrics import Metrics
 from .spool import Spool
 
 __all__ = ["PredictionLog"]
@@ -49,8 +50,10 @@ class PredictionLog:
         max_batch: int,
         spool: Spool,
         on_full: Literal["reject", "drop"] = "reject",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.mode = mode
         self.max_batch = max_batch
         self.spool = spool
@@ -68,6 +71,7 @@ class PredictionLog:
         self.batches = 0
 
     def start(self) -> None:
+        self.metrics.spooled_bytes(self.spool.pending_bytes)  # a spool claimed from a stopped worker
         self._thread.start()
 
     def check_accepting(self) -> None:
@@ -144,8 +148,9 @@ class PredictionLog:
         self.batches += 1
         if not self.spool.has_pending() and time.monotonic() >= self._next_try:
             try:
-                self.store.append_predictions(records)
+                self._append(records)
                 self.written += len(records)
+                self.metrics.logged("written", records)
                 self._settle(batch, None)
                 return
             except StoreUnavailableError as exc:
@@ -153,6 +158,7 @@ class PredictionLog:
                 log.warning("store_unreachable_spooling", records=len(records), error=exc.message)
             except CanarylineError as exc:
                 self.refused += len(records)
+                self.metrics.logged("refused", records)
                 log.error("log_write_failed", records=len(records), error=exc.message)
                 self._settle(
                     batch, _unavailable(f"the prediction could not be logged, so it is not served: {exc.message}")
@@ -165,12 +171,15 @@ class PredictionLog:
         if lines:
             self.spool.append(lines)
             self.spooled += len(lines)
+            self.metrics.logged("spooled", records[: len(lines)])
+            self.metrics.spooled_bytes(self.spool.pending_bytes)
             self._settle(batch[: len(lines)], None)
         rest = batch[len(lines) :]
         if not rest:
             return
         if self.on_full == "drop":
             self.dropped += len(rest)
+            self.metrics.logged("dropped", (record for record, _ in rest))
             log.error("log_records_dropped", records=len(rest), reason="spool full", dropped_total=self.dropped)
             self._settle(rest, None)
             return
@@ -178,6 +187,8 @@ class PredictionLog:
         waiting = sum(future is not None for _, future in rest)
         self.refused += waiting
         self.lost += len(rest) - waiting  # async-mode records whose answers already went out
+        self.metrics.logged("refused", (record for record, future in rest if future is not None))
+        self.metrics.logged("dropped", (record for record, future in rest if future is None))
         log.error("log_spool_full", records=len(rest), spool_bytes=self.spool.pending_bytes, lost=self.lost)
         self._settle(rest, _unavailable("the prediction log is unavailable (store unreachable, spool full)"))
 
@@ -192,15 +203,24 @@ class PredictionLog:
                 break
             spool_file, records, consumed = chunk
             try:
-                self.store.append_predictions(records)
+                self._append(records)
             except CanarylineError:
                 self._next_try = time.monotonic() + _RETRY_S
                 return
             self.written += len(records)
+            self.metrics.logged("written", records)
             self.spool.mark_drained(spool_file, consumed)
+            self.metrics.spooled_bytes(self.spool.pending_bytes)
             self.refusing = False  # there is room again
         if not self.spool.has_pending():
             log.info("spool_drained", written_total=self.written)
+
+    def _append(self, records: list[PredictionRecord]) -> None:
+        started = time.perf_counter()
+        try:
+            self.store.append_predictions(records)
+        finally:
+            self.metrics.store_write(time.perf_counter() - started)
 
     @staticmethod
     def _settle(batch: list[_Pending], error: BaseException | None) -> None:

@@ -11,6 +11,7 @@ import bentoml
 
 from .composition import Runtime, build_runtime
 from .http import build_app
+from .logs import render_stdlib_logs_as_json
 from .readiness import ReadinessMiddleware
 from .settings import GatewaySettings
 
@@ -31,6 +32,7 @@ _WORKERS = GatewaySettings().workers
 class Canaryline:
     def __init__(self) -> None:
         self.runtime: Runtime = build_runtime(GatewaySettings())
+        render_stdlib_logs_as_json()  # BentoML's own lines in this worker, from here on
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # bentoml's lazy loader hides the type
     def shutdown(self) -> None:

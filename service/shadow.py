@@ -29,6 +29,7 @@ from registry_client.records import PredictionRecord
 from registry_client.registry import load_version
 
 from .ids import new_id
+from .metrics import Metrics
 from .model_pool import ServingVersion
 from .prediction_log import PredictionLog
 
@@ -87,8 +88,11 @@ class ShadowJob:
 
 
 class ShadowRunner:
-    def __init__(self, log_writer: PredictionLog, *, queue_size: int, instance: str) -> None:
+    def __init__(
+        self, log_writer: PredictionLog, *, queue_size: int, instance: str, metrics: Metrics | None = None
+    ) -> None:
         self.log_writer = log_writer
+        self.metrics = metrics or Metrics()
         self.queue_size = queue_size
         self.instance = instance
         self._executor: ProcessPoolExecutor | None = None
@@ -133,9 +137,11 @@ class ShadowRunner:
         with self._lock:
             if self._in_flight >= self.queue_size:
                 self.dropped[key] += 1
+                self.metrics.shadow_event("dropped", *key)
                 return False
             self._in_flight += 1
             self.submitted[key] += 1
+        self.metrics.shadow_event("submitted", *key)
         submitted_at = time.time()
         try:
             future = self._pool().submit(run_shadow, job.model, job.version, job.rows)
@@ -150,6 +156,7 @@ class ShadowRunner:
             with self._lock:
                 self._in_flight -= 1
                 self.dropped[(job.model, job.version)] += 1
+            self.metrics.shadow_event("dropped", job.model, job.version)
             return
         exc = future.exception()
         self._finish(job, (job.model, job.version), submitted_at, error=exc, result=None if exc else future.result())
@@ -170,18 +177,24 @@ class ShadowRunner:
                 self.ready.clear()
         if error is not None or result is None:
             self.errors[key] += 1
+            self.metrics.shadow_event("error", *key)
             log.warning(
                 "shadow_failed",
                 request_id=job.request_id,
                 model=job.model,
                 model_version=job.version,
+                route="shadow",
+                revision=job.revision,
+                trace_id=job.trace_id,
                 error=f"{type(error).__name__}: {error}",
             )
             return
         predictions, probabilities, latency_ms = result
+        disagreements = sum(a != b for a, b in zip(predictions, job.primary_predictions, strict=True))
         self.runs[key] += 1
         self.compared_rows[key] += len(predictions)
-        self.disagreements[key] += sum(a != b for a, b in zip(predictions, job.primary_predictions, strict=True))
+        self.disagreements[key] += disagreements
+        self.metrics.shadow_ran(job.model, job.version, len(predictions), disagreements)
         self.log_writer.submit(
             PredictionRecord(
                 prediction_id=new_id(),

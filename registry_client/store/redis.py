@@ -171,16 +171,7 @@ class RedisStore:
             time.sleep(timeout)  # Redis is down: fall back to the caller's periodic check
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-        entry = AuditEntry(
-            model=plan.model,
-            revision=plan.revision,
-            at=plan.updated_at,
-            actor=plan.actor,
-            action=action,
-            reason=plan.reason,
-            before=before,
-            after=plan,
-        )
+        entry = AuditEntry.of(plan, before=before, action=action)
         with self._errors(f"saving the plan of {plan.model!r}"):
             current = self._save_plan(
                 keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH],

@@ -101,16 +101,7 @@ class SQLiteStore:
         time.sleep(timeout)  # no notifications in SQLite: the caller's epoch check is a cheap read
 
     def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-        entry = AuditEntry(
-            model=plan.model,
-            revision=plan.revision,
-            at=plan.updated_at,
-            actor=plan.actor,
-            action=action,
-            reason=plan.reason,
-            before=before,
-            after=plan,
-        )
+        entry = AuditEntry.of(plan, before=before, action=action)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:

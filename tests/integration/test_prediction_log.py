@@ -14,6 +14,7 @@ from registry_client.store.redis import RedisStore
 from service.errors import ServiceUnavailableError
 from service.prediction_log import PredictionLog
 from service.spool import Spool
+from tests.support.records import make_record
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -28,19 +29,7 @@ def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
 
 
 def record(i: int) -> PredictionRecord:
-    return PredictionRecord(
-        prediction_id=f"p{i:05d}",
-        request_id=f"r{i}",
-        ts=time.time(),
-        model="iris",
-        model_version="v1",
-        route="stable",
-        revision=1,
-        inputs=[[1.0, 2.0]],
-        predictions=[0],
-        latency_ms=0.1,
-        instance="test",
-    )
+    return make_record(i, pid_width=5)
 
 
 def make_log(server: RedisServer, folder: Path, **kwargs) -> tuple[PredictionLog, RedisStore]:

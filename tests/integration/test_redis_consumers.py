@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
 import redis
+
 from registry_client.records import PredictionRecord
 from registry_client.store.redis import CONSUMER_GROUP, RedisStore, log_key
+from tests.support.records import make_record
 
 pytestmark = pytest.mark.redis
 
 
 def record(i: int) -> PredictionRecord:
-    return PredictionRecord(
-        prediction_id=f"p{i}",
-        request_id=f"r{i}",
-        ts=time.time(),
-        model="iris",
-        model_version="v1",
-        route="stable",
-        revision=1,
-        inputs=[[1.0]],
-        predictions=[0],
-        latency_ms=0.1,
-        instance="t",
-    )
+    return make_record(i)
 
 
 def test_consumer_group_delivers_every_record_at_least_once(redis_url: str, redis_client: redis.Redis) -> None:

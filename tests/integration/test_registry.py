@@ -116,3 +116,14 @@ def test_models_lists_registered_models(sqlite_registry: Registry, model_name: s
     """models() names every model with canaryline versions."""
     sqlite_registry.register(model_name, iris_models["tree"])
     assert model_name in sqlite_registry.models()
+
+
+def test_string_label_classifiers_register_and_serve(sqlite_registry: Registry, model_name: str, iris) -> None:
+    """A classifier trained on text labels records them as strings and predicts them."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    v = sqlite_registry.register(model_name, LogisticRegression(max_iter=500).fit(X, names))
+    assert v.classes == ["setosa", "versicolor", "virginica"]
+    assert sqlite_registry.load(model_name, "v1").model.predict(X[:1]).tolist() == ["setosa"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -11,23 +10,11 @@ from registry_client.errors import PlanConflictError
 from registry_client.plan import Canary, Plan
 from registry_client.records import PredictionRecord
 from registry_client.store import Store
+from tests.support.records import make_record
 
 
 def record(i: int, *, model: str = "iris", request_id: str | None = None, shadow: bool = False) -> PredictionRecord:
-    return PredictionRecord(
-        prediction_id=f"p{i}",
-        request_id=request_id or f"r{i}",
-        ts=time.time(),
-        model=model,
-        model_version="v1",
-        route="stable",
-        revision=1,
-        inputs=[[1.0, 2.0]],
-        predictions=[i],
-        latency_ms=0.5,
-        instance="test",
-        shadow=shadow,
-    )
+    return make_record(i, model=model, request_id=request_id, shadow=shadow)
 
 
 def test_a_new_plan_is_stored_and_audited(store: Store) -> None:

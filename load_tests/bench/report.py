@@ -1,0 +1,329 @@
+"""Ratios, targets and the Markdown + JSON reports of a benchmark run.
+
+Every ratio is computed within a round (both arms measured minutes apart at most, on the same noisy
+machine) and the headline is the median over rounds; the per-round values are kept alongside.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from .fixed_rate import percentile
+
+__all__ = ["Ratio", "compute", "markdown"]
+
+
+@dataclass
+class Ratio:
+    name: str
+    num: str
+    den: str
+    metric: str  # "throughput", "cpu" (server tree + Redis), "cpu_tree", "p99"
+    kind: str  # "closed" or "fixed"
+    per_round: list[float]
+    target: tuple[str, float] | None = None  # (">=" or "<=", bound)
+
+    @property
+    def median(self) -> float | None:
+        return round(statistics.median(self.per_round), 3) if self.per_round else None
+
+    @property
+    def status(self) -> str:
+        if self.target is None:
+            return ""
+        if self.median is None:
+            return "n/a"
+        op, bound = self.target
+        return "pass" if (self.median >= bound if op == ">=" else self.median <= bound) else "miss"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "numerator": self.num,
+            "denominator": self.den,
+            "metric": self.metric,
+            "kind": self.kind,
+            "per_round": self.per_round,
+            "median": self.median,
+            "target": f"{self.target[0]} {self.target[1]}" if self.target else None,
+            "status": self.status or None,
+        }
+
+
+def _value(figures: dict[str, Any], metric: str) -> float | None:
+    if metric == "throughput":
+        return figures.get("throughput")
+    if metric == "cpu":
+        return figures["cpu_us_per_req"] + figures.get("redis_cpu_us_per_req", 0.0)
+    if metric == "cpu_tree":
+        return figures["cpu_us_per_req"]
+    return figures.get("p99_ms")
+
+
+def _ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, numerator, denominator, metric
+    rounds: list[dict[str, Any]], name: str, num: str, den: str, metric: str, kind: str, **kw: Any
+) -> Ratio:
+    values = []
+    for round_ in rounds:
+        a, b = round_[kind].get(num), round_[kind].get(den)
+        if a and b:
+            x, y = _value(a, metric), _value(b, metric)
+            if x is not None and y and not math.isnan(x) and not math.isnan(y):
+                values.append(round(x / y, 3))
+    return Ratio(name, num, den, metric, kind, values, **kw)
+
+
+def compute(rounds: list[dict[str, Any]], propagation: dict[str, Any] | None) -> dict[str, Any]:
+    """Targets (with pass/miss) and every other ratio, plus rollback propagation percentiles.
+
+    "ack vs logging off" compares with the gateway's ``off`` mode when it was measured, else with ``async``.
+    """
+    cheapest = "off" if any("gw-off" in r["closed"] for r in rounds) else "async"
+    targets = [
+        _ratio(rounds, "gateway vs bare BentoML: throughput", "gw-canary", "bentoml", "throughput", "closed",
+               target=(">=", 0.95)),
+        _ratio(rounds, "gateway vs bare BentoML: CPU/request (incl. Redis)", "gw-canary", "bentoml", "cpu", "closed",
+               target=("<=", 1.10)),
+        _ratio(rounds, "gateway vs bare BentoML: p99 at half load", "gw-canary", "bentoml", "p99", "fixed",
+               target=("<=", 1.2)),
+        _ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
+               target=(">=", 1.3)),
+        _ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
+               "p99", "fixed", target=("<=", 1.1)),
+        _ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
+               "closed", target=(">=", 0.9)),
+    ]  # fmt: skip
+    others = [
+        _ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
+               "closed"),
+        _ratio(rounds, "gateway stable-only vs bare BentoML: throughput", "gw-stable", "bentoml", "throughput",
+               "closed"),
+        _ratio(rounds, "gateway stable-only vs bare BentoML: CPU/request", "gw-stable", "bentoml", "cpu", "closed"),
+        _ratio(rounds, "canary 10% vs stable-only: throughput", "gw-canary", "gw-stable", "throughput", "closed"),
+        _ratio(rounds, "canary 10% vs stable-only: CPU/request", "gw-canary", "gw-stable", "cpu", "closed"),
+        _ratio(rounds, "canary 10% vs stable-only: p99 at half load", "gw-canary", "gw-stable", "p99", "fixed"),
+        _ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
+               "closed"),
+        _ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
+               "closed"),
+        _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
+        _ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
+        _ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),
+        _ratio(rounds, "ack vs logging off: CPU/request", "gw-canary", "gw-off", "cpu", "closed"),
+        _ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
+               "closed"),
+        _ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
+        _ratio(rounds, "gateway vs MLServer: CPU/request", "gw-canary", "mlserver", "cpu", "closed"),
+        _ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
+               "throughput", "closed"),
+        _ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
+        _ratio(rounds, "MLServer batching on vs off: throughput", "mlserver-batched", "mlserver", "throughput",
+               "closed"),
+        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): throughput", "replicas-3", "replicas-1",
+               "throughput", "closed"),
+        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): CPU/request", "replicas-3", "replicas-1", "cpu",
+               "closed"),
+        _ratio(rounds, "BentoML no-op vs echo floor: throughput", "bentoml-noop", "echo", "throughput", "closed"),
+        _ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
+               "closed"),
+    ]  # fmt: skip
+    result: dict[str, Any] = {
+        "targets": [r.to_dict() for r in targets],
+        "ratios": [r.to_dict() for r in others if r.per_round],
+    }
+    if propagation is not None:
+        delays = propagation["delays_ms"]
+        others_ms = propagation["others_ms"]
+        p99 = round(percentile(delays, 99), 2) if delays else None
+        result["propagation"] = {
+            "changes": propagation["changes"],
+            "replicas": propagation["replicas"],
+            "samples": len(delays),
+            "timeouts": propagation["timeouts"],
+            "p50_ms": round(percentile(delays, 50), 2) if delays else None,
+            "p99_ms": p99,
+            "max_ms": round(max(delays), 2) if delays else None,
+            "other_replicas_p50_ms": round(percentile(others_ms, 50), 2) if others_ms else None,
+            "other_replicas_p99_ms": round(percentile(others_ms, 99), 2) if others_ms else None,
+            "admin_call_p50_ms": round(percentile(propagation["admin_call_ms"], 50), 2),
+        }
+        status = "n/a" if p99 is None else ("pass" if p99 <= 100 and not propagation["timeouts"] else "miss")
+        result["targets"].append(
+            {
+                "name": f"rollback propagation p99 across {propagation['replicas']} replica(s)",
+                "numerator": "delay_ms",
+                "denominator": None,
+                "metric": "ms",
+                "kind": "propagation",
+                "per_round": [],
+                "median": p99,
+                "target": "<= 100",
+                "status": status,
+            }
+        )
+    return result
+
+
+def _median(rounds: list[dict[str, Any]], kind: str, arm: str, key: str) -> float | None:
+    values = [r[kind][arm][key] for r in rounds if arm in r[kind] and r[kind][arm].get(key) is not None]
+    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    return round(statistics.median(values), 2) if values else None
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    meta, rounds, computed = data["meta"], data["rounds"], data["computed"]
+    lines = [
+        f"# canaryline benchmark: {meta['mode']} mode",
+        "",
+        f"{meta['finished_at']} · {meta['rounds']} round(s) · closed-loop arms {meta['closed_s']} s, "
+        f"fixed-rate arms {meta['fixed_s']} s · load generator `{meta['generator']}` "
+        f"({meta['connections']} connections per target) · store: {meta['store']} · "
+        f"{'servers pinned to core 0, load generator to core 1' if meta['pinned'] else 'NOT pinned'} · "
+        f"run took {meta['elapsed_s']:.0f} s (set-up {meta['setup_s']:.0f} s)",
+        "",
+        "Ratios are per round, then the median over rounds (the per-round values beside it). "
+        "CPU/request = CPU time of the server's process tree (plus Redis's, for arms logging to it) "
+        "÷ requests served. p99s only from fixed-rate arms, at half of bare BentoML's closed-loop throughput "
+        "(its median up to that round). 'Other load on core 0': what processes not of this benchmark took of the "
+        f"server core while an arm ran (arms over {100 * meta.get('noise_limit', 0.15):.0f}% are run again, "
+        "the quietest run kept).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | per round | bound | result |",
+        "| --- | ---: | --- | ---: | --- |",
+    ]
+    for t in computed["targets"]:
+        per_round = ", ".join(f"{v:.3f}" for v in t["per_round"]) if t["per_round"] else ""
+        unit = " ms" if t["kind"] == "propagation" else ""
+        lines.append(
+            f"| {t['name']} | {_fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
+        )
+    lines += [
+        "",
+        "## Closed-loop arms (throughput, CPU per request)",
+        "",
+        "| arm | req/s | × bare BentoML | × MLServer | CPU µs/req (server tree) | + Redis µs/req | CPU × bare BentoML "
+        "| errors | other load on core 0 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    arms = list(dict.fromkeys(a for r in rounds for a in r["closed"]))
+    for arm in arms:
+        thr = _median(rounds, "closed", arm, "throughput")
+        cpu = _median(rounds, "closed", arm, "cpu_us_per_req")
+        redis = _median(rounds, "closed", arm, "redis_cpu_us_per_req")
+        vs_bento = _per_round_median(rounds, arm, "bentoml", "throughput")
+        vs_ml = _per_round_median(rounds, arm, "mlserver", "throughput")
+        cpu_vs = _per_round_median(rounds, arm, "bentoml", "cpu")
+        errors = sum(r["closed"][arm]["errors"] for r in rounds if arm in r["closed"])
+        lines.append(
+            f"| {arm} | {_fmt(thr, 1)} | {_fmt(vs_bento, 3)} | {_fmt(vs_ml, 3)} | {_fmt(cpu, 1)} | "
+            f"{_fmt(redis, 1)} | {_fmt(cpu_vs, 3)} | {errors} | {_noise(rounds, 'closed', arm)} |"
+        )
+    lines += [
+        "",
+        "## Fixed-rate arms (latency, open loop, counted from when each request was due)",
+        "",
+        "| arm | rate req/s | p50 ms | p95 ms | p99 ms | p99 × bare BentoML | CPU µs/req (+Redis) | errors | versions "
+        "served | other load on core 0 | server GC pauses ≥5 ms (longest) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for arm in dict.fromkeys(a for r in rounds for a in r["fixed"]):
+        versions: dict[str, int] = {}
+        for r in rounds:
+            for v, n in r["fixed"].get(arm, {}).get("versions", {}).items():
+                versions[v] = versions.get(v, 0) + n
+        total = sum(versions.values()) or 1
+        shares = ", ".join(f"{v} {100 * n / total:.1f}%" for v, n in sorted(versions.items()) if v != "-") or "n/a"
+        cpu = _median(rounds, "fixed", arm, "cpu_us_per_req")
+        redis = _median(rounds, "fixed", arm, "redis_cpu_us_per_req")
+        errors = sum(r["fixed"][arm]["errors"] for r in rounds if arm in r["fixed"])
+        lines.append(
+            f"| {arm} | {_fmt(_median(rounds, 'fixed', arm, 'rate'), 0)} | "
+            f"{_fmt(_median(rounds, 'fixed', arm, 'p50_ms'))} | {_fmt(_median(rounds, 'fixed', arm, 'p95_ms'))} | "
+            f"{_fmt(_median(rounds, 'fixed', arm, 'p99_ms'))} | "
+            f"{_fmt(_per_round_median(rounds, arm, 'bentoml', 'p99', 'fixed'), 3)} | {_fmt(cpu, 1)} (+{_fmt(redis, 1)})"
+            f" | {errors} | {shares} | {_noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
+        )
+    lines += ["", "## Other ratios", "", "| ratio | median | per round |", "| --- | ---: | --- |"]
+    for r in computed["ratios"]:
+        lines.append(f"| {r['name']} | {_fmt(r['median'], 3)} | {', '.join(f'{v:.3f}' for v in r['per_round'])} |")
+    floor = meta.get("model_floor") or {}
+    gw_cpu = _median(rounds, "closed", "gw-canary", "cpu_us_per_req")
+    lines += [
+        "",
+        "## Floors",
+        "",
+        f"- the model's own time per single-row request (in-process, best of 3 × 1,000 calls): predict "
+        f"{_fmt(floor.get('predict_us'), 1)} µs, predict_proba {_fmt(floor.get('predict_proba_us'), 1)} µs, both "
+        f"(what the gateway and the baselines do) {_fmt(floor.get('predict_and_proba_us'), 1)} µs"
+        + (
+            f" = {100 * floor['predict_and_proba_us'] / gw_cpu:.0f}% of the gateway's CPU per request"
+            if gw_cpu and floor.get("predict_and_proba_us")
+            else ""
+        ),
+        f"- the shadow version v3 (100-tree forest), predict + predict_proba: "
+        f"{_fmt(floor.get('shadow_predict_and_proba_us'), 1)} µs per row",
+        f"- echo floor (uvicorn + Starlette): {_fmt(_median(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
+        f"BentoML no-op endpoint: {_fmt(_median(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
+    ]
+    prop = computed.get("propagation")
+    if prop:
+        lines += [
+            "",
+            "## Rollback propagation",
+            "",
+            f"{prop['changes']} rollbacks (each after a promote) through the replicas' admin API in turn, "
+            f"{prop['replicas']} replica(s) probed with `POST /predict` from the moment the admin call returned: "
+            f"p50 {prop['p50_ms']} ms, p99 {prop['p99_ms']} ms, max {prop['max_ms']} ms over {prop['samples']} "
+            f"(change, replica) samples; replicas other than the one that took the call: p50 "
+            f"{prop['other_replicas_p50_ms']} ms, p99 {prop['other_replicas_p99_ms']} ms; timeouts "
+            f"{prop['timeouts']}. The admin call itself took {prop['admin_call_p50_ms']} ms (p50). A delay "
+            "includes one probe's round trip.",
+        ]
+    if meta.get("shadow_stats"):
+        lines += ["", f"Shadow counters on the main gateway at the end: `{meta['shadow_stats']}`"]
+    if meta.get("skipped"):
+        lines += ["", "## Skipped", ""] + [f"- {k}: {v}" for k, v in meta["skipped"].items()]
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in meta.get("notes", [])]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if k != "argv")]
+    return "\n".join(lines) + "\n"
+
+
+def _gc(rounds: list[dict[str, Any]], arm: str) -> str:
+    parts = []
+    for r in rounds:
+        figures = r["fixed"].get(arm)
+        if figures is not None and "gc_pauses" in figures:
+            parts.append(f"{figures['gc_pauses']} ({figures['gc_max_ms']:.0f} ms)")
+    return ", ".join(parts)
+
+
+def _noise(rounds: list[dict[str, Any]], kind: str, arm: str) -> str:
+    """Other processes' share of the server core while the arm ran, per round (and the runs it took)."""
+    parts = []
+    for r in rounds:
+        figures = r[kind].get(arm)
+        if figures is not None:
+            retried = f" ({figures['attempts']} runs)" if figures.get("attempts", 1) > 1 else ""
+            parts.append(f"{100 * figures.get('other_cpu_share', 0):.0f}%{retried}")
+    return ", ".join(parts)
+
+
+def _per_round_median(
+    rounds: list[dict[str, Any]], num: str, den: str, metric: str, kind: str = "closed"
+) -> float | None:
+    if num == den:
+        return 1.0 if any(num in r[kind] for r in rounds) else None
+    return _ratio(rounds, "", num, den, metric, kind).median

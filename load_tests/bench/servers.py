@@ -1,0 +1,112 @@
+"""How each benchmarked server is started: the floors, bare BentoML, the gateway and MLServer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from load_tests.processes import Server, free_port, http_ok
+
+__all__ = ["ADMIN_TOKEN", "MLSERVER_VERSION", "bare_bento", "echo", "ensure_mlserver", "gateway", "mlserver"]
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 — the throwaway gateways' token, on loopback only
+MLSERVER_VERSION = "1.7.1"
+_BIN = Path(sys.executable).parent
+
+
+def echo(workdir: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "load_tests.apps.echo:app", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--no-access-log", "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}"
+    return Server("echo", argv, http_ok(url + "/healthz"), workdir / "echo.log", url=url, cwd=REPO)
+
+
+def bare_bento(workdir: Path, bentoml_home: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "bentoml", "serve", "load_tests.apps.bare_bento:BareIris"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    env = {"BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true", "BENCH_MODEL_TAG": "iris:v1"}
+    url = f"http://127.0.0.1:{port}"
+    return Server("bentoml", argv, http_ok(url + "/readyz"), workdir / "bentoml.log", url=url, env=env, cwd=REPO)
+
+
+def gateway(name: str, workdir: Path, bentoml_home: Path, store_url: str, *, log_mode: str = "ack") -> Server:
+    """``canaryline serve`` with one worker, its own CANARYLINE_HOME, logging to ``store_url``."""
+    port = free_port()
+    argv = [str(_BIN / "canaryline"), "serve", "--port", str(port), "--workers", "1"]
+    env = {
+        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "CANARYLINE_HOME": str(workdir / name),
+        "CANARYLINE_STORE": store_url,
+        "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CANARYLINE_LOG_MODE": log_mode,
+    }
+    url = f"http://127.0.0.1:{port}"
+    return Server(name, argv, http_ok(url + "/readyz"), workdir / f"{name}.log", url=url, env=env, cwd=REPO)
+
+
+def ensure_mlserver(venv: Path) -> Path:
+    """MLServer in its own virtualenv (its pins conflict with BentoML's); returns its ``mlserver`` binary.
+
+    scikit-learn is pinned to this environment's version so the pickled model loads the same there.
+    Raises RuntimeError with pip's last words when it cannot be installed.
+    """
+    binary = venv / "bin" / "mlserver"
+    if binary.exists():
+        return binary
+    import sklearn
+
+    base = getattr(sys, "_base_executable", sys.executable)
+    pins = [
+        f"mlserver=={MLSERVER_VERSION}",
+        f"mlserver-sklearn=={MLSERVER_VERSION}",
+        f"scikit-learn=={sklearn.__version__}",
+    ]
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    steps = [[base, "-m", "venv", str(venv)], [*pip, *pins]]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:4])}… failed: {(done.stderr or done.stdout)[-600:]}")
+    return binary
+
+
+def mlserver(binary: Path, workdir: Path, model: Any) -> Server:
+    """MLServer + mlserver-sklearn serving ``model`` in-process (``parallel_workers: 0``), access log off.
+
+    Two models over the same artifact: ``iris`` (adaptive batching off, MLServer's default) and
+    ``iris-batched`` (``max_batch_size`` 32, ``max_batch_time`` 2 ms).
+    """
+    import joblib
+
+    root = workdir / "mlserver"
+    port = free_port()
+    settings = {
+        "debug": False,
+        "host": "127.0.0.1",
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "parallel_workers": 0,
+    }
+    for name, batching in (("iris", {}), ("iris-batched", {"max_batch_size": 32, "max_batch_time": 0.002})):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, folder / "model.joblib")
+        model_settings = {
+            "name": name,
+            "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v1"},
+            **batching,
+        }
+        (folder / "model-settings.json").write_text(json.dumps(model_settings))
+    (root / "settings.json").write_text(json.dumps(settings))
+    url = f"http://127.0.0.1:{port}"
+    probe = http_ok(url + "/v2/models/iris-batched/ready")
+    return Server("mlserver", [str(binary), "start", str(root)], probe, workdir / "mlserver.log", url=url, cwd=root)

@@ -1,0 +1,111 @@
+"""KServe's v1 protocol over the one data plane: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out.
+
+``POST /v1/models/{name}:predict`` is routed like ``POST /predict``: ``X-Model-Version`` pins a version,
+``X-Routing-Key`` (or a ``routing_key`` field) is the sticky key, ``X-Request-ID`` the request ID. The
+answer is the native stamped body (model, model_version, request_id, prediction_id, route, revision,
+predictions and, for classifiers, probabilities), and the call is logged as one record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from registry_client.errors import CanarylineError
+
+from ..errors import GatewayError, InputError
+from ..gateway import Gateway
+from ..http import json_response, read_body
+from ..ids import accept_request_id
+from ..validation import PredictRequest, load_json
+from .tensors import check_values
+from .transport import bind_request, refused, routing_key, stamp_headers, unmatched
+
+__all__ = ["routes"]
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return json_response({"models": gateway.plans.models()})
+
+
+async def model_ready(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    try:
+        active = gateway.resolve(request.path_params["name"])
+    except (GatewayError, CanarylineError) as exc:
+        return refused(exc, None)
+    return json_response({"name": active.plan.model, "ready": True})
+
+
+async def predict(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    started = time.perf_counter()
+    request_id: str | None = None
+    try:
+        request_id = accept_request_id(request.headers.get("x-request-id"))
+        trace_id = bind_request(request, request_id)
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        payload = load_json(body)
+        if not isinstance(payload, dict):
+            raise InputError("body must be a JSON object with field 'instances'")
+        rows = _instances(payload.get("instances"), gateway.settings.max_batch)
+        key = routing_key(payload.get("routing_key"), "field 'routing_key'") or routing_key(
+            request.headers.get("x-routing-key"), "header X-Routing-Key"
+        )
+        result = await gateway.predict(
+            PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key),
+            request_id=request_id,
+            pin=request.headers.get("x-model-version"),
+            trace_id=trace_id,
+        )
+    except (GatewayError, CanarylineError) as exc:
+        gateway.metrics.observe_refused(exc.status, time.perf_counter() - started)
+        return refused(exc, request_id)
+    except Exception:
+        gateway.metrics.observe_refused(500, time.perf_counter() - started)
+        raise
+    response = json_response(result.body(), headers=stamp_headers(result))
+    gateway.metrics.observe_request(
+        result.model, result.model_version, result.route, 200, time.perf_counter() - started
+    )
+    return response
+
+
+def _instances(value: Any, max_batch: int) -> list[list[Any]]:
+    """Rows of finite numbers, all of one width (the model's width is checked by the gateway)."""
+    if value is None:
+        raise InputError("field 'instances' is required: a list of rows, each a list of numbers", code="missing_field")
+    if type(value) is not list:
+        raise InputError("field 'instances' must be a list of rows, each a list of numbers")
+    if not value:
+        raise InputError("field 'instances' must hold at least one row", code="empty_batch")
+    if len(value) > max_batch:
+        raise InputError(
+            f"field 'instances' holds {len(value)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
+            code="batch_too_large",
+        )
+    width = len(value[0]) if type(value[0]) is list else 0
+    for i, row in enumerate(value):
+        if type(row) is not list or not row:
+            raise InputError(f"field 'instances[{i}]' must be a list holding at least one number")
+        if len(row) != width:
+            raise InputError(
+                f"field 'instances[{i}]' has {len(row)} values but instances[0] has {width}: "
+                "all rows need the same width"
+            )
+        check_values(row, "FP64", f"field 'instances[{i}][", "]'")
+    return value
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{name}", model_ready, methods=["GET"]),
+        Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+        Route("/v1/{path:path}", unmatched, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
