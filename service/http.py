@@ -30,6 +30,7 @@ from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import accept_request_id, new_id
 from .logs import current_trace_id
+from .tracing import RequestTracer
 from .validation import parse_predict
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["build_app", "error_response", "json_response", "read_body"]
 
 log = structlog.get_logger("canaryline.http")
+_TRACER = RequestTracer()
 _JSON = "application/json"
 
 
@@ -80,6 +82,11 @@ def _trace_id(request: Request) -> str | None:
 
 
 async def predict(request: Request) -> Response:
+    with _TRACER.span("POST /predict", request.headers):
+        return await _predict(request)
+
+
+async def _predict(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     started = time.perf_counter()
     request_id = "-"

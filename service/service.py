@@ -14,6 +14,7 @@ from .http import build_app
 from .logs import render_stdlib_logs_as_json
 from .readiness import ReadinessMiddleware
 from .settings import GatewaySettings
+from .tracing import EXCLUDED_FROM_MIDDLEWARE
 
 __all__ = ["Canaryline"]
 
@@ -27,6 +28,8 @@ _WORKERS = GatewaySettings().workers
     workers=_WORKERS,
     logging={"access": {"enabled": False}},
     traffic={"timeout": 60},
+    # /predict opens its own single server span (service/tracing.py) instead of the middleware's four.
+    tracing={"excluded_urls": EXCLUDED_FROM_MIDDLEWARE},
 )
 @bentoml.asgi_app(build_app(), path="/")
 class Canaryline:
