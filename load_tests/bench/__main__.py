@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": bench.rounds,
         "propagation_raw": bench.propagation,
     }
-    data["computed"] = compute(bench.rounds, bench.propagation)
+    data["pooled_fixed"] = bench.pooled_latencies()
+    data["computed"] = compute(bench.rounds, bench.propagation, data["pooled_fixed"])
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench-{mode.name}"
     report = markdown(data)

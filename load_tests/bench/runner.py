@@ -32,7 +32,7 @@ from . import servers
 from .bodies import gateway_bodies, v2_bodies, write_bodies
 from .closed_loop import Target, run_closed_loop
 from .config import Mode
-from .fixed_rate import run_fixed_rate
+from .fixed_rate import percentile, run_fixed_rate
 from .model_floor import time_model
 from .plans import MainPlan
 from .propagation import measure_rollbacks
@@ -89,6 +89,7 @@ class Bench:
         self.rounds: list[dict[str, Any]] = []
         self.propagation: dict[str, Any] | None = None
         self.gc_log = workdir / "gc-pauses.log"
+        self.latencies: dict[str, list[float]] = {}  # every fixed-rate latency of each arm, all rounds
 
     # -- set-up ------------------------------------------------------------------------------------
     def _store_url(self, db: int) -> str:
@@ -306,6 +307,7 @@ class Bench:
         wall0 = time.perf_counter()
         result = run_fixed_rate(arm.targets[0].url, arm.path, arm.bodies, rate=rate, seconds=seconds)
         self._settle(arm)
+        self.latencies.setdefault(arm.name, []).extend(result.latencies_ms)
         cpu1, redis1, other1 = self._cpu(pids, arm)
         wall = time.perf_counter() - wall0
         served = max(result.sent - result.errors, 1)
@@ -391,6 +393,16 @@ class Bench:
         )
         return {"replicas": len(names), **asdict(result)}
 
+    def pooled_latencies(self) -> dict[str, dict[str, float]]:
+        """Each fixed-rate arm's percentiles over all its rounds together (every round ran it at the same rate)."""
+        return {
+            arm: {
+                "samples": len(values),
+                **{f"p{q:g}_ms": round(percentile(values, q), 3) for q in (50, 95, 99, 99.9)},
+            }
+            for arm, values in self.latencies.items()
+        }
+
     def shadow_stats(self) -> dict[str, Any] | None:
         return self.main.shadow_stats() if self.main is not None else None
 
@@ -437,5 +449,13 @@ def _versions(mlserver_binary: Path | None) -> dict[str, str]:
         platform.machine(),
     )
     found["cores"] = str(os.cpu_count())
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    if head.returncode == 0:  # which gateway code was measured: the commit, and whether service/ had edits on top
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "service", "registry_client"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        found["canaryline"] = head.stdout.strip() + (
+            " + uncommitted changes in service/ or registry_client/" if dirty else ""
+        )
     found["argv"] = " ".join(sys.argv)
     return found
