@@ -11,7 +11,7 @@ import orjson
 
 from .errors import BadRequestError, InputError
 
-__all__ = ["PredictRequest", "check_width", "load_json", "parse_predict", "require_str"]
+__all__ = ["PredictRequest", "check_width", "load_json", "parse_predict", "parse_rows", "require_str"]
 
 _ROUTING_KEY_MAX = 256
 
@@ -62,7 +62,7 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
     payload = load_json(body)
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with field 'inputs'")
-    rows = _rows(payload, max_batch)
+    rows = parse_rows(payload.get("inputs"), field="inputs", max_batch=max_batch)
     key = require_str(payload, "routing_key")
     if key is not None and len(key) > _ROUTING_KEY_MAX:
         raise InputError(f"field 'routing_key' must be at most {_ROUTING_KEY_MAX} characters")
@@ -74,46 +74,44 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
     )
 
 
-def _rows(payload: dict[str, Any], max_batch: int) -> list[list[float]]:
-    if "inputs" not in payload:
+def parse_rows(value: Any, *, field: str, max_batch: int) -> list[list[float]]:
+    """A batch of rows: a non-empty list (at most ``max_batch``) of equally wide lists of finite numbers.
+
+    Shared by every protocol that sends rows (``inputs`` natively, ``instances`` in KServe v1); errors
+    name ``field`` and the element.
+    """
+    if value is None:
+        raise InputError(f"field '{field}' is required: a list of rows, each a list of numbers", code="missing_field")
+    if type(value) is not list:
+        raise InputError(f"field '{field}' must be a list of rows, each a list of numbers")
+    if not value:
+        raise InputError(f"field '{field}' must hold at least one row", code="empty_batch")
+    if len(value) > max_batch:
         raise InputError(
-            "field 'inputs' is required: a list of rows, each a list of numbers",
-            code="missing_field",
-        )
-    rows = payload["inputs"]
-    if not isinstance(rows, list):
-        raise InputError("field 'inputs' must be a list of rows, each a list of numbers")
-    if not rows:
-        raise InputError("field 'inputs' must hold at least one row", code="empty_batch")
-    if len(rows) > max_batch:
-        raise InputError(
-            f"field 'inputs' holds {len(rows)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
+            f"field '{field}' holds {len(value)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
             code="batch_too_large",
         )
-    first = rows[0]
-    if type(first) is not list or not first:
-        raise InputError("field 'inputs[0]' must be a list holding at least one number")
-    width = len(first)
-    for i, row in enumerate(rows):
-        if type(row) is not list:
-            raise InputError(f"field 'inputs[{i}]' must be a list of numbers")
+    width = len(value[0]) if type(value[0]) is list else 0
+    for i, row in enumerate(value):
+        if type(row) is not list or not row:
+            raise InputError(f"field '{field}[{i}]' must be a list holding at least one number")
         if len(row) != width:
             raise InputError(
-                f"field 'inputs[{i}]' has {len(row)} values but inputs[0] has {width}: all rows need the same width"
+                f"field '{field}[{i}]' has {len(row)} values but {field}[0] has {width}: all rows need the same width"
             )
-        _check_numbers(i, row)
-    return rows
+        _check_numbers(field, i, row)
+    return value
 
 
-def _check_numbers(i: int, row: list[Any]) -> None:
+def _check_numbers(field: str, i: int, row: list[Any]) -> None:
     """Every value is an int or a finite float (JSON booleans are not numbers here)."""
     for j, value in enumerate(row):
         kind = type(value)
         if kind is float:
             if not math.isfinite(value):
-                raise InputError(f"field 'inputs[{i}][{j}]' must be a finite number, not {value}")
+                raise InputError(f"field '{field}[{i}][{j}]' must be a finite number, not {value}")
         elif kind is not int:
-            raise InputError(f"field 'inputs[{i}][{j}]' must be a number, not {_json_type(value)}")
+            raise InputError(f"field '{field}[{i}][{j}]' must be a number, not {_json_type(value)}")
 
 
 def check_width(rows: list[list[float]], expected: int | None, *, model: str, version: str) -> None:

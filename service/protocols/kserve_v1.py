@@ -9,7 +9,6 @@ predictions and, for classifiers, probabilities), and the call is logged as one 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,8 +20,7 @@ from ..errors import GatewayError, InputError
 from ..gateway import Gateway
 from ..http import json_response, read_body
 from ..ids import accept_request_id
-from ..validation import PredictRequest, load_json
-from .tensors import check_values
+from ..validation import PredictRequest, load_json, parse_rows
 from .transport import bind_request, refused, routing_key, stamp_headers, unmatched
 
 __all__ = ["routes"]
@@ -53,7 +51,7 @@ async def predict(request: Request) -> Response:
         payload = load_json(body)
         if not isinstance(payload, dict):
             raise InputError("body must be a JSON object with field 'instances'")
-        rows = _instances(payload.get("instances"), gateway.settings.max_batch)
+        rows = parse_rows(payload.get("instances"), field="instances", max_batch=gateway.settings.max_batch)
         key = routing_key(payload.get("routing_key"), "field 'routing_key'") or routing_key(
             request.headers.get("x-routing-key"), "header X-Routing-Key"
         )
@@ -74,32 +72,6 @@ async def predict(request: Request) -> Response:
         result.model, result.model_version, result.route, 200, time.perf_counter() - started
     )
     return response
-
-
-def _instances(value: Any, max_batch: int) -> list[list[Any]]:
-    """Rows of finite numbers, all of one width (the model's width is checked by the gateway)."""
-    if value is None:
-        raise InputError("field 'instances' is required: a list of rows, each a list of numbers", code="missing_field")
-    if type(value) is not list:
-        raise InputError("field 'instances' must be a list of rows, each a list of numbers")
-    if not value:
-        raise InputError("field 'instances' must hold at least one row", code="empty_batch")
-    if len(value) > max_batch:
-        raise InputError(
-            f"field 'instances' holds {len(value)} rows, more than the limit of {max_batch} (CANARYLINE_MAX_BATCH)",
-            code="batch_too_large",
-        )
-    width = len(value[0]) if type(value[0]) is list else 0
-    for i, row in enumerate(value):
-        if type(row) is not list or not row:
-            raise InputError(f"field 'instances[{i}]' must be a list holding at least one number")
-        if len(row) != width:
-            raise InputError(
-                f"field 'instances[{i}]' has {len(row)} values but instances[0] has {width}: "
-                "all rows need the same width"
-            )
-        check_values(row, "FP64", f"field 'instances[{i}][", "]'")
-    return value
 
 
 def routes() -> list[BaseRoute]:

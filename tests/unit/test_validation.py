@@ -37,6 +37,8 @@ def test_a_well_formed_request_parses() -> None:
         (b'{"inputs": []}', InputError, "at least one row"),
         (b'{"inputs": [[]]}', InputError, r"inputs\[0\]' must be a list holding at least one number"),
         (b'{"inputs": [1, 2]}', InputError, r"inputs\[0\]' must be a list"),
+        (b'{"inputs": [[1], 2]}', InputError, r"inputs\[1\]' must be a list holding at least one number"),
+        (b'{"inputs": null}', InputError, "field 'inputs' is required"),
         (
             b'{"inputs": [[1, 2], [1]]}',
             InputError,
