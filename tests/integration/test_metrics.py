@@ -15,14 +15,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
-from registry_client.store import open_store
-from service.composition import Runtime, build_runtime
-from service.http import build_app
+from service.composition import Runtime
 from service.metrics import LATENCY_BUCKETS, Metrics
 from service.prediction_log import PredictionLog
-from service.settings import GatewaySettings
 from service.spool import Spool
+from tests.support.gateways import canaried_gateway
 from tests.support.records import make_record
 from tests.support.servers import RedisServer
 
@@ -54,18 +51,8 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path, model_name: str, iris_models, diabetes_ridge) -> Iterator[Served]:
     """A runtime serving a classifier (stable v1, canary v2 at 50%) and a regressor."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    registry = Registry(open_store(url))
-    registry.register(model_name, iris_models["logreg"])
-    registry.register(model_name, iris_models["tree"])
-    regressor = model_name + "r"
-    registry.register(regressor, diabetes_ridge, task="regression")
-    control = ControlPlane(registry)
-    control.set_canary(model_name, "v2", weight=50, sticky=True, actor="test", reason="half", expected_revision=None)
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken"))
-    with TestClient(build_app(runtime)) as client:
-        yield Served(client, runtime, model_name, regressor, control)
-    runtime.close()
+    with canaried_gateway(tmp_path, model_name, iris_models, regressor=diabetes_ridge) as (client, runtime, control):
+        yield Served(client, runtime, model_name, model_name + "r", control)
 
 
 def test_requests_are_counted_by_version_route_and_outcome(served: Served) -> None:

@@ -9,13 +9,8 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from registry_client.control import ControlPlane
-from registry_client.registry import Registry
-from registry_client.store import open_store
-from service.composition import build_runtime
-from service.http import build_app
 from service.routing import bucket, canary_threshold
-from service.settings import GatewaySettings
+from tests.support.gateways import canaried_gateway
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -23,18 +18,8 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 @pytest.fixture
 def served(tmp_path: Path, model_name: str, iris_models) -> Iterator[tuple[TestClient, object, str]]:
     """A runtime serving one classifier: v1 stable, v2 a sticky 50% canary."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    registry = Registry(open_store(url))
-    registry.register(model_name, iris_models["logreg"])
-    registry.register(model_name, iris_models["tree"])
-    ControlPlane(registry).set_canary(
-        model_name, "v2", weight=50, sticky=True, actor="tests", reason="canary", expected_revision=None
-    )
-    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, admin_token="t0ken")
-    runtime = build_runtime(settings)
-    with TestClient(build_app(runtime)) as client:
+    with canaried_gateway(tmp_path, model_name, iris_models, max_batch=50, max_body_bytes=4096) as (client, runtime, _):
         yield client, runtime, model_name
-    runtime.close()
 
 
 def predict(client: TestClient, model: str, body: dict | bytes, **kwargs):

@@ -10,15 +10,13 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from registry_client.control import ControlPlane
-from registry_client.registry import Registry
-from registry_client.store import open_store
 from service import protocols
 from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.protocols import tensors
 from service.routing import bucket, canary_threshold
 from service.settings import GatewaySettings
+from tests.support.gateways import canaried_gateway
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 ROW2 = [6.7, 3.0, 5.2, 2.3]
@@ -35,19 +33,10 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path, model_name: str, iris_models, diabetes_ridge) -> Iterator[Served]:
     """A runtime serving a classifier with a sticky canary, and a regressor."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    registry = Registry(open_store(url))
-    registry.register(model_name, iris_models["logreg"])
-    registry.register(model_name, iris_models["tree"])
-    ControlPlane(registry).set_canary(
-        model_name, "v2", weight=50, sticky=True, actor="tests", reason="canary", expected_revision=None
-    )
-    registry.register(model_name + "r", diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, admin_token="t0ken")
-    runtime = build_runtime(settings)
-    with TestClient(build_app(runtime)) as client:
+    with canaried_gateway(
+        tmp_path, model_name, iris_models, regressor=diabetes_ridge, max_batch=50, max_body_bytes=4096
+    ) as (client, runtime, _):
         yield Served(client, runtime, model_name, model_name + "r")
-    runtime.close()
 
 
 def tensor(data, shape=None, datatype="FP64", name="input-0") -> dict:
