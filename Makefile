@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint fmt typecheck load bench bench-quick serve clean prometheus-tools
+.PHONY: install demo test test-tools lint fmt load bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,19 +20,15 @@ demo: $(STAMP)
 	@rm -rf .demo
 	@$(BIN)/python -m examples.demo
 
-## The whole test suite: uses $$REDIS_URL when set, else starts a throwaway redis-server.
-test: $(STAMP)
+## The whole test suite. Uses $$REDIS_URL / $$CANARYLINE_TEST_POSTGRES_URL when set, else starts throwaway
+## redis-server and PostgreSQL (initdb + pg_ctl) instances on free ports; installs the tools it needs first.
+test: $(STAMP) test-tools
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## promtool and prometheus (Debian's `prometheus` package, no service started) for the observability tests.
-prometheus-tools:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); policy=/usr/sbin/policy-rc.d; added=; \
-	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null && $$sudo chmod +x $$policy && added=1; fi; \
-	  echo "installing Debian's prometheus package (promtool, prometheus)"; \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  status=$$?; if [ -n "$$added" ]; then $$sudo rm -f $$policy; fi; exit $$status; }
+## Debian packages the tests run for real (nothing is started here): redis-server, PostgreSQL's server
+## binaries, promtool and prometheus.
+test-tools:
+	@.ci/ensure-packages redis-server=redis-server initdb=postgresql promtool=prometheus prometheus=prometheus
 
 lint: $(STAMP)
 	@$(BIN)/ruff check service registry_client tests load_tests examples

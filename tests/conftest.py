@@ -1,4 +1,4 @@
-"""Shared fixtures: real Redis, real SQLite, real scikit-learn models, real gateway processes."""
+"""Shared fixtures: real Redis, PostgreSQL and SQLite, real scikit-learn models, real gateway processes."""
 
 from __future__ import annotations
 
@@ -16,16 +16,26 @@ os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 import redis  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
 from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 from registry_client.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
-from tests.support.servers import GatewayProcess, RedisServer  # noqa: E402
+from tests.support.servers import GatewayProcess, PostgresServer, RedisServer  # noqa: E402
 
 ADMIN_TOKEN = "test-admin-token"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# These machines are shared and loaded: a property test must not fail because an example was slow, and the
+# same examples run every time (a failure is reproducible, never a coin toss). HYPOTHESIS_PROFILE=explore
+# searches with fresh random examples instead.
+settings.register_profile(
+    "canaryline", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None
+)
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "canaryline"))
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +67,26 @@ def redis_url(session_home: Path) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """$CANARYLINE_TEST_POSTGRES_URL when set, else a throwaway cluster (initdb + pg_ctl on a free port);
+    under CI=true a missing PostgreSQL fails."""
+    url = os.environ.get("CANARYLINE_TEST_POSTGRES_URL")
+    server: PostgresServer | None = None
+    if not url:
+        try:
+            server = PostgresServer().start()
+            url = server.url
+        except (FileNotFoundError, RuntimeError, OSError) as exc:
+            if IN_CI:
+                pytest.fail(f"PostgreSQL is required under CI=true and could not be started: {exc}")
+            pytest.skip(f"no PostgreSQL: set CANARYLINE_TEST_POSTGRES_URL or install postgresql ({exc})")
+    yield url
+    if server is not None:
+        server.stop()
+        server.remove()
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     """A client on the test Redis, flushed after each test."""
@@ -71,7 +101,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Each store backend in turn: the contract suites run against both."""
     if request.param == "sqlite":

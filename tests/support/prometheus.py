@@ -1,4 +1,4 @@
-"""promtool and a real Prometheus server, both from Debian's `prometheus` package (`.ci/run` installs it).
+"""promtool and a real Prometheus server, both from Debian's `prometheus` package (`make test` installs it).
 
 Under CI=true a missing tool fails the test that needs it; elsewhere that test is skipped, saying why.
 """
@@ -31,7 +31,7 @@ def tool(name: str) -> str:
     if path is None:
         reason = f"{name} is not installed: it comes with Debian's `prometheus` package (`apt-get install prometheus`)"
         if IN_CI:
-            pytest.fail(f"{reason}; it is required under CI=true (.ci/run installs it)")
+            pytest.fail(f"{reason}; it is required under CI=true (`make test` installs it)")
         pytest.skip(reason)
     return path
 

@@ -1,4 +1,4 @@
-"""Real servers for tests: a throwaway redis-server and `canaryline serve` gateway processes."""
+"""Real servers for tests: throwaway redis-server and PostgreSQL instances, and `canaryline serve` gateways."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from glob import glob
 from pathlib import Path
 
 import httpx
@@ -89,6 +91,82 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+def postgres_binary(name: str) -> str:
+    """``initdb``, ``pg_ctl`` … from PATH, else from Debian's ``/usr/lib/postgresql/<major>/bin``."""
+    found = shutil.which(name) or next(iter(sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed (Debian package postgresql)")
+    return found
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL cluster of our own (initdb + pg_ctl) on a free port, trust auth, in a fresh folder.
+
+    PostgreSQL refuses to run as root: when the tests run as root, the cluster belongs to the ``postgres``
+    system user and every server command runs through ``runuser``; its folder is made directly under the
+    system temp directory, since pytest's own (mode 0700, root's) cannot be entered by that user.
+    ``stop(mode="immediate")`` is a crash; ``remove()`` deletes the folder.
+    """
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="canaryline-pg-")))
+    port: int = field(default_factory=free_port)
+    #: Durability off: these clusters are thrown away, and fsync only slows the suite down.
+    fast: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
+    def _run(self, *argv: str, timeout: float = 60) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+    def init(self) -> PostgresServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        initdb = postgres_binary("initdb")
+        self._run(initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        return self
+
+    def start(self) -> PostgresServer:
+        if not self.data.exists():
+            self.init()
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if self.fast:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run(
+            postgres_binary("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "log"),
+            "-w",
+            "start",
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(postgres_binary("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.workdir / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
 
 @dataclass
