@@ -113,6 +113,11 @@ GatewayOpt = Annotated[
     str | None,
     typer.Option("--gateway", help="Gateway base URL [default: $CANARYLINE_GATEWAY or http://127.0.0.1:3000]"),
 ]
+ReadGatewayOpt = Annotated[
+    str | None,
+    typer.Option("--gateway", help="Ask this gateway [default: $CANARYLINE_GATEWAY; unset: read the store]"),
+]
+_DEFAULT_GATEWAY = "http://127.0.0.1:3000"
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why: recorded in the audit history.")]
 ExpectOpt = Annotated[
     int | None, typer.Option("--expected-revision", help="Refuse (409) if the plan is no longer at this revision.")
@@ -122,7 +127,7 @@ ExpectOpt = Annotated[
 def _client(gateway: str | None) -> GatewayClient:
     settings = CanarylineSettings()
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    return GatewayClient(gateway or settings.gateway, token=token, actor=_actor())
+    return GatewayClient(gateway or settings.gateway or _DEFAULT_GATEWAY, token=token, actor=_actor())
 
 
 def _actor() -> str:
@@ -156,9 +161,19 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     console.print(f"{line} [dim](by {result['plan']['actor']}: {result['plan']['reason']})[/dim]", highlight=False)
 
 
+def _asks_gateway(gateway: str | None) -> bool:
+    """Whether a read names a gateway (``--gateway`` or ``$CANARYLINE_GATEWAY``); else it reads the store."""
+    return bool(gateway or CanarylineSettings().gateway)
+
+
 @app.command()
-def status(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) -> None:
-    """What the gateway serves for MODEL: plan in force, loaded versions, load errors, shadow counters."""
+def status(model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
+    """What the gateway serves for MODEL: plan in force, loaded versions, load errors, shadow counters.
+
+    With no gateway named, the plan comes from the store (what every gateway applies)."""
+    if not _asks_gateway(gateway):
+        _status_from_store(model, as_json)
+        return
     with _client(gateway) as client:
         info = client.model(model)
     if as_json:
@@ -173,6 +188,29 @@ def status(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) -> 
         err_console.print(f"  [red]not applied:[/red] {info['error']}", highlight=False)
     for version, counts in (info.get("shadow") or {}).items():
         console.print(f"  shadow {version}: " + ", ".join(f"{k}={v}" for k, v in counts.items()), highlight=False)
+
+
+def _status_from_store(model: str, as_json: bool) -> None:
+    from .control import ControlPlane
+
+    registry = _registry()
+    plan = ControlPlane(registry).plan(model).model_dump(mode="json")
+    where = _redacted(registry.store.url)
+    if as_json:
+        print_json({"model": model, "plan": plan, "source": "store", "store": where})
+        return
+    console.print(describe_plan(plan), highlight=False)
+    console.print(f"  last change: {plan['updated_at']} by {plan['actor']}: {plan['reason']}", highlight=False)
+    console.print(
+        f"  [dim](the plan in the store {where}; loaded versions and shadow counters: --gateway URL)[/dim]",
+        highlight=False,
+    )
+
+
+def _redacted(url: str) -> str:
+    """A store URL without its credentials, for messages."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 @app.command()
@@ -255,10 +293,15 @@ def rollback(
 
 
 @app.command()
-def history(model: str, gateway: GatewayOpt = None, as_json: JsonOpt = False) -> None:
-    """Every change of MODEL's routing plan, oldest first."""
-    with _client(gateway) as client:
-        entries = client.history(model)
+def history(model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
+    """Every change of MODEL's routing plan, oldest first (from the store, or from a gateway when named)."""
+    if _asks_gateway(gateway):
+        with _client(gateway) as client:
+            entries = client.history(model)
+    else:
+        from .control import ControlPlane
+
+        entries = [entry.model_dump(mode="json") for entry in ControlPlane(_registry()).history(model)]
     if as_json:
         print_json(entries)
         return

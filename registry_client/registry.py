@@ -97,6 +97,8 @@ class Registry:
 
     @classmethod
     def from_settings(cls, settings: CanarylineSettings) -> Registry:
+        """The registry of ``settings``: its store, and BentoML's model store under the same home."""
+        settings.use_model_store()
         return cls(open_store(settings.store_url()))
 
     @classmethod

@@ -65,6 +65,7 @@ def admin_token(settings: GatewaySettings) -> str | None:
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level)
     token = admin_token(settings)
+    settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
     store = open_store(settings.store_url())
     registry = Registry(store)
     metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/metrics.py)

@@ -18,9 +18,11 @@ from .tracing import EXCLUDED_FROM_MIDDLEWARE
 
 __all__ = ["Canaryline"]
 
-# BentoML reads a service's configuration when the class is decorated, so the worker count is the one
-# setting read at import; everything else is read when each worker builds its runtime.
-_WORKERS = GatewaySettings().workers
+# BentoML reads a service's configuration when the class is decorated, so the worker count (and BentoML's
+# model store, which it resolves on first use) are read at import; the rest when each worker builds its runtime.
+_SETTINGS = GatewaySettings()
+_SETTINGS.use_model_store()
+_WORKERS = _SETTINGS.workers
 
 
 @bentoml.service(
