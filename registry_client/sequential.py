@@ -57,6 +57,7 @@ __all__ = [
     "cumulative_bounds",
     "difference_sequence",
     "margin",
+    "mean_sequence",
     "outcomes_needed",
     "rho_squared",
 ]
@@ -161,6 +162,31 @@ def difference_sequence(
         n_stable=n_total - n_canary,
         alpha=alpha,
         t_opt=t_opt,
+    )
+
+
+def mean_sequence(values: Array, *, alpha: float, t_opt: int, n_canary: int = 0) -> SequenceEstimate:
+    """The confidence sequence of a mean over values in time order, at its last time.
+
+    For paired data (a shadow and the primary on the same request) the values are the per-pair
+    differences and no weighting is needed: each pair already holds both arms.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return SequenceEstimate(None, None, None, 0, n_canary, 0, alpha, t_opt)
+    means, low, high = cumulative_bounds(v, alpha=alpha, t_opt=t_opt)
+    defined = not math.isnan(low[-1])
+    return SequenceEstimate(
+        estimate=float(means[-1]),
+        low=float(low[-1]) if defined else None,
+        high=float(high[-1]) if defined else None,
+        n=int(v.size),
+        n_canary=n_canary,
+        n_stable=int(v.size) - n_canary,
+        alpha=alpha,
+        t_opt=t_opt,
+        method="asymptotic confidence sequence (Waudby-Smith et al. 2024, Thm 2.2; normal mixture) on paired "
+        "differences",
     )
 
 
