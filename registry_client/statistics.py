@@ -1,19 +1,24 @@
 """The statistics behind evaluation: proportions, means and their two-sided 95 % intervals.
 
-Pure functions over counts and ``float64`` arrays; none knows what a row or a version is
-(:mod:`registry_client.evaluation` does the grouping). A statistic that is undefined (fewer than
-two values, a zero standard error) is ``None``, never NaN. The methods:
+Thin wrappers over SciPy, over counts and ``float64`` arrays; none knows what a row or a version is
+(:mod:`registry_client.evaluation` does the grouping). What the wrappers add is the project's contract:
+a statistic that is undefined (fewer than two values, a zero standard error) is ``None``, never NaN, and
+an interval is an :class:`Estimate`. The methods:
 
-* :func:`wilson`: Wilson score interval of a proportion, no continuity correction;
-* :func:`t_mean`: mean with its t interval (n - 1 degrees of freedom) and the p-value of mean = 0;
+* :func:`wilson`: Wilson score interval of a proportion, no continuity correction
+  (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``);
+* :func:`t_mean`: mean with its t interval (n - 1 degrees of freedom) and the p-value of mean = 0
+  (``scipy.stats.ttest_1samp``);
 * :func:`mae`: the t interval on absolute errors, lower bound clipped at 0;
 * :func:`rmse`: delta method, ``se(RMSE) = se(mean squared error) / (2 RMSE)`` with the normal
-  quantile, lower bound clipped at 0 (``[0, 0]`` when every error is 0);
+  quantile, lower bound clipped at 0 (``[0, 0]`` when every error is 0) — SciPy has no RMSE interval;
 * :func:`two_proportions`: p1 - p2 with the Newcombe hybrid score interval (his method 10, built
-  from the two Wilson intervals) and the pooled two-proportion z-test p-value;
-* :func:`welch`: mean(a) - mean(b) with the Welch-Satterthwaite t interval and Welch's t-test;
+  from SciPy's two Wilson intervals; SciPy has no Newcombe interval) and the pooled two-proportion
+  z-test p-value;
+* :func:`welch`: mean(a) - mean(b) with the Welch-Satterthwaite t interval and Welch's t-test
+  (``scipy.stats.ttest_ind(equal_var=False)``);
 * :func:`mcnemar`: paired difference of proportions with its Wald interval and the exact McNemar
-  p-value (binomial on the discordant pairs).
+  p-value (``scipy.stats.binomtest`` on the discordant pairs).
 """
 
 from __future__ import annotations
@@ -54,12 +59,10 @@ class Estimate:
 
 def wilson_bounds(successes: int, n: int) -> tuple[float, float, float]:
     """The proportion and its Wilson score interval, as ``(p, low, high)``; ``n`` must be positive."""
+    interval = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     p = successes / n
-    denom = 1 + Z95**2 / n
-    centre = (p + Z95**2 / (2 * n)) / denom
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
     # min/max only guard the point estimate against rounding at p = 0 or 1.
-    return p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+    return p, max(0.0, min(p, float(interval.low))), min(1.0, max(p, float(interval.high)))
 
 
 def wilson(successes: int, n: int) -> Estimate:
@@ -68,13 +71,12 @@ def wilson(successes: int, n: int) -> Estimate:
 
 def t_mean(values: Array) -> tuple[Estimate, float | None]:
     """Mean with its t interval, and the two-sided p-value of mean = 0."""
-    n, mean = values.size, float(values.mean())
-    if n < 2:
-        return Estimate(mean), None
-    se = float(values.std(ddof=1)) / math.sqrt(n)
-    half = float(stats.t.ppf(0.975, n - 1)) * se
-    p_value = None if se == 0 else float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return Estimate(mean, mean - half, mean + half), p_value
+    mean = float(values.mean())
+    if values.size < 2 or float(values.std(ddof=1)) == 0:
+        return (Estimate(mean), None) if values.size < 2 else (Estimate(mean, mean, mean), None)
+    result = stats.ttest_1samp(values, 0.0)
+    low, high = result.confidence_interval(0.95)
+    return Estimate(mean, float(low), float(high)), float(result.pvalue)
 
 
 def mae(errors: Array) -> Estimate:
@@ -111,16 +113,11 @@ def two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[Estimate, float
 def welch(a: Array, b: Array) -> tuple[Estimate, float | None]:
     """mean(a) - mean(b) with the Welch t interval, and the Welch t-test p-value."""
     d = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
+    if a.size < 2 or b.size < 2 or float(a.var(ddof=1)) + float(b.var(ddof=1)) == 0:
         return Estimate(d), None
-    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Estimate(d), None
-    share = va / (va + vb)  # Welch-Satterthwaite df, written so tiny variances cannot underflow
-    df = 1 / (share**2 / (a.size - 1) + (1 - share) ** 2 / (b.size - 1))
-    half = float(stats.t.ppf(0.975, df)) * se
-    return Estimate(d, d - half, d + half), float(2 * stats.t.sf(abs(d) / se, df))
+    result = stats.ttest_ind(a, b, equal_var=False)
+    low, high = result.confidence_interval(0.95)
+    return Estimate(d, float(low), float(high)), float(result.pvalue)
 
 
 def mcnemar(first: Array, second: Array) -> tuple[Estimate, float]:
@@ -131,5 +128,5 @@ def mcnemar(first: Array, second: Array) -> tuple[Estimate, float]:
     c = int(np.sum((first == 0) & (second == 1)))
     d = (b - c) / n
     se = math.sqrt(max(0.0, b + c - (b - c) ** 2 / n)) / n
-    p_value = 1.0 if b + c == 0 else min(1.0, float(2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+    p_value = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return Estimate(d, max(-1.0, d - Z95 * se), min(1.0, d + Z95 * se)), p_value
