@@ -64,6 +64,13 @@ def wilson(k: int, n: int) -> tuple[float, float, float]:
     return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
+def anchor_rows(X: np.ndarray, y: np.ndarray, models: list[Any]) -> tuple[int, int]:
+    """Indices of an iris row every model classifies right and one every model classifies wrong. A request
+    holding both gives each arm right and wrong rows, so no accuracy is 0 or 1 and no test degenerates."""
+    hits = np.array([model.predict(X) == y for model in models])
+    return int(np.flatnonzero(hits.all(axis=0))[0]), int(np.flatnonzero(~hits.any(axis=0))[0])
+
+
 @dataclass
 class Seeded:
     model: str
@@ -74,8 +81,10 @@ class Seeded:
 @pytest.fixture
 def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> Iterator[Seeded]:
     """Real classifier traffic on each store: stable v1, sticky canary v2, shadow v3 on every other request,
-    outcomes posted to /feedback for four requests in five (one posted twice)."""
+    outcomes posted to /feedback for four requests in five (one posted twice). Every request holds an anchor
+    row each version gets right and one each gets wrong, then one or two random rows."""
     X, y = iris
+    anchors = anchor_rows(X, y, [iris_models["logreg"], iris_models["tree"], iris_models["logreg_c01"]])
     registry = Registry(store)
     registry.register(model_name, iris_models["logreg"])
     registry.register(model_name, iris_models["tree"])
@@ -89,7 +98,7 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
     seeded = Seeded(model_name, store.url)
     with TestClient(build_app(runtime)) as client:
         for i in range(REQUESTS):
-            index = rng.choice(len(y), size=2 if i % 4 == 0 else 1, replace=False)
+            index = [*anchors, *rng.choice(len(y), size=2 if i % 4 == 0 else 1, replace=False)]
             rows = X[index].tolist()
             request_id = f"req-{i}"
             response = client.post(
@@ -120,8 +129,9 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
             if i % 5 == 0:
                 continue
             truth = y[index].tolist()
-            if i == 3:  # a wrong label first, then the truth: the store keeps the latest, counted once
-                client.post("/feedback", json={"request_id": request_id, "outcome": (truth[0] + 1) % 3})
+            if i == 3:  # wrong labels first, then the truth: the store keeps the latest, counted once
+                wrong = [(label + 1) % 3 for label in truth]
+                assert client.post("/feedback", json={"request_id": request_id, "outcome": wrong}).status_code == 202
             answer = client.post("/feedback", json={"request_id": request_id, "outcome": truth})
             assert answer.status_code == 202, answer.text
             seeded.truths[request_id] = truth
@@ -167,6 +177,8 @@ def check_report(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     primary = [r for r in rows if not r["shadow"] and r["outcome"] is not None]
     canary = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "canary"], dtype=float)
     stable = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "stable"], dtype=float)
+    # The seeded data cannot degenerate: each arm holds right and wrong rows, so the z test's se is not 0.
+    assert 0 < canary.mean() < 1 and 0 < stable.mean() < 1, (canary.mean(), stable.mean())
     comparison = report["canary_vs_stable"]
     assert (comparison["n_canary"], comparison["n_stable"]) == (canary.size, stable.size)
     assert comparison["difference"]["value"] == pytest.approx(canary.mean() - stable.mean())
@@ -208,12 +220,12 @@ def test_eval_equals_an_independent_computation_from_the_export(seeded, tmp_path
 
 
 def test_the_reposted_outcome_is_joined_once_with_its_latest_value(seeded, tmp_path: Path) -> None:
-    """The request posted twice has one row per prediction in the export, with the second (true) label."""
+    """The request posted twice has one row per input row in the export, with the second (true) labels."""
     model, url = seeded.model, seeded.url
     out = tmp_path / "rows.jsonl"
     assert canaryline("export", model, "--out", str(out), store_url=url, home=tmp_path).returncode == 0
     reposted = [r for r in read_jsonl(out) if r["request_id"] == "req-3"]
-    assert [r["shadow"] for r in reposted] == [False]
+    assert [(r["shadow"], r["row_index"]) for r in reposted] == [(False, 0), (False, 1), (False, 2)]
     assert [r["outcome"] for r in reposted] == seeded.truths["req-3"]
 
 
