@@ -301,9 +301,10 @@ def evaluate_model(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quality and latency of MODEL per version and route, canary vs stable, and shadow versions.
+    """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
 
-    Reads the store directly: the prediction log joined with the outcomes posted to /feedback.
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
+    is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
     from .evaluation import evaluate
     from .evaluation_view import evaluation_json, evaluation_tables
@@ -321,7 +322,8 @@ def evaluate_model(
         chosen = cast("Task", task)
     else:
         fail(f"--task must be classification or regression, not {task!r}", 2)
-    report = evaluate(joined_rows(registry.store, model, since=low, until=high), task=chosen)
+    rows = joined_rows(registry.store, model, since=low, until=high)
+    report = evaluate(rows, task=chosen, history=registry.store.history(model))
     if as_json:
         print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
     else:

@@ -6,9 +6,6 @@ The numbers eval prints must equal an independent computation (numpy, scipy) fro
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,44 +28,9 @@ from registry_client.store import Store, open_store
 from service.composition import build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json, wilson
 
-CANARYLINE = Path(sys.executable).with_name("canaryline")
-Z = stats.norm.ppf(0.975)
 REQUESTS = 90
-
-
-def canaryline(*args: str, store_url: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "CANARYLINE_STORE": store_url,
-        "CANARYLINE_HOME": str(home),
-        "BENTOML_HOME": os.environ["BENTOML_HOME"],
-    }
-    return subprocess.run([str(CANARYLINE), *args], env=env, capture_output=True, text=True, timeout=180, check=False)
-
-
-def run_json(*args: str, store_url: str, home: Path) -> Any:
-    done = canaryline(*args, "--json", store_url=store_url, home=home)
-    assert done.returncode == 0, done.stderr
-    return orjson.loads(done.stdout)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def wilson(k: int, n: int) -> tuple[float, float, float]:
-    p = k / n
-    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
-    half = Z / (1 + Z**2 / n) * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n * n))
-    return p, max(0.0, centre - half), min(1.0, centre + half)
-
-
-def anchor_rows(X: np.ndarray, y: np.ndarray, models: list[Any]) -> tuple[int, int]:
-    """Indices of an iris row every model classifies right and one every model classifies wrong. A request
-    holding both gives each arm right and wrong rows, so no accuracy is 0 or 1 and no test degenerates."""
-    hits = np.array([model.predict(X) == y for model in models])
-    return int(np.flatnonzero(hits.all(axis=0))[0]), int(np.flatnonzero(~hits.any(axis=0))[0])
 
 
 @dataclass
@@ -177,15 +139,9 @@ def check_report(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     primary = [r for r in rows if not r["shadow"] and r["outcome"] is not None]
     canary = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "canary"], dtype=float)
     stable = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "stable"], dtype=float)
-    # The seeded data cannot degenerate: each arm holds right and wrong rows, so the z test's se is not 0.
-    assert 0 < canary.mean() < 1 and 0 < stable.mean() < 1, (canary.mean(), stable.mean())
-    comparison = report["canary_vs_stable"]
-    assert (comparison["n_canary"], comparison["n_stable"]) == (canary.size, stable.size)
-    assert comparison["difference"]["value"] == pytest.approx(canary.mean() - stable.mean())
-    pooled = np.concatenate([canary, stable]).mean()
-    se = math.sqrt(pooled * (1 - pooled) * (1 / canary.size + 1 / stable.size))
-    expected_p = 2 * stats.norm.sf(abs(canary.mean() - stable.mean()) / se)
-    assert comparison["p_value"] == pytest.approx(expected_p, rel=1e-9)
+    [comparison] = report["canary_vs_stable"]  # one canary episode: revision 2, all the seeded traffic
+    assert (comparison["canary_version"], comparison["stable_version"], comparison["revisions"]) == ("v2", "v1", [2])
+    check_two_proportions(comparison, canary, stable)
 
     by_row = {(r["request_id"], r["row_index"]): r for r in rows if not r["shadow"]}
     pairs = [(s, by_row[s["request_id"], s["row_index"]]) for s in rows if s["shadow"]]
@@ -266,7 +222,8 @@ def test_eval_prints_tables(seeded, tmp_path: Path) -> None:
     model, url = seeded.model, seeded.url
     done = canaryline("eval", model, store_url=url, home=tmp_path)
     assert done.returncode == 0, done.stderr
-    for text in ("per version and route", "accuracy (95% CI)", "canary vs stable", "shadow vs primary", "error rate"):
+    comparison = "canary v2 vs stable v1, revision 2,"
+    for text in ("per version and route", "accuracy (95% CI)", comparison, "shadow vs primary", "error rate"):
         assert text in done.stdout
 
 
