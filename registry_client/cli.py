@@ -306,22 +306,21 @@ def evaluate_model(
     Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
     is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
-    from .evaluation import evaluate
+    from .evaluation import EvaluationError, evaluate
     from .evaluation_view import evaluation_json, evaluation_tables
     from .joined import joined_rows
 
     low, high = _window(since, until)
+    if task not in (None, "classification", "regression"):
+        fail(f"--task must be classification or regression, not {task!r}", 2)
     registry = _registry()
     stable = registry.stable(model)
-    chosen: Task
-    if task is None:
-        if stable is None:
-            raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
-        chosen = registry.get(model, stable).task
-    elif task in ("classification", "regression"):
-        chosen = cast("Task", task)
-    else:
-        fail(f"--task must be classification or regression, not {task!r}", 2)
+    known = None if stable is None else registry.get(model, stable).task  # every version has the same task
+    if known is not None and task not in (None, known):
+        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
+    if known is None and task is None:
+        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
+    chosen = cast("Task", known or task)
     rows = joined_rows(registry.store, model, since=low, until=high)
     report = evaluate(rows, task=chosen, history=registry.store.history(model))
     if as_json:

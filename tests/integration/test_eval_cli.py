@@ -280,3 +280,19 @@ def test_refusals_exit_2_with_a_message(sqlite_url: str, tmp_path: Path, model_n
     store.close()
     wrong = canaryline("export", model_name, "--out", str(tmp_path / "rows.txt"), store_url=sqlite_url, home=tmp_path)
     assert wrong.returncode == 2 and "unsupported extension '.txt'" in wrong.stderr
+
+
+def test_eval_refuses_a_task_the_models_versions_do_not_have(
+    sqlite_url: str, tmp_path: Path, model_name: str, iris_models
+) -> None:
+    """eval --task regression on a classifier exits 2 with one line naming the model and its task."""
+    store = open_store(sqlite_url)
+    Registry(store).register(model_name, iris_models["logreg"])
+    store.close()
+    done = canaryline("eval", model_name, "--task", "regression", store_url=sqlite_url, home=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert f"model '{model_name}' is a classification model" in done.stderr
+    assert "--task regression does not apply" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    agreeing = canaryline("eval", model_name, "--task", "classification", store_url=sqlite_url, home=tmp_path)
+    assert agreeing.returncode == 0, agreeing.stderr
