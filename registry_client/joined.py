@@ -119,16 +119,22 @@ def joined_rows(
     """The joined view: every logged row of ``model`` with ``since <= ts < until``, in write order.
 
     Records are streamed from the store; for each page of ``page`` records the outcomes of their
-    requests are fetched in one call, and each record is exploded into its rows with the request's
-    outcome (the same outcome joins the primary and any shadow record of a request). A request
-    has at most one outcome in the store, so reposted ground truth is counted once. For pandas:
+    requests are fetched (request outcomes and outcomes naming a prediction), and each record is
+    exploded into its rows with its outcome: the one naming its primary prediction (itself, or the
+    ``primary_id`` of a shadow record) when there is one, else the request's. So the same outcome
+    joins a primary and its shadows, and an outcome posted for one of several predictions under a
+    reused request ID joins that one only. Each key has at most one outcome in the store, so reposted
+    ground truth is counted once. For pandas:
     ``registry_client.export.rows_to_dataframe(joined_rows(store, model))``.
     """
     if page < 1:
         raise ValueError(f"page must be at least 1, got {page}")
     records = store.iter_predictions(model, since=since, until=until)
     while batch := list(islice(records, page)):
-        outcomes = store.get_outcomes([record.request_id for record in batch])
+        request_ids = [record.request_id for record in batch]
+        outcomes, named = store.get_outcomes(request_ids), store.get_prediction_outcomes(request_ids)
         for record in batch:
-            found = outcomes.get(record.request_id)
+            primary = record.primary_id if record.shadow else record.prediction_id
+            found = named.get(primary) if primary is not None else None
+            found = found or outcomes.get(record.request_id)
             yield from explode(record, found.values if found is not None else None)
