@@ -336,17 +336,28 @@ def export(
     since: SinceOpt = None,
     until: UntilOpt = None,
 ) -> None:
-    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory)."""
+    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory).
+
+    Labels are typed by the model's registered classes (or its task); a warning says when they are of
+    several types and are written as JSON text.
+    """
     from .export import export_rows
     from .joined import joined_rows
-    from .store import open_store
+    from .label_types import Labels
 
     low, high = _window(since, until)
-    store = open_store(CanarylineSettings().store_url())
+    registry = _registry()
+    store = registry.store
     try:
         if store.get_plan(model) is None and store.count_predictions(model) == 0:
             raise ModelNotFoundError(f"model {model!r} has no routing plan and no logged predictions in the store")
-        written = export_rows(joined_rows(store, model, since=low, until=high), out)
+        try:
+            labels = Labels.of_versions(registry.versions(model))
+        except ModelNotFoundError:  # logged, but no longer in this BentoML model store: the values decide
+            labels = None
+        if labels is not None and labels.note:
+            err_console.print(f"[yellow]warning:[/yellow] {labels.note}", highlight=False, soft_wrap=True)
+        written = export_rows(joined_rows(store, model, since=low, until=high), out, labels=labels)
     finally:
         store.close()
     console.print(f"wrote {written} rows of {model} to {out}", highlight=False)

@@ -55,6 +55,7 @@ class JoinedRow:
     prediction: Any
     outcome: Any | None
     latency_ms: float  # of the whole prediction (shared by every row of the batch)
+    probabilities: list[float] | None = None  # a classifier's, in the order of its version's classes
 
     @property
     def joined(self) -> bool:
@@ -73,6 +74,8 @@ def _check_lengths(record: PredictionRecord, outcomes: Sequence[Any] | None) -> 
     )
     if len(record.predictions) != rows:
         raise JoinError(f"{where}: {rows} input rows but {len(record.predictions)} predictions")
+    if record.probabilities is not None and len(record.probabilities) != rows:
+        raise JoinError(f"{where}: {rows} input rows but {len(record.probabilities)} rows of probabilities")
     if outcomes is not None and len(outcomes) != rows:
         raise JoinError(f"{where}: {rows} input rows but {len(outcomes)} outcomes")
 
@@ -86,6 +89,7 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
     """
     _check_lengths(record, outcomes)
     row_outcomes: Sequence[Any] = outcomes if outcomes is not None else [None] * len(record.inputs)
+    probabilities = record.probabilities
     return [
         JoinedRow(
             prediction_id=record.prediction_id,
@@ -101,6 +105,7 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
             prediction=prediction,
             outcome=outcome,
             latency_ms=record.latency_ms,
+            probabilities=None if probabilities is None else list(probabilities[index]),
         )
         for index, (inputs, prediction, outcome) in enumerate(
             zip(record.inputs, record.predictions, row_outcomes, strict=True)

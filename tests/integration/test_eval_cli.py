@@ -9,11 +9,11 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.parquet as pq
 import pytest
 from scipy import stats
@@ -190,23 +190,17 @@ def test_since_and_until_bound_eval_and_export_alike(seeded, tmp_path: Path) -> 
     model, url = seeded.model, seeded.url
     everything = tmp_path / "all.jsonl"
     assert canaryline("export", model, "--out", str(everything), store_url=url, home=tmp_path).returncode == 0
-    stamps = sorted({r["ts"] for r in read_jsonl(everything) if not r["shadow"]})
-    since, until = repr(stamps[20]), repr(stamps[70])
+    exported = [{**r, "ts": datetime.fromisoformat(r["ts"]).timestamp()} for r in read_jsonl(everything)]
+    stamps = sorted({r["ts"] for r in exported if not r["shadow"]})
+    # Midway between exported stamps (microseconds), so the rounding of ts cannot move a row across a bound.
+    since, until = repr((stamps[19] + stamps[20]) / 2), repr((stamps[69] + stamps[70]) / 2)
     window = tmp_path / "window.parquet"
     done = canaryline(
         "export", model, "--out", str(window), "--since", since, "--until", until, store_url=url, home=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    table = pq.read_table(window).to_pylist()
-    rows = [
-        {
-            **r,
-            "prediction": orjson.loads(r["prediction"]),
-            "outcome": None if r["outcome"] is None else orjson.loads(r["outcome"]),
-        }
-        for r in table
-    ]
-    expected = [r for r in read_jsonl(everything) if float(since) <= r["ts"] < float(until)]
+    rows = pq.read_table(window).to_pylist()
+    expected = [r for r in exported if float(since) <= r["ts"] < float(until)]
     assert sorted(r["prediction_id"] for r in rows) == sorted(r["prediction_id"] for r in expected)
     assert len({r["request_id"] for r in rows if not r["shadow"]}) == 50
     report = run_json("eval", model, "--since", since, "--until", until, store_url=url, home=tmp_path)
@@ -254,9 +248,7 @@ def test_regression_eval_equals_numpy_over_the_parquet_export(
     done = canaryline("export", model_name, "--out", str(out), store_url=regression_store, home=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = pq.read_table(out).to_pylist()
-    errors = np.array(
-        [orjson.loads(r["prediction"]) - orjson.loads(r["outcome"]) for r in rows if r["outcome"] is not None]
-    )
+    errors = np.array([r["prediction"] - r["outcome"] for r in rows if r["outcome"] is not None])
     report = run_json("eval", model_name, store_url=regression_store, home=tmp_path)
     [group] = report["groups"]
     assert (group["rows"], group["outcomes"]) == (len(rows), errors.size)
