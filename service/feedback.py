@@ -9,6 +9,8 @@ A client may reuse a request ID for several predictions. An outcome then cannot 
 refused with a 409 (``ambiguous_request``) listing each primary prediction (id, version, route, time)
 unless the body names one with ``prediction_id``, or ``model`` leaves only one. Such an outcome is
 stored for that prediction (and joins it and its shadows) only, replaced by a later one naming it.
+For a request with one primary prediction, ``prediction_id`` is checked but the outcome stays the
+request's, so shadow records logged before they carried ``primary_id`` are still joined.
 
 The rules, each refused with 422 naming the field: one value for a one-row request (or a list of
 one), a list with one value per row for a batch; a classifier's value must be one of the version's
@@ -144,19 +146,18 @@ class Feedback:
                 code="unknown_request",
             )
         primaries = [r for r in records if not r.shadow]
+        candidates = [r for r in primaries if model is None or r.model == model]
         if prediction_id is not None:
-            chosen = _named(records, request_id, model, prediction_id)
-        else:
-            candidates = [r for r in primaries if model is None or r.model == model]
-            if len(candidates) > 1:
-                raise ConflictError(_ambiguous(request_id, candidates), code="ambiguous_request")
-            if not candidates and primaries:
-                raise NotFoundError(
-                    f"request {request_id!r} has no primary prediction by model {model!r}", code="unknown_request"
-                )
-            if len(primaries) <= 1:  # one prediction (or only shadows): the request's outcome, as always
-                return records, None
-            chosen = candidates[0]
+            candidates = [_named(records, request_id, model, prediction_id)]
+        elif len(candidates) > 1:
+            raise ConflictError(_ambiguous(request_id, candidates), code="ambiguous_request")
+        elif not candidates and primaries:
+            raise NotFoundError(
+                f"request {request_id!r} has no primary prediction by model {model!r}", code="unknown_request"
+            )
+        if len(primaries) <= 1:  # one prediction (or only shadows): the request's outcome, joined to every record
+            return records, None
+        [chosen] = candidates
         shadows = [r for r in records if r.shadow and r.primary_id == chosen.prediction_id]
         return [chosen, *shadows], chosen.prediction_id
 

@@ -239,6 +239,21 @@ def test_prediction_id_names_the_prediction_an_outcome_joins(served: Served) -> 
     assert joined() == {first["prediction_id"]: 0, "shadow-of-0": 0, second["prediction_id"]: 1, "shadow-of-1": 1}
 
 
+def test_naming_the_only_prediction_of_a_request_stores_the_request_outcome(served: Served) -> None:
+    """With one primary prediction, prediction_id is checked but the outcome is the request's: shadows
+    logged without primary_id (before it existed) are still joined."""
+    predicted = served.predict(served.classifier, [ROW], "single-1")
+    [primary] = served.runtime.store.predictions_for_request("single-1")
+    legacy = dataclasses.replace(primary, prediction_id="old-shadow", route="shadow", shadow=True)
+    served.runtime.store.append_predictions([legacy])
+    body = {"request_id": "single-1", "outcome": 2, "prediction_id": predicted["prediction_id"]}
+    response = served.feedback(body)
+    assert response.status_code == 202, response.text
+    assert [p["prediction_id"] for p in response.json()["predictions"]] == [predicted["prediction_id"], "old-shadow"]
+    assert [r.outcome for r in joined_rows(served.runtime.store, served.classifier)] == [2, 2]
+    assert served.runtime.store.get_prediction_outcomes(["single-1"]) == {}
+
+
 def test_prediction_id_must_name_a_primary_prediction_of_the_request(served: Served) -> None:
     """A prediction_id of another request is a 404; a shadow's, or a malformed one, a 422 naming the field."""
     served.predict(served.classifier, [ROW], "mine-2")
