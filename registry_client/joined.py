@@ -136,10 +136,10 @@ def joined_rows(
         raise ValueError(f"page must be at least 1, got {page}")
     records = store.iter_predictions(model, since=since, until=until)
     while batch := list(islice(records, page)):
-        request_ids = [record.request_id for record in batch]
-        outcomes, named = store.get_outcomes(request_ids), store.get_prediction_outcomes(request_ids)
-        for record in batch:
-            primary = record.primary_id if record.shadow else record.prediction_id
+        primaries = [record.primary_id if record.shadow else record.prediction_id for record in batch]
+        outcomes = store.get_outcomes([record.request_id for record in batch])
+        named = store.get_prediction_outcomes([primary for primary in primaries if primary is not None])
+        for record, primary in zip(batch, primaries, strict=True):
             found = named.get(primary) if primary is not None else None
             found = found or outcomes.get(record.request_id)
             yield from explode(record, found.values if found is not None else None)

@@ -78,7 +78,7 @@ class Store(Protocol):
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
         """The request outcomes of those requests that have one, in one round trip; unknown ids are absent."""
 
-    def get_prediction_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
-        """The outcomes naming a prediction of those requests, by prediction_id, in one round trip."""
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        """The outcomes naming those predictions, by prediction_id, in one round trip; others are absent."""
 
     def close(self) -> None: ...

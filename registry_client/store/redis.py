@@ -13,8 +13,9 @@ Layout (documented in the README):
 - ``canaryline:outcome:{request_id}`` string, the request's outcome as JSON
   ``{"outcome", "observed_at", "received_at"}`` (``outcome`` holds one value per row), expiring after
   ``index_ttl_s`` like the request-id index; a later outcome for the request replaces it.
-- ``canaryline:outcome-of:{request_id}`` hash prediction_id → the same JSON, for outcomes that name
-  one primary prediction of a reused request ID (same TTL); a later one naming it replaces it.
+- ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
+  that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
+  it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
 
 Every change is one Lua script, so a failure never leaves a half-written plan or record.
 """
@@ -88,14 +89,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return replaced
 """
 
-# KEYS: the request's named-outcome hash. ARGV: prediction_id, outcome JSON, ttl. Returns 1 when replaced.
-_PUT_NAMED_OUTCOME = """
-local replaced = redis.call('HEXISTS', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return replaced
-"""
-
 
 def log_key(model: str) -> str:
     return f"{PREFIX}:log:{model}"
@@ -109,8 +102,8 @@ def outcome_key(request_id: str) -> str:
     return f"{PREFIX}:outcome:{request_id}"
 
 
-def named_outcomes_key(request_id: str) -> str:
-    return f"{PREFIX}:outcome-of:{request_id}"
+def prediction_outcome_key(prediction_id: str) -> str:
+    return f"{PREFIX}:outcome-of:{prediction_id}"
 
 
 class RedisStore:
@@ -134,7 +127,6 @@ class RedisStore:
         self._save_plan = self.client.register_script(_SAVE_PLAN)
         self._append = self.client.register_script(_APPEND)
         self._put_outcome = self.client.register_script(_PUT_OUTCOME)
-        self._put_named_outcome = self.client.register_script(_PUT_NAMED_OUTCOME)
         self._pubsub: redis.client.PubSub | None = None
 
     @contextmanager
@@ -270,14 +262,13 @@ class RedisStore:
         *,
         prediction_id: str | None = None,
     ) -> bool:
-        body = orjson.dumps({"outcome": outcome, "observed_at": observed_at, "received_at": received_at})
+        data = {"outcome": outcome, "observed_at": observed_at, "received_at": received_at}
+        if prediction_id is None:
+            key = outcome_key(request_id)
+        else:
+            key, data["request_id"] = prediction_outcome_key(prediction_id), request_id
         with self._errors(f"writing the outcome of request {request_id!r}"):
-            if prediction_id is None:
-                replaced = self._put_outcome(keys=[outcome_key(request_id)], args=[body, self.index_ttl_s])
-            else:
-                replaced = self._put_named_outcome(
-                    keys=[named_outcomes_key(request_id)], args=[prediction_id, body, self.index_ttl_s]
-                )
+            replaced = self._put_outcome(keys=[key], args=[orjson.dumps(data), self.index_ttl_s])
         return bool(replaced)
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
@@ -293,21 +284,18 @@ class RedisStore:
                 found[request_id] = OutcomeRecord(request_id, data["outcome"], data["observed_at"], data["received_at"])
         return found
 
-    def get_prediction_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
-        wanted = list(dict.fromkeys(request_ids))
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        wanted = list(dict.fromkeys(prediction_ids))
         if not wanted:
             return {}
-        with self._errors(f"reading the named outcomes of {len(wanted)} requests"):
-            pipe = self.client.pipeline(transaction=False)
-            for request_id in wanted:
-                pipe.hgetall(named_outcomes_key(request_id))
-            hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
+        with self._errors(f"reading the outcomes of {len(wanted)} predictions"):
+            values = cast("list[bytes | None]", self.client.mget([prediction_outcome_key(p) for p in wanted]))
         found: dict[str, OutcomeRecord] = {}
-        for request_id, named in zip(wanted, hashes, strict=True):
-            for raw_id, raw in named.items():
-                data, prediction_id = orjson.loads(raw), raw_id.decode()
+        for prediction_id, raw in zip(wanted, values, strict=True):
+            if raw is not None:
+                data = orjson.loads(raw)
                 found[prediction_id] = OutcomeRecord(
-                    request_id, data["outcome"], data["observed_at"], data["received_at"], prediction_id
+                    data["request_id"], data["outcome"], data["observed_at"], data["received_at"], prediction_id
                 )
         return found
 

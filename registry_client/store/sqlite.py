@@ -3,7 +3,7 @@
 Tables: ``plans`` and ``plan_history`` (routing plans and their audit entries), ``meta`` (the plans
 epoch), ``predictions`` (the prediction log, in write order by ``seq``), ``outcomes`` (one row
 per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``) and
-``prediction_outcomes`` (the same, one row per prediction_id named by an outcome, indexed by request_id).
+``prediction_outcomes`` (the same, one row per prediction_id named by an outcome).
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ CREATE TABLE IF NOT EXISTS prediction_outcomes (
     body BLOB NOT NULL,
     observed_at REAL NOT NULL,
     received_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS prediction_outcomes_request ON prediction_outcomes (request_id);
 """
 _PAGE = 1000
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
@@ -257,15 +256,16 @@ class SQLiteStore:
         query = "SELECT request_id, body, observed_at, received_at, NULL FROM outcomes WHERE request_id IN "
         return {found.request_id: found for found in self._outcomes(query, request_ids)}
 
-    def get_prediction_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
         query = (
             "SELECT request_id, body, observed_at, received_at, prediction_id FROM prediction_outcomes "
-            "WHERE request_id IN "
+            "WHERE prediction_id IN "
         )
-        return {found.prediction_id or "": found for found in self._outcomes(query, request_ids)}
+        return {found.prediction_id or "": found for found in self._outcomes(query, prediction_ids)}
 
-    def _outcomes(self, query: str, request_ids: Sequence[str]) -> Iterator[OutcomeRecord]:
-        wanted = list(dict.fromkeys(request_ids))
+    def _outcomes(self, query: str, ids: Sequence[str]) -> Iterator[OutcomeRecord]:
+        """Rows of ``query`` (ending in ``IN ``) for ``ids``, in chunks SQLite can bind."""
+        wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), _IDS_PER_QUERY):
             chunk = wanted[start : start + _IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))

@@ -198,7 +198,7 @@ def test_a_reused_request_id_is_409_listing_each_prediction(served: Served) -> N
     for predicted in (first, second):
         assert f"{predicted['prediction_id']!r} (version 'v1', route 'stable', at 20" in message
     assert served.runtime.store.get_outcomes(["reused-1"]) == {}
-    assert served.runtime.store.get_prediction_outcomes(["reused-1"]) == {}
+    assert served.runtime.store.get_prediction_outcomes([first["prediction_id"], second["prediction_id"]]) == {}
 
 
 def test_prediction_id_names_the_prediction_an_outcome_joins(served: Served) -> None:
@@ -251,7 +251,7 @@ def test_naming_the_only_prediction_of_a_request_stores_the_request_outcome(serv
     assert response.status_code == 202, response.text
     assert [p["prediction_id"] for p in response.json()["predictions"]] == [predicted["prediction_id"], "old-shadow"]
     assert [r.outcome for r in joined_rows(served.runtime.store, served.classifier)] == [2, 2]
-    assert served.runtime.store.get_prediction_outcomes(["single-1"]) == {}
+    assert served.runtime.store.get_prediction_outcomes([predicted["prediction_id"]]) == {}
 
 
 def test_prediction_id_must_name_a_primary_prediction_of_the_request(served: Served) -> None:

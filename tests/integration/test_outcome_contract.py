@@ -165,7 +165,7 @@ def test_a_named_outcome_is_replaced_only_by_one_naming_the_same_prediction(stor
     store.put_outcome("dup", [0], T0, T0, prediction_id="p1")
     store.put_outcome("dup", [1], T0, T0 + 1, prediction_id="p2")
     assert store.put_outcome("dup", [2], T0 + 5, T0 + 6, prediction_id="p1") is True
-    assert store.get_prediction_outcomes(["dup", "other"]) == {
+    assert store.get_prediction_outcomes(["p1", "p2", "p3", "p1"]) == {
         "p1": OutcomeRecord("dup", [2], T0 + 5, T0 + 6, prediction_id="p1"),
         "p2": OutcomeRecord("dup", [1], T0, T0 + 1, prediction_id="p2"),
     }
