@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import orjson
 import pytest
 import redis
 
@@ -195,5 +196,22 @@ def test_redis_outcomes_expire_like_the_request_index(redis_url: str, redis_clie
             redis_client.get("canaryline:outcome:r1")
             == b'{"outcome":[2],"observed_at":1700000000.0,"received_at":1700000002.0}'
         )
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_outcomes_naming_a_prediction_expire_too(redis_url: str, redis_client: redis.Redis) -> None:
+    """An outcome naming a prediction is one JSON key per prediction_id, with the request index's TTL."""
+    store = RedisStore(redis_url, index_ttl_s=3_600)
+    try:
+        store.put_outcome("dup", [1], T0, T0 + 1, prediction_id="p7")
+        assert 3_590 < redis_client.ttl("canaryline:outcome-of:p7") <= 3_600
+        assert orjson.loads(redis_client.get("canaryline:outcome-of:p7")) == {
+            "outcome": [1],
+            "observed_at": T0,
+            "received_at": T0 + 1,
+            "request_id": "dup",
+        }
     finally:
         store.close()
