@@ -344,27 +344,28 @@ def evaluate_model(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quality and latency of MODEL per version and route, canary vs stable, and shadow versions.
+    """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
 
-    Reads the store directly: the prediction log joined with the outcomes posted to /feedback.
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
+    is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
-    from .evaluation import evaluate
+    from .evaluation import EvaluationError, evaluate
     from .evaluation_view import evaluation_json, evaluation_tables
     from .joined import joined_rows
 
     low, high = _window(since, until)
+    if task not in (None, "classification", "regression"):
+        fail(f"--task must be classification or regression, not {task!r}", 2)
     registry = _registry()
     stable = registry.stable(model)
-    chosen: Task
-    if task is None:
-        if stable is None:
-            raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
-        chosen = registry.get(model, stable).task
-    elif task in ("classification", "regression"):
-        chosen = cast("Task", task)
-    else:
-        fail(f"--task must be classification or regression, not {task!r}", 2)
-    report = evaluate(joined_rows(registry.store, model, since=low, until=high), task=chosen)
+    known = None if stable is None else registry.get(model, stable).task  # every version has the same task
+    if known is not None and task not in (None, known):
+        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
+    if known is None and task is None:
+        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
+    chosen = cast("Task", known or task)
+    rows = joined_rows(registry.store, model, since=low, until=high)
+    report = evaluate(rows, task=chosen, history=registry.store.history(model))
     if as_json:
         print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
     else:
@@ -378,17 +379,28 @@ def export(
     since: SinceOpt = None,
     until: UntilOpt = None,
 ) -> None:
-    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory)."""
+    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory).
+
+    Labels are typed by the model's registered classes (or its task); a warning says when they are of
+    several types and are written as JSON text.
+    """
     from .export import export_rows
     from .joined import joined_rows
-    from .store import open_store
+    from .label_types import Labels
 
     low, high = _window(since, until)
-    store = open_store(CanarylineSettings().store_url())
+    registry = _registry()
+    store = registry.store
     try:
         if store.get_plan(model) is None and store.count_predictions(model) == 0:
             raise ModelNotFoundError(f"model {model!r} has no routing plan and no logged predictions in the store")
-        written = export_rows(joined_rows(store, model, since=low, until=high), out)
+        try:
+            labels = Labels.of_versions(registry.versions(model))
+        except ModelNotFoundError:  # logged, but no longer in this BentoML model store: the values decide
+            labels = None
+        if labels is not None and labels.note:
+            err_console.print(f"[yellow]warning:[/yellow] {labels.note}", highlight=False, soft_wrap=True)
+        written = export_rows(joined_rows(store, model, since=low, until=high), out, labels=labels)
     finally:
         store.close()
     console.print(f"wrote {written} rows of {model} to {out}", highlight=False)

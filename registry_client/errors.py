@@ -5,6 +5,8 @@ Every error carries an HTTP ``status`` so a transport maps it to a response in o
     CanarylineError (500)
     ├── InvalidVersionError (422)        a version name breaks the naming rule
     ├── VersionExistsError (409)         a version is registered already; nothing is overwritten
+    ├── IncompatibleVersionError (409)   a new version's task or input width differs from the model's versions
+    ├── InvalidTaskError (422)           a task that is unknown, contradicts the estimator, or cannot be told
     ├── ModelNotFoundError (404)         no such model, or no such version of it
     ├── ArtifactIntegrityError (500)     a stored artifact's SHA-256 differs from the registered one
     ├── UnsupportedModelError (422)      no framework adapter can save this object
@@ -21,6 +23,8 @@ __all__ = [
     "ArtifactIntegrityError",
     "CanarylineError",
     "GatewayClientError",
+    "IncompatibleVersionError",
+    "InvalidTaskError",
     "InvalidVersionError",
     "ModelNotFoundError",
     "PlanConflictError",
@@ -51,6 +55,16 @@ class InvalidVersionError(CanarylineError):
 class VersionExistsError(CanarylineError):
     status = 409
     code = "version_exists"
+
+
+class IncompatibleVersionError(CanarylineError):
+    status = 409
+    code = "incompatible_version"
+
+
+class InvalidTaskError(CanarylineError):
+    status = 422
+    code = "invalid_task"
 
 
 class ModelNotFoundError(CanarylineError):

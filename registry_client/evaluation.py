@@ -10,9 +10,13 @@ data, fewer than two values, a zero standard error) is ``None``, never NaN. The 
 * MAE: t interval on the absolute errors; RMSE: delta-method interval;
 * latency p50/p95/p99: one latency per distinct ``prediction_id`` (a batch counts once), by
   :func:`numpy.percentile` with its default ``"linear"`` method (Hyndman-Fan type 7);
-* canary - stable over primary (non-shadow) rows, versions pooled by route: for accuracy a
-  pooled two-proportion z test and the Newcombe hybrid score interval; for MAE a Welch t-test on
-  absolute errors with the Welch-Satterthwaite t interval;
+* canary - stable, once per canary episode of the plan history
+  (:mod:`registry_client.canary_episodes`): the canary version's ``canary``-route rows against the
+  stable version's ``stable``-route rows, primary rows of the episode's revisions only, so both arms
+  are concurrent traffic next to the same baseline. Episodes are reported oldest first, and only
+  those with outcomes on both arms. For accuracy a pooled two-proportion z test and the Newcombe
+  hybrid score interval; for MAE a Welch t-test on absolute errors with the Welch-Satterthwaite t
+  interval;
 * shadow versions: each shadow row is matched with the primary row of the same
   ``(request_id, row_index)`` (the first row seen wins on duplicates). Agreement is the share of
   equal predictions (classification) or the mean absolute difference of the predictions
@@ -28,15 +32,17 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from .canary_episodes import CanaryEpisode, canary_episodes
 from .errors import CanarylineError
 from .joined import JoinedRow
+from .plan import AuditEntry
 from .statistics import Estimate, mae, mcnemar, rmse, t_mean, two_proportions, welch, wilson
 from .versions import sort_versions, version_key
 
@@ -87,11 +93,14 @@ class GroupReport:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Canary - stable difference of accuracy or MAE over primary rows with outcomes."""
+    """Canary - stable difference of accuracy or MAE over the primary rows with outcomes of one canary episode."""
 
     test: str
-    canary_versions: list[str]
-    stable_versions: list[str]
+    canary_version: str
+    stable_version: str
+    revisions: list[int]  # the plan revisions of the episode: only rows they routed are compared
+    since: float  # epoch seconds: when the episode's first revision was saved
+    until: float | None  # when the revision that ended it was saved; None: still in force
     n_canary: int
     n_stable: int
     canary: float
@@ -121,7 +130,7 @@ class EvaluationReport:
     task: Task
     model: str | None
     groups: list[GroupReport]
-    canary_vs_stable: Comparison | None
+    canary_vs_stable: list[Comparison]  # one per canary episode with outcomes on both arms, oldest first
     shadows: list[ShadowReport]
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +165,8 @@ class _Accumulator:
         self.model: str | None = None
         self.groups: dict[tuple[str, str, bool], _Group] = {}
         self.primary: dict[tuple[str, int], _Pair] = {}
+        #: Scores of primary canary and stable rows by (route, version, revision), for the episodes.
+        self.arms: dict[tuple[str, str, int], list[float]] = {}
         self.shadows: dict[str, dict[tuple[str, int], _Pair]] = {}
 
     def add(self, row: JoinedRow) -> None:
@@ -168,12 +179,15 @@ class _Accumulator:
         group.latencies.setdefault(row.prediction_id, row.latency_ms)
         if row.outcome is not None:
             try:
-                group.scores.append(_score(row.prediction, row.outcome, self.task))
+                score = _score(row.prediction, row.outcome, self.task)
             except EvaluationError as exc:
                 raise EvaluationError(
                     f"model {row.model!r} version {row.model_version!r} request "
                     f"{row.request_id!r} row {row.row_index}: {exc.message}"
                 ) from exc
+            group.scores.append(score)
+            if not row.shadow and row.route in ("canary", "stable"):
+                self.arms.setdefault((row.route, row.model_version, row.revision), []).append(score)
         pairs = self.shadows.setdefault(row.model_version, {}) if row.shadow else self.primary
         pairs.setdefault((row.request_id, row.row_index), (row.prediction, row.outcome))
 
@@ -200,12 +214,6 @@ def _group_report(key: tuple[str, str, bool], group: _Group, task: Task) -> Grou
     )
 
 
-def _route(groups: dict[tuple[str, str, bool], _Group], route: str) -> tuple[list[str], _Array]:
-    keys = [key for key in groups if key[1] == route and not key[2]]
-    scores = [score for key in keys for score in groups[key].scores]
-    return sort_versions(key[0] for key in keys), np.asarray(scores, dtype=np.float64)
-
-
 _TESTS: dict[tuple[str, Task], str] = {
     ("compare", "classification"): "pooled two-proportion z test; Newcombe hybrid score interval",
     ("compare", "regression"): "Welch t-test on absolute errors; Welch-Satterthwaite t interval",
@@ -214,9 +222,14 @@ _TESTS: dict[tuple[str, Task], str] = {
 }
 
 
-def _compare(groups: dict[tuple[str, str, bool], _Group], task: Task) -> Comparison | None:
-    canary_versions, canary = _route(groups, "canary")
-    stable_versions, stable = _route(groups, "stable")
+def _arm(arms: dict[tuple[str, str, int], list[float]], route: str, version: str, revisions: Sequence[int]) -> _Array:
+    scores = [score for revision in revisions for score in arms.get((route, version, revision), ())]
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _compare(arms: dict[tuple[str, str, int], list[float]], episode: CanaryEpisode, task: Task) -> Comparison | None:
+    canary = _arm(arms, "canary", episode.canary_version, episode.revisions)
+    stable = _arm(arms, "stable", episode.stable_version, episode.revisions)
     if canary.size == 0 or stable.size == 0:
         return None
     p_value: float | None
@@ -228,8 +241,11 @@ def _compare(groups: dict[tuple[str, str, bool], _Group], task: Task) -> Compari
         difference, p_value = welch(canary, stable)
     return Comparison(
         test=_TESTS["compare", task],
-        canary_versions=canary_versions,
-        stable_versions=stable_versions,
+        canary_version=episode.canary_version,
+        stable_version=episode.stable_version,
+        revisions=list(episode.revisions),
+        since=episode.since,
+        until=episode.until,
         n_canary=int(canary.size),
         n_stable=int(stable.size),
         canary=float(canary.mean()),
@@ -288,17 +304,22 @@ def _shadow_report(
     )
 
 
-def evaluate(rows: Iterable[JoinedRow], *, task: Task) -> EvaluationReport:
-    """Evaluate the joined rows of one model; see the module docstring for the methods."""
+def evaluate(rows: Iterable[JoinedRow], *, task: Task, history: Sequence[AuditEntry] = ()) -> EvaluationReport:
+    """Evaluate the joined rows of one model; see the module docstring for the methods.
+
+    ``history`` is the model's plan audit history (``store.history(model)``): canary and stable are
+    compared within each canary episode it records, so without it there is no comparison.
+    """
     acc = _Accumulator(task)
     for row in rows:
         acc.add(row)
     keys = sorted(acc.groups, key=lambda key: (version_key(key[0]), key[1], key[2]))
+    compared = (_compare(acc.arms, episode, task) for episode in canary_episodes(history))
     return EvaluationReport(
         task=task,
         model=acc.model,
         groups=[_group_report(key, acc.groups[key], task) for key in keys],
-        canary_vs_stable=_compare(acc.groups, task),
+        canary_vs_stable=[comparison for comparison in compared if comparison is not None],
         shadows=[
             _shadow_report(version, acc.shadows[version], acc.primary, task) for version in sort_versions(acc.shadows)
         ],

@@ -1,5 +1,10 @@
 """How ``canaryline eval`` shows an :class:`~registry_client.evaluation.EvaluationReport`: JSON and rich tables.
 
+Each canary comparison is titled with the traffic it covers: canary and stable version, the plan
+revisions of the episode and its UTC time range (``canary_vs_stable`` in the JSON is the list of
+comparisons, each with ``revisions``, ``since`` and ``until`` in epoch seconds, ``until`` null while
+the episode is still in force).
+
 The error rate is not in the store: the prediction log holds served predictions only (a refused or
 failed request writes no record), so it is reported as not available (``null`` with a note in the
 JSON) rather than computed from data that cannot show it.
@@ -7,13 +12,14 @@ JSON) rather than computed from data that cannot show it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .evaluation import EvaluationReport
+from .evaluation import Comparison, EvaluationReport
 from .statistics import Estimate
 
 __all__ = ["ERROR_RATE_NOTE", "evaluation_json", "evaluation_tables"]
@@ -94,16 +100,30 @@ def _groups(report: EvaluationReport, model: str) -> Table:
     return table
 
 
-def _comparison(report: EvaluationReport) -> RenderableType:
-    c = report.canary_vs_stable
-    if c is None:
-        return Text("canary vs stable: no canary and stable rows with outcomes to compare", style="dim")
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _episode(c: Comparison) -> str:
+    """``canary v2 vs stable v1, revisions 2-3, <from> → <to>``: which traffic the comparison covers."""
+    first, last = c.revisions[0], c.revisions[-1]
+    revisions = f"revision {first}" if first == last else f"revisions {first}-{last}"
+    until = "still in force" if c.until is None else _utc(c.until)
+    return f"canary {c.canary_version} vs stable {c.stable_version}, {revisions}, {_utc(c.since)} → {until}"
+
+
+def _comparisons(report: EvaluationReport) -> RenderableType:
+    if not report.canary_vs_stable:
+        return Text("canary vs stable: no canary episode with outcomes on canary and stable rows", style="dim")
     metric = "accuracy" if report.task == "classification" else "MAE"
-    table = Table("", metric, "rows with outcomes", "p-value", title=f"canary vs stable ({c.test})")
-    table.add_row(f"canary {', '.join(c.canary_versions)}", _num(c.canary), str(c.n_canary), "")
-    table.add_row(f"stable {', '.join(c.stable_versions)}", _num(c.stable), str(c.n_stable), "")
-    table.add_row("canary - stable (95% CI)", _estimate(c.difference), "", _p(c.p_value))
-    return table
+    tables = []
+    for c in report.canary_vs_stable:
+        table = Table("", metric, "rows with outcomes", "p-value", title=f"{_episode(c)} ({c.test})")
+        table.add_row(f"canary {c.canary_version}", _num(c.canary), str(c.n_canary), "")
+        table.add_row(f"stable {c.stable_version}", _num(c.stable), str(c.n_stable), "")
+        table.add_row("canary - stable (95% CI)", _estimate(c.difference), "", _p(c.p_value))
+        tables.append(table)
+    return Group(*tables)
 
 
 def _shadows(report: EvaluationReport) -> RenderableType:
@@ -142,7 +162,7 @@ def evaluation_tables(report: EvaluationReport, *, model: str) -> RenderableType
         return Text(f"{model}: no logged predictions in this window")
     return Group(
         _groups(report, model),
-        _comparison(report),
+        _comparisons(report),
         _shadows(report),
         Text(f"error rate: {ERROR_RATE_NOTE}", style="dim"),
     )

@@ -1,7 +1,9 @@
 """Framework adapters: how a model object is written into a BentoML model folder and read back.
 
-scikit-learn is the first; an adapter for xgboost, lightgbm or pytorch implements the same three
-methods and is added to ``ADAPTERS`` under BentoML's module name for that framework.
+scikit-learn is the first; an adapter for xgboost, lightgbm or pytorch implements the same four
+methods and is added to ``ADAPTERS`` under BentoML's module name for that framework. ``task`` says
+what the framework itself knows of the model (scikit-learn: ``is_classifier`` / ``is_regressor``,
+which look at the last step of a Pipeline), so a version's task never rests on a default.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .errors import UnsupportedModelError
 
@@ -17,9 +19,13 @@ __all__ = [
     "ADAPTERS",
     "FrameworkAdapter",
     "SklearnAdapter",
+    "Task",
     "adapter_for_model",
     "adapter_for_module",
 ]
+
+
+Task = Literal["classification", "regression"]
 
 
 class FrameworkAdapter(Protocol):
@@ -28,6 +34,9 @@ class FrameworkAdapter(Protocol):
     framework: str
 
     def accepts(self, model: Any) -> bool: ...
+
+    def task(self, model: Any) -> Task | None:
+        """``"classification"`` or ``"regression"`` as the framework tells it, None when it cannot tell."""
 
     def write(self, model: Any, folder: Path) -> None: ...
 
@@ -43,6 +52,13 @@ class SklearnAdapter:
         from sklearn.base import BaseEstimator
 
         return isinstance(model, BaseEstimator)
+
+    def task(self, model: Any) -> Task | None:
+        from sklearn.base import is_classifier, is_regressor
+
+        if is_classifier(model):
+            return "classification"
+        return "regression" if is_regressor(model) else None
 
     def write(self, model: Any, folder: Path) -> None:
         import joblib

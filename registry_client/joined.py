@@ -55,6 +55,7 @@ class JoinedRow:
     prediction: Any
     outcome: Any | None
     latency_ms: float  # of the whole prediction (shared by every row of the batch)
+    probabilities: list[float] | None = None  # a classifier's, in the order of its version's classes
 
     @property
     def joined(self) -> bool:
@@ -73,6 +74,8 @@ def _check_lengths(record: PredictionRecord, outcomes: Sequence[Any] | None) -> 
     )
     if len(record.predictions) != rows:
         raise JoinError(f"{where}: {rows} input rows but {len(record.predictions)} predictions")
+    if record.probabilities is not None and len(record.probabilities) != rows:
+        raise JoinError(f"{where}: {rows} input rows but {len(record.probabilities)} rows of probabilities")
     if outcomes is not None and len(outcomes) != rows:
         raise JoinError(f"{where}: {rows} input rows but {len(outcomes)} outcomes")
 
@@ -86,6 +89,7 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
     """
     _check_lengths(record, outcomes)
     row_outcomes: Sequence[Any] = outcomes if outcomes is not None else [None] * len(record.inputs)
+    probabilities = record.probabilities
     return [
         JoinedRow(
             prediction_id=record.prediction_id,
@@ -101,6 +105,7 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
             prediction=prediction,
             outcome=outcome,
             latency_ms=record.latency_ms,
+            probabilities=None if probabilities is None else list(probabilities[index]),
         )
         for index, (inputs, prediction, outcome) in enumerate(
             zip(record.inputs, record.predictions, row_outcomes, strict=True)
@@ -119,16 +124,22 @@ def joined_rows(
     """The joined view: every logged row of ``model`` with ``since <= ts < until``, in write order.
 
     Records are streamed from the store; for each page of ``page`` records the outcomes of their
-    requests are fetched in one call, and each record is exploded into its rows with the request's
-    outcome (the same outcome joins the primary and any shadow record of a request). A request
-    has at most one outcome in the store, so reposted ground truth is counted once. For pandas:
+    requests are fetched (request outcomes and outcomes naming a prediction), and each record is
+    exploded into its rows with its outcome: the one naming its primary prediction (itself, or the
+    ``primary_id`` of a shadow record) when there is one, else the request's. So the same outcome
+    joins a primary and its shadows, and an outcome posted for one of several predictions under a
+    reused request ID joins that one only. Each key has at most one outcome in the store, so reposted
+    ground truth is counted once. For pandas:
     ``registry_client.export.rows_to_dataframe(joined_rows(store, model))``.
     """
     if page < 1:
         raise ValueError(f"page must be at least 1, got {page}")
     records = store.iter_predictions(model, since=since, until=until)
     while batch := list(islice(records, page)):
+        primaries = [record.primary_id if record.shadow else record.prediction_id for record in batch]
         outcomes = store.get_outcomes([record.request_id for record in batch])
-        for record in batch:
-            found = outcomes.get(record.request_id)
+        named = store.get_prediction_outcomes([primary for primary in primaries if primary is not None])
+        for record, primary in zip(batch, primaries, strict=True):
+            found = named.get(primary) if primary is not None else None
+            found = found or outcomes.get(record.request_id)
             yield from explode(record, found.values if found is not None else None)

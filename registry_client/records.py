@@ -1,7 +1,10 @@
-"""What the store keeps: one prediction record per served prediction, one outcome record per request.
+"""What the store keeps: one prediction record per served prediction, and outcome records.
 
-An outcome is the ground truth for every input row of a request: its ``outcome`` holds one value per
-row, and it applies to every record of the request (the primary prediction and any shadow one).
+An outcome is the ground truth for every input row of a prediction: its ``outcome`` holds one value
+per row. Usually it names only its request (``prediction_id`` None) and applies to every record of the
+request (the primary prediction and its shadows). A request ID a client reused for several primary
+predictions needs one outcome per prediction: such an outcome names its ``prediction_id`` and applies
+to that primary and its shadows (``primary_id``) only, in place of the request's outcome.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class PredictionRecord:
     shadow: bool = False
     probabilities: list[list[float]] | None = None
     trace_id: str | None = None
+    #: For a shadow record, the prediction_id of the primary prediction it mirrors.
+    primary_id: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self)
@@ -46,12 +51,14 @@ class PredictionRecord:
 
 @dataclass(slots=True, frozen=True)
 class OutcomeRecord:
-    """The ground truth of one request; the store keeps one per request_id (the latest posted)."""
+    """The ground truth of one request, or of one of its primary predictions (``prediction_id``); the store
+    keeps one per request_id and one per named prediction_id, the latest posted."""
 
     request_id: str
     outcome: Any  # one value per input row of the request, as a list
     observed_at: float  # seconds since the epoch, when the outcome happened
     received_at: float  # seconds since the epoch, when the gateway accepted it
+    prediction_id: str | None = None  # the primary prediction it is the outcome of; None: the whole request
 
     @property
     def values(self) -> list[Any]:

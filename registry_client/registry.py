@@ -3,6 +3,11 @@
 A version is saved as BentoML tag ``name:version``; its task, params, metrics, data and code
 versions, description, feature count and the artifact's SHA-256 are its metadata. The first version
 of a model becomes its stable version in the store's routing plan.
+
+The task is the estimator's own (the framework adapter tells it; ``task=`` may be given and must
+agree, and is needed only when the framework cannot tell). Every version of a model has the same task
+and input width, since outcomes, evaluation and the canary comparison treat its versions as
+interchangeable: a version that differs is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -10,19 +15,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from .artifacts import digest_files, read_artifact, read_verified
 from .errors import (
     CanarylineError,
+    IncompatibleVersionError,
+    InvalidTaskError,
     InvalidVersionError,
     ModelNotFoundError,
     PlanConflictError,
     VersionExistsError,
 )
-from .frameworks import adapter_for_model, adapter_for_module
+from .frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
 from .plan import Plan
 from .settings import CanarylineSettings
 from .store import Store, open_store
@@ -30,7 +37,8 @@ from .versions import VERSION_PATTERN, next_default_version, sort_versions, vali
 
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
-Task = Literal["classification", "regression"]
+_TASKS: tuple[Task, ...] = ("classification", "regression")
+_NOUNS: dict[Task, str] = {"classification": "classifier", "regression": "regressor"}
 _NAME_RE = re.compile(VERSION_PATTERN)
 _DEFAULT_NAME_ATTEMPTS = 5
 
@@ -112,25 +120,32 @@ class Registry:
         model: Any,
         *,
         version: str | None = None,
-        task: Task = "classification",
+        task: Task | None = None,
         params: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
         data_version: str | None = None,
         code_version: str | None = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one."""
+        """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one.
+
+        ``task`` defaults to the estimator's own; raises InvalidTaskError when a given task contradicts
+        it or when it cannot be told and none is given, and IncompatibleVersionError when the model's
+        existing versions have another task or input width. Either is raised before anything is written.
+        """
         import bentoml
 
         if not _NAME_RE.match(name):
             raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
-        if task not in ("classification", "regression"):
-            raise CanarylineError(f"task {task!r} is invalid: use 'classification' or 'regression'")
+        if task is not None and task not in _TASKS:
+            raise InvalidTaskError(f"model {name!r}: task {task!r} is invalid: use 'classification' or 'regression'")
         if version is not None:
             validate_version(version)
         adapter = adapter_for_model(model)
-        self.store.ping()  # fail before writing anything when the plan cannot be recorded
+        task = _task(name, model, adapter, task)
         n_features = getattr(model, "n_features_in_", None)
+        self._check_compatible(name, task, None if n_features is None else int(n_features))
+        self.store.ping()  # fail before writing anything when the plan cannot be recorded
         classes = getattr(model, "classes_", None)
         metadata: dict[str, Any] = {
             "canaryline": 1,
@@ -198,6 +213,26 @@ class Registry:
             raise
         return self.get(name, version)
 
+    def _check_compatible(self, name: str, task: Task, n_features: int | None) -> None:
+        """Refuse a new version whose task or input width differs from the model's existing versions.
+
+        Concurrent registrations of different tasks can still both pass: the check reads, it does not lock.
+        """
+        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
+        rule = "every version of a model has the same task and input width; register this one under another name"
+        others = sort_versions(v.version for v in existing if v.task != task)
+        if others:
+            theirs = next(v.task for v in existing if v.task != task)
+            raise IncompatibleVersionError(
+                f"model {name!r} is a {theirs} model (versions {', '.join(others)}), not {task}: {rule}"
+            )
+        widths = sorted({v.n_features for v in existing if v.n_features is not None})
+        if n_features is not None and widths and widths != [n_features]:
+            taken = " or ".join(map(str, widths))
+            raise IncompatibleVersionError(
+                f"model {name!r}: its versions take {taken} input features and this one takes {n_features}: {rule}"
+            )
+
     # -- reading -------------------------------------------------------------------------------
     def _bento_versions(self, name: str) -> list[str]:
         import bentoml
@@ -238,6 +273,25 @@ class Registry:
     def load(self, name: str, version: str) -> LoadedVersion:
         """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
         return load_version(name, version)
+
+
+def _task(name: str, model: Any, adapter: FrameworkAdapter, declared: Task | None) -> Task:
+    """The task of ``model``: what its framework tells, which a declared task must agree with."""
+    told = adapter.task(model)
+    kind = type(model).__name__
+    if told is not None:
+        if declared not in (None, told):
+            raise InvalidTaskError(
+                f"model {name!r}: a {kind} is a {_NOUNS[told]} ({adapter.framework} says so), so it cannot be "
+                f"registered with task={declared!r}; leave task out or pass task={told!r}"
+            )
+        return told
+    if declared is None:
+        raise InvalidTaskError(
+            f"model {name!r}: cannot tell the task of a {kind}, which {adapter.framework} calls neither a "
+            "classifier nor a regressor; pass task='classification' or task='regression'"
+        )
+    return declared
 
 
 def version_info(name: str, version: str) -> ModelVersion | None:

@@ -4,7 +4,9 @@
     ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
     ├── UnauthorizedError (401)          missing or wrong admin bearer token
     ├── NotFoundError (404)              unknown model, a pinned version that is not served, or feedback
-    │                                    for a request_id with no logged prediction
+    │                                    for a request_id (or prediction_id) with no logged prediction
+    ├── ConflictError (409)              feedback for a request_id with several primary predictions and no
+    │                                    prediction_id naming one
     ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES
     ├── InputError (422)                 well-formed JSON that breaks a field's rule (an outcome of the
     │                                    wrong type or length for the model's task and the request's rows)
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequestError",
+    "ConflictError",
     "GatewayError",
     "InputError",
     "NotFoundError",
@@ -54,6 +57,11 @@ class UnauthorizedError(GatewayError):
 class NotFoundError(GatewayError):
     status = 404
     code = "not_found"
+
+
+class ConflictError(GatewayError):
+    status = 409
+    code = "conflict"
 
 
 class PayloadTooLargeError(GatewayError):

@@ -5,6 +5,13 @@ store (the primary prediction and any shadow one share its request_id), checks t
 the model's task and the request's rows, and stores it as one value per row. The store keeps one
 outcome per request, so posting again replaces the earlier outcome and it is counted once.
 
+A client may reuse a request ID for several predictions. An outcome then cannot be attributed: it is
+refused with a 409 (``ambiguous_request``) listing each primary prediction (id, version, route, time)
+unless the body names one with ``prediction_id``, or ``model`` leaves only one. Such an outcome is
+stored for that prediction (and joins it and its shadows) only, replaced by a later one naming it.
+For a request with one primary prediction, ``prediction_id`` is checked but the outcome stays the
+request's, so shadow records logged before they carried ``primary_id`` are still joined.
+
 The rules, each refused with 422 naming the field: one value for a one-row request (or a list of
 one), a list with one value per row for a batch; a classifier's value must be one of the version's
 classes with the same JSON type (``1`` is not ``1.0``, ``true`` is not ``1``), a regressor's a
@@ -19,6 +26,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from registry_client.records import PredictionRecord
@@ -26,7 +34,7 @@ from registry_client.registry import ModelVersion, Registry
 from registry_client.store import Store
 from registry_client.timestamps import TimestampError, parse_timestamp
 
-from .errors import InputError, NotFoundError
+from .errors import ConflictError, InputError, NotFoundError
 from .ids import REQUEST_ID_PATTERN
 from .metrics import Metrics
 from .validation import load_json, require_str
@@ -42,6 +50,7 @@ class FeedbackRequest:
     outcome: Any
     observed_at: float | None = None
     model: str | None = None  # when given, the request must have been served by this model (else 404)
+    prediction_id: str | None = None  # which primary prediction of the request it is the outcome of
 
 
 def parse_feedback(body: bytes) -> FeedbackRequest:
@@ -61,7 +70,10 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
         observed = None if observed_at is None else parse_timestamp(observed_at)
     except TimestampError as exc:
         raise InputError(f"field 'observed_at' {exc}") from exc
-    return FeedbackRequest(request_id, payload["outcome"], observed, require_str(payload, "model"))
+    prediction_id = require_str(payload, "prediction_id")
+    if prediction_id is not None and _REQUEST_ID_RE.match(prediction_id) is None:
+        raise InputError(f"field 'prediction_id' must match {REQUEST_ID_PATTERN}")
+    return FeedbackRequest(request_id, payload["outcome"], observed, require_str(payload, "model"), prediction_id)
 
 
 class Feedback:
@@ -82,10 +94,16 @@ class Feedback:
         self._versions: dict[tuple[str, str], ModelVersion] = {}  # versions are immutable: cache them
 
     def accept(
-        self, request_id: str, outcome: Any, observed_at: float | None = None, *, model: str | None = None
+        self,
+        request_id: str,
+        outcome: Any,
+        observed_at: float | None = None,
+        *,
+        model: str | None = None,
+        prediction_id: str | None = None,
     ) -> dict[str, Any]:
-        """Join ``outcome`` to every record of ``request_id``; what it was joined to, for a 202 body."""
-        records = self._records(request_id, model)
+        """Join ``outcome`` to the records of ``request_id`` it belongs to; what it was joined to, for a 202 body."""
+        records, named = self._records(request_id, model, prediction_id)
         primary = next((r for r in records if not r.shadow), records[0])
         values = _per_row(outcome, records)
         info = self._version(primary.model, primary.model_version)
@@ -95,7 +113,7 @@ class Feedback:
             _check_value(field, value, info, where)
         received_at = self._clock()
         observed = received_at if observed_at is None else observed_at
-        replaced = self.store.put_outcome(request_id, values, observed, received_at)
+        replaced = self.store.put_outcome(request_id, values, observed, received_at, prediction_id=named)
         self.metrics.outcome(records, values, regression=info.task == "regression")
         return {
             "request_id": request_id,
@@ -115,7 +133,10 @@ class Feedback:
             "replaced": replaced,
         }
 
-    def _records(self, request_id: str, model: str | None) -> list[PredictionRecord]:
+    def _records(
+        self, request_id: str, model: str | None, prediction_id: str | None
+    ) -> tuple[list[PredictionRecord], str | None]:
+        """The records the outcome joins, and the primary prediction_id to store it under (None: the request)."""
         records = self.store.predictions_for_request(request_id)
         if not records or (model is not None and all(r.model != model for r in records)):
             served = "" if model is None else f" by model {model!r}"
@@ -124,14 +145,21 @@ class Feedback:
                 "post outcomes with the request_id the prediction answered with",
                 code="unknown_request",
             )
-        models = sorted({r.model for r in records})
-        if len(models) > 1:  # outcomes are keyed by request_id: it would join the predictions of every model
-            raise InputError(
-                f"request {request_id!r} was used for predictions of models {', '.join(map(repr, models))}, "
-                "so its outcome cannot be attributed: give each prediction its own X-Request-ID",
-                code="ambiguous_request",
+        primaries = [r for r in records if not r.shadow]
+        candidates = [r for r in primaries if model is None or r.model == model]
+        if prediction_id is not None:
+            candidates = [_named(records, request_id, model, prediction_id)]
+        elif len(candidates) > 1:
+            raise ConflictError(_ambiguous(request_id, candidates), code="ambiguous_request")
+        elif not candidates and primaries:
+            raise NotFoundError(
+                f"request {request_id!r} has no primary prediction by model {model!r}", code="unknown_request"
             )
-        return records
+        if len(primaries) <= 1:  # one prediction (or only shadows): the request's outcome, joined to every record
+            return records, None
+        [chosen] = candidates
+        shadows = [r for r in records if r.shadow and r.primary_id == chosen.prediction_id]
+        return [chosen, *shadows], chosen.prediction_id
 
     def _version(self, model: str, version: str) -> ModelVersion:
         key = (model, version)
@@ -139,6 +167,37 @@ class Feedback:
         if found is None:
             found = self._versions.setdefault(key, self.registry.get(model, version))
         return found
+
+
+def _named(records: list[PredictionRecord], request_id: str, model: str | None, prediction_id: str) -> PredictionRecord:
+    """The primary record ``prediction_id`` names; 404 when the request (of ``model``) has none, 422 for a shadow."""
+    chosen = next((r for r in records if r.prediction_id == prediction_id), None)
+    if chosen is None or (model is not None and chosen.model != model):
+        served = "" if model is None else f" of model {model!r}"
+        raise NotFoundError(
+            f"request {request_id!r} has no prediction {prediction_id!r}{served}: "
+            "name a prediction_id the request answered with",
+            code="unknown_prediction",
+        )
+    if chosen.shadow:
+        raise InputError(
+            f"field 'prediction_id' names a shadow prediction of request {request_id!r}: "
+            f"name the primary prediction it mirrors ({chosen.primary_id!r})"
+        )
+    return chosen
+
+
+def _ambiguous(request_id: str, candidates: list[PredictionRecord]) -> str:
+    several_models = len({r.model for r in candidates}) > 1
+    listed = ", ".join(
+        f"{r.prediction_id!r} ({f'model {r.model!r}, ' if several_models else ''}version {r.model_version!r}, "
+        f"route {r.route!r}, at {datetime.fromtimestamp(r.ts, UTC).isoformat(timespec='milliseconds')})"
+        for r in candidates
+    )
+    return (
+        f"request {request_id!r} has {len(candidates)} primary predictions, so its outcome cannot be attributed: "
+        f"{listed}; name one with field 'prediction_id' (and give each prediction its own X-Request-ID)"
+    )
 
 
 def _per_row(outcome: Any, records: list[PredictionRecord]) -> list[Any]:

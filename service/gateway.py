@@ -141,7 +141,13 @@ class Gateway:
         )
         if plan.shadow is not None and decision.route != "pinned":
             self._mirror(
-                active, decision, request_id=request_id, rows=request.rows, predictions=predictions, trace_id=trace_id
+                active,
+                decision,
+                request_id=request_id,
+                prediction_id=prediction_id,
+                rows=request.rows,
+                predictions=predictions,
+                trace_id=trace_id,
             )
         return Prediction(
             model=plan.model,
@@ -160,6 +166,7 @@ class Gateway:
         decision: Decision,
         *,
         request_id: str,
+        prediction_id: str,
         rows: list[list[float]],
         predictions: list[Any],
         trace_id: str | None,
@@ -177,6 +184,7 @@ class Gateway:
                 rows=rows,
                 primary_predictions=predictions,
                 trace_id=trace_id,
+                primary_id=prediction_id,
             )
         )
 

@@ -129,7 +129,14 @@ async def feedback(request: Request) -> Response:
         bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
-        accept = partial(intake.accept, parsed.request_id, parsed.outcome, parsed.observed_at, model=parsed.model)
+        accept = partial(
+            intake.accept,
+            parsed.request_id,
+            parsed.outcome,
+            parsed.observed_at,
+            model=parsed.model,
+            prediction_id=parsed.prediction_id,
+        )
         result = await anyio.to_thread.run_sync(accept)
     except (GatewayError, CanarylineError) as exc:
         return _refused(exc, request_id)

@@ -85,6 +85,7 @@ class ShadowJob:
     rows: list[list[float]]
     primary_predictions: list[Any]
     trace_id: str | None
+    primary_id: str | None = None  # the prediction_id of the primary prediction mirrored
 
 
 class ShadowRunner:
@@ -211,6 +212,7 @@ class ShadowRunner:
                 instance=self.instance,
                 shadow=True,
                 trace_id=job.trace_id,
+                primary_id=job.primary_id,
             )
         )
 

@@ -60,13 +60,25 @@ class Store(Protocol):
         """Every record of the request (the primary and any shadow one), or none."""
 
     # -- outcomes ------------------------------------------------------------------------------
-    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
-        """Store the request's outcome (one value per row), replacing any earlier one, atomically.
+    def put_outcome(
+        self,
+        request_id: str,
+        outcome: Any,
+        observed_at: float,
+        received_at: float,
+        *,
+        prediction_id: str | None = None,
+    ) -> bool:
+        """Store an outcome (one value per row), replacing any earlier one with the same key, atomically.
 
-        Returns True when an earlier outcome was replaced: a request has at most one outcome.
+        The key is the request, or with ``prediction_id`` that primary prediction of the request.
+        Returns True when an earlier outcome was replaced: each key has at most one outcome.
         """
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
-        """The outcomes of those requests that have one, in one round trip; unknown ids are absent."""
+        """The request outcomes of those requests that have one, in one round trip; unknown ids are absent."""
+
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        """The outcomes naming those predictions, by prediction_id, in one round trip; others are absent."""
 
     def close(self) -> None: ...

@@ -13,6 +13,9 @@ Layout (documented in the README):
 - ``canaryline:outcome:{request_id}`` string, the request's outcome as JSON
   ``{"outcome", "observed_at", "received_at"}`` (``outcome`` holds one value per row), expiring after
   ``index_ttl_s`` like the request-id index; a later outcome for the request replaces it.
+- ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
+  that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
+  it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
 
 Every change is one Lua script, so a failure never leaves a half-written plan or record.
 """
@@ -97,6 +100,10 @@ def _request_key(request_id: str) -> str:
 
 def outcome_key(request_id: str) -> str:
     return f"{PREFIX}:outcome:{request_id}"
+
+
+def prediction_outcome_key(prediction_id: str) -> str:
+    return f"{PREFIX}:outcome-of:{prediction_id}"
 
 
 class RedisStore:
@@ -246,10 +253,22 @@ class RedisStore:
         return sorted(records, key=lambda r: (r.shadow, r.ts))
 
     # -- outcomes ------------------------------------------------------------------------------
-    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
-        body = orjson.dumps({"outcome": outcome, "observed_at": observed_at, "received_at": received_at})
+    def put_outcome(
+        self,
+        request_id: str,
+        outcome: Any,
+        observed_at: float,
+        received_at: float,
+        *,
+        prediction_id: str | None = None,
+    ) -> bool:
+        data = {"outcome": outcome, "observed_at": observed_at, "received_at": received_at}
+        if prediction_id is None:
+            key = outcome_key(request_id)
+        else:
+            key, data["request_id"] = prediction_outcome_key(prediction_id), request_id
         with self._errors(f"writing the outcome of request {request_id!r}"):
-            replaced = self._put_outcome(keys=[outcome_key(request_id)], args=[body, self.index_ttl_s])
+            replaced = self._put_outcome(keys=[key], args=[orjson.dumps(data), self.index_ttl_s])
         return bool(replaced)
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
@@ -263,6 +282,21 @@ class RedisStore:
             if raw is not None:
                 data = orjson.loads(raw)
                 found[request_id] = OutcomeRecord(request_id, data["outcome"], data["observed_at"], data["received_at"])
+        return found
+
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        wanted = list(dict.fromkeys(prediction_ids))
+        if not wanted:
+            return {}
+        with self._errors(f"reading the outcomes of {len(wanted)} predictions"):
+            values = cast("list[bytes | None]", self.client.mget([prediction_outcome_key(p) for p in wanted]))
+        found: dict[str, OutcomeRecord] = {}
+        for prediction_id, raw in zip(wanted, values, strict=True):
+            if raw is not None:
+                data = orjson.loads(raw)
+                found[prediction_id] = OutcomeRecord(
+                    data["request_id"], data["outcome"], data["observed_at"], data["received_at"], prediction_id
+                )
         return found
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """The embedded default store: one SQLite file in WAL mode, shared by every local process.
 
 Tables: ``plans`` and ``plan_history`` (routing plans and their audit entries), ``meta`` (the plans
-epoch), ``predictions`` (the prediction log, in write order by ``seq``) and ``outcomes`` (one row
-per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``).
+epoch), ``predictions`` (the prediction log, in write order by ``seq``), ``outcomes`` (one row
+per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``) and
+``prediction_outcomes`` (the same, one row per prediction_id named by an outcome).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ CREATE INDEX IF NOT EXISTS predictions_request ON predictions (request_id);
 CREATE INDEX IF NOT EXISTS predictions_model_seq ON predictions (model, seq);
 CREATE TABLE IF NOT EXISTS outcomes (
     request_id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    observed_at REAL NOT NULL,
+    received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS prediction_outcomes (
+    prediction_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
     body BLOB NOT NULL,
     observed_at REAL NOT NULL,
     received_at REAL NOT NULL);
@@ -203,19 +210,40 @@ class SQLiteStore:
         return [PredictionRecord(**orjson.loads(body)) for (body,) in rows]
 
     # -- outcomes ------------------------------------------------------------------------------
-    def put_outcome(self, request_id: str, outcome: Any, observed_at: float, received_at: float) -> bool:
+    def put_outcome(
+        self,
+        request_id: str,
+        outcome: Any,
+        observed_at: float,
+        received_at: float,
+        *,
+        prediction_id: str | None = None,
+    ) -> bool:
         body = orjson.dumps(outcome)
+        exists: tuple[str, tuple[Any, ...]]
+        write: tuple[str, tuple[Any, ...]]
+        if prediction_id is None:
+            exists = ("SELECT 1 FROM outcomes WHERE request_id = ?", (request_id,))
+            write = (
+                "INSERT INTO outcomes (request_id, body, observed_at, received_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (request_id) DO UPDATE SET body = excluded.body, "
+                "observed_at = excluded.observed_at, received_at = excluded.received_at",
+                (request_id, body, observed_at, received_at),
+            )
+        else:
+            exists = ("SELECT 1 FROM prediction_outcomes WHERE prediction_id = ?", (prediction_id,))
+            write = (
+                "INSERT INTO prediction_outcomes (prediction_id, request_id, body, observed_at, received_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (prediction_id) DO UPDATE SET request_id = excluded.request_id, "
+                "body = excluded.body, observed_at = excluded.observed_at, received_at = excluded.received_at",
+                (prediction_id, request_id, body, observed_at, received_at),
+            )
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                replaced = conn.execute("SELECT 1 FROM outcomes WHERE request_id = ?", (request_id,)).fetchone()
-                conn.execute(
-                    "INSERT INTO outcomes (request_id, body, observed_at, received_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (request_id) DO UPDATE SET body = excluded.body, "
-                    "observed_at = excluded.observed_at, received_at = excluded.received_at",
-                    (request_id, body, observed_at, received_at),
-                )
+                replaced = conn.execute(*exists).fetchone()
+                conn.execute(*write)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -225,23 +253,25 @@ class SQLiteStore:
         return replaced is not None
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
-        wanted = list(dict.fromkeys(request_ids))
-        found: dict[str, OutcomeRecord] = {}
+        query = "SELECT request_id, body, observed_at, received_at, NULL FROM outcomes WHERE request_id IN "
+        return {found.request_id: found for found in self._outcomes(query, request_ids)}
+
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        query = (
+            "SELECT request_id, body, observed_at, received_at, prediction_id FROM prediction_outcomes "
+            "WHERE prediction_id IN "
+        )
+        return {found.prediction_id or "": found for found in self._outcomes(query, prediction_ids)}
+
+    def _outcomes(self, query: str, ids: Sequence[str]) -> Iterator[OutcomeRecord]:
+        """Rows of ``query`` (ending in ``IN ``) for ``ids``, in chunks SQLite can bind."""
+        wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), _IDS_PER_QUERY):
             chunk = wanted[start : start + _IDS_PER_QUERY]
             marks = ", ".join("?" * len(chunk))
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT request_id, body, observed_at, received_at FROM outcomes "  # noqa: S608
-                    f"WHERE request_id IN ({marks})",
-                    chunk,
-                )
-                .fetchall()
-            )
-            for request_id, body, observed_at, received_at in rows:
-                found[request_id] = OutcomeRecord(request_id, orjson.loads(body), observed_at, received_at)
-        return found
+            rows = self._conn().execute(f"{query}({marks})", chunk).fetchall()
+            for request_id, body, observed_at, received_at, prediction_id in rows:
+                yield OutcomeRecord(request_id, orjson.loads(body), observed_at, received_at, prediction_id)
 
     def close(self) -> None:
         with self._lock:

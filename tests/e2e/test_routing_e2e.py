@@ -144,6 +144,7 @@ def test_slow_shadow_does_not_slow_the_primary(gateway_factory, sqlite_url: str,
         primary = primaries[record.request_id]
         assert (record.model_version, record.route, primary.model_version) == ("v2", "shadow", "v1")
         assert record.prediction_id != primary.prediction_id and record.inputs == primary.inputs
+        assert record.primary_id == primary.prediction_id  # what an outcome naming the primary joins through
 
 
 def test_failing_and_overloaded_shadows_never_touch_primaries(

@@ -6,17 +6,14 @@ The numbers eval prints must equal an independent computation (numpy, scipy) fro
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow.parquet as pq
 import pytest
 from scipy import stats
@@ -31,37 +28,9 @@ from registry_client.store import Store, open_store
 from service.composition import build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json, wilson
 
-CANARYLINE = Path(sys.executable).with_name("canaryline")
-Z = stats.norm.ppf(0.975)
 REQUESTS = 90
-
-
-def canaryline(*args: str, store_url: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "CANARYLINE_STORE": store_url,
-        "CANARYLINE_HOME": str(home),
-        "BENTOML_HOME": os.environ["BENTOML_HOME"],
-    }
-    return subprocess.run([str(CANARYLINE), *args], env=env, capture_output=True, text=True, timeout=180, check=False)
-
-
-def run_json(*args: str, store_url: str, home: Path) -> Any:
-    done = canaryline(*args, "--json", store_url=store_url, home=home)
-    assert done.returncode == 0, done.stderr
-    return orjson.loads(done.stdout)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def wilson(k: int, n: int) -> tuple[float, float, float]:
-    p = k / n
-    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
-    half = Z / (1 + Z**2 / n) * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n * n))
-    return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass
@@ -74,8 +43,10 @@ class Seeded:
 @pytest.fixture
 def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> Iterator[Seeded]:
     """Real classifier traffic on each store: stable v1, sticky canary v2, shadow v3 on every other request,
-    outcomes posted to /feedback for four requests in five (one posted twice)."""
+    outcomes posted to /feedback for four requests in five (one posted twice). Every request holds an anchor
+    row each version gets right and one each gets wrong, then one or two random rows."""
     X, y = iris
+    anchors = anchor_rows(X, y, [iris_models["logreg"], iris_models["tree"], iris_models["logreg_c01"]])
     registry = Registry(store)
     registry.register(model_name, iris_models["logreg"])
     registry.register(model_name, iris_models["tree"])
@@ -89,7 +60,7 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
     seeded = Seeded(model_name, store.url)
     with TestClient(build_app(runtime)) as client:
         for i in range(REQUESTS):
-            index = rng.choice(len(y), size=2 if i % 4 == 0 else 1, replace=False)
+            index = [*anchors, *rng.choice(len(y), size=2 if i % 4 == 0 else 1, replace=False)]
             rows = X[index].tolist()
             request_id = f"req-{i}"
             response = client.post(
@@ -120,8 +91,9 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
             if i % 5 == 0:
                 continue
             truth = y[index].tolist()
-            if i == 3:  # a wrong label first, then the truth: the store keeps the latest, counted once
-                client.post("/feedback", json={"request_id": request_id, "outcome": (truth[0] + 1) % 3})
+            if i == 3:  # wrong labels first, then the truth: the store keeps the latest, counted once
+                wrong = [(label + 1) % 3 for label in truth]
+                assert client.post("/feedback", json={"request_id": request_id, "outcome": wrong}).status_code == 202
             answer = client.post("/feedback", json={"request_id": request_id, "outcome": truth})
             assert answer.status_code == 202, answer.text
             seeded.truths[request_id] = truth
@@ -167,13 +139,9 @@ def check_report(report: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     primary = [r for r in rows if not r["shadow"] and r["outcome"] is not None]
     canary = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "canary"], dtype=float)
     stable = np.array([r["prediction"] == r["outcome"] for r in primary if r["route"] == "stable"], dtype=float)
-    comparison = report["canary_vs_stable"]
-    assert (comparison["n_canary"], comparison["n_stable"]) == (canary.size, stable.size)
-    assert comparison["difference"]["value"] == pytest.approx(canary.mean() - stable.mean())
-    pooled = np.concatenate([canary, stable]).mean()
-    se = math.sqrt(pooled * (1 - pooled) * (1 / canary.size + 1 / stable.size))
-    expected_p = 2 * stats.norm.sf(abs(canary.mean() - stable.mean()) / se)
-    assert comparison["p_value"] == pytest.approx(expected_p, rel=1e-9)
+    [comparison] = report["canary_vs_stable"]  # one canary episode: revision 2, all the seeded traffic
+    assert (comparison["canary_version"], comparison["stable_version"], comparison["revisions"]) == ("v2", "v1", [2])
+    check_two_proportions(comparison, canary, stable)
 
     by_row = {(r["request_id"], r["row_index"]): r for r in rows if not r["shadow"]}
     pairs = [(s, by_row[s["request_id"], s["row_index"]]) for s in rows if s["shadow"]]
@@ -208,12 +176,12 @@ def test_eval_equals_an_independent_computation_from_the_export(seeded, tmp_path
 
 
 def test_the_reposted_outcome_is_joined_once_with_its_latest_value(seeded, tmp_path: Path) -> None:
-    """The request posted twice has one row per prediction in the export, with the second (true) label."""
+    """The request posted twice has one row per input row in the export, with the second (true) labels."""
     model, url = seeded.model, seeded.url
     out = tmp_path / "rows.jsonl"
     assert canaryline("export", model, "--out", str(out), store_url=url, home=tmp_path).returncode == 0
     reposted = [r for r in read_jsonl(out) if r["request_id"] == "req-3"]
-    assert [r["shadow"] for r in reposted] == [False]
+    assert [(r["shadow"], r["row_index"]) for r in reposted] == [(False, 0), (False, 1), (False, 2)]
     assert [r["outcome"] for r in reposted] == seeded.truths["req-3"]
 
 
@@ -222,23 +190,17 @@ def test_since_and_until_bound_eval_and_export_alike(seeded, tmp_path: Path) -> 
     model, url = seeded.model, seeded.url
     everything = tmp_path / "all.jsonl"
     assert canaryline("export", model, "--out", str(everything), store_url=url, home=tmp_path).returncode == 0
-    stamps = sorted({r["ts"] for r in read_jsonl(everything) if not r["shadow"]})
-    since, until = repr(stamps[20]), repr(stamps[70])
+    exported = [{**r, "ts": datetime.fromisoformat(r["ts"]).timestamp()} for r in read_jsonl(everything)]
+    stamps = sorted({r["ts"] for r in exported if not r["shadow"]})
+    # Midway between exported stamps (microseconds), so the rounding of ts cannot move a row across a bound.
+    since, until = repr((stamps[19] + stamps[20]) / 2), repr((stamps[69] + stamps[70]) / 2)
     window = tmp_path / "window.parquet"
     done = canaryline(
         "export", model, "--out", str(window), "--since", since, "--until", until, store_url=url, home=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    table = pq.read_table(window).to_pylist()
-    rows = [
-        {
-            **r,
-            "prediction": orjson.loads(r["prediction"]),
-            "outcome": None if r["outcome"] is None else orjson.loads(r["outcome"]),
-        }
-        for r in table
-    ]
-    expected = [r for r in read_jsonl(everything) if float(since) <= r["ts"] < float(until)]
+    rows = pq.read_table(window).to_pylist()
+    expected = [r for r in exported if float(since) <= r["ts"] < float(until)]
     assert sorted(r["prediction_id"] for r in rows) == sorted(r["prediction_id"] for r in expected)
     assert len({r["request_id"] for r in rows if not r["shadow"]}) == 50
     report = run_json("eval", model, "--since", since, "--until", until, store_url=url, home=tmp_path)
@@ -254,7 +216,8 @@ def test_eval_prints_tables(seeded, tmp_path: Path) -> None:
     model, url = seeded.model, seeded.url
     done = canaryline("eval", model, store_url=url, home=tmp_path)
     assert done.returncode == 0, done.stderr
-    for text in ("per version and route", "accuracy (95% CI)", "canary vs stable", "shadow vs primary", "error rate"):
+    comparison = "canary v2 vs stable v1, revision 2,"
+    for text in ("per version and route", "accuracy (95% CI)", comparison, "shadow vs primary", "error rate"):
         assert text in done.stdout
 
 
@@ -285,9 +248,7 @@ def test_regression_eval_equals_numpy_over_the_parquet_export(
     done = canaryline("export", model_name, "--out", str(out), store_url=regression_store, home=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = pq.read_table(out).to_pylist()
-    errors = np.array(
-        [orjson.loads(r["prediction"]) - orjson.loads(r["outcome"]) for r in rows if r["outcome"] is not None]
-    )
+    errors = np.array([r["prediction"] - r["outcome"] for r in rows if r["outcome"] is not None])
     report = run_json("eval", model_name, store_url=regression_store, home=tmp_path)
     [group] = report["groups"]
     assert (group["rows"], group["outcomes"]) == (len(rows), errors.size)
@@ -311,3 +272,19 @@ def test_refusals_exit_2_with_a_message(sqlite_url: str, tmp_path: Path, model_n
     store.close()
     wrong = canaryline("export", model_name, "--out", str(tmp_path / "rows.txt"), store_url=sqlite_url, home=tmp_path)
     assert wrong.returncode == 2 and "unsupported extension '.txt'" in wrong.stderr
+
+
+def test_eval_refuses_a_task_the_models_versions_do_not_have(
+    sqlite_url: str, tmp_path: Path, model_name: str, iris_models
+) -> None:
+    """eval --task regression on a classifier exits 2 with one line naming the model and its task."""
+    store = open_store(sqlite_url)
+    Registry(store).register(model_name, iris_models["logreg"])
+    store.close()
+    done = canaryline("eval", model_name, "--task", "regression", store_url=sqlite_url, home=tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert f"model '{model_name}' is a classification model" in done.stderr
+    assert "--task regression does not apply" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    agreeing = canaryline("eval", model_name, "--task", "classification", store_url=sqlite_url, home=tmp_path)
+    assert agreeing.returncode == 0, agreeing.stderr

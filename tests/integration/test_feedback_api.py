@@ -172,13 +172,112 @@ def test_a_request_of_another_model_is_404(served: Served) -> None:
     )
 
 
-def test_a_request_id_reused_across_models_is_refused(served: Served) -> None:
-    """An id that logged predictions of two models is a 422: its outcome would join both."""
-    served.predict(served.classifier, [ROW], "dup-1")
-    served.predict(served.regressor, [DIABETES_ROW], "dup-1")
-    body = {"request_id": "dup-1", "outcome": 1, "model": served.classifier}
-    assert_error(served.feedback(body), 422, "ambiguous_request", "give each prediction its own X-Request-ID")
+def test_a_request_id_reused_across_models_is_409_unless_the_model_is_named(served: Served) -> None:
+    """An id that logged predictions of two models is a 409 listing both; naming the model joins only its one."""
+    first = served.predict(served.classifier, [ROW], "dup-1")
+    second = served.predict(served.regressor, [DIABETES_ROW], "dup-1")
+    refused = served.feedback({"request_id": "dup-1", "outcome": 1})
+    assert_error(refused, 409, "ambiguous_request", "request 'dup-1' has 2 primary predictions")
+    for predicted in (first, second):
+        assert predicted["prediction_id"] in refused.json()["error"]["message"]
     assert served.runtime.store.get_outcomes(["dup-1"]) == {}
+    response = served.feedback({"request_id": "dup-1", "outcome": 1, "model": served.classifier})
+    assert response.status_code == 202, response.text
+    assert [p["prediction_id"] for p in response.json()["predictions"]] == [first["prediction_id"]]
+    assert [r.outcome for r in joined_rows(served.runtime.store, served.classifier)] == [1]
+    assert [r.outcome for r in joined_rows(served.runtime.store, served.regressor)] == [None]
+
+
+def test_a_reused_request_id_is_409_listing_each_prediction(served: Served) -> None:
+    """Two predictions under one X-Request-ID: 409 naming each prediction_id, version, route and time."""
+    first = served.predict(served.classifier, [ROW], "reused-1")
+    second = served.predict(served.classifier, [ROW], "reused-1")
+    refused = served.feedback({"request_id": "reused-1", "outcome": 0})
+    assert_error(refused, 409, "ambiguous_request", "name one with field 'prediction_id'")
+    message = refused.json()["error"]["message"]
+    for predicted in (first, second):
+        assert f"{predicted['prediction_id']!r} (version 'v1', route 'stable', at 20" in message
+    assert served.runtime.store.get_outcomes(["reused-1"]) == {}
+    assert served.runtime.store.get_prediction_outcomes([first["prediction_id"], second["prediction_id"]]) == {}
+
+
+def test_prediction_id_names_the_prediction_an_outcome_joins(served: Served) -> None:
+    """With prediction_id the outcome joins that prediction and its shadow only; reposting replaces it, once."""
+    first = served.predict(served.classifier, [ROW], "reused-2")
+    second = served.predict(served.classifier, [ROW], "reused-2")
+    store = served.runtime.store
+    primaries = {r.prediction_id: r for r in store.predictions_for_request("reused-2")}
+    store.append_predictions(
+        [
+            dataclasses.replace(
+                primaries[predicted["prediction_id"]],
+                prediction_id=f"shadow-of-{n}",
+                primary_id=predicted["prediction_id"],
+                model_version="v2",
+                route="shadow",
+                shadow=True,
+            )
+            for n, predicted in enumerate((first, second))
+        ]
+    )
+    named = served.feedback({"request_id": "reused-2", "outcome": 2, "prediction_id": first["prediction_id"]})
+    assert named.status_code == 202, named.text
+    assert [(p["prediction_id"], p["shadow"]) for p in named.json()["predictions"]] == [
+        (first["prediction_id"], False),
+        ("shadow-of-0", True),
+    ]
+    assert named.json()["replaced"] is False
+
+    def joined() -> dict[str, object]:
+        return {r.prediction_id: r.outcome for r in joined_rows(store, served.classifier)}
+
+    assert joined() == {first["prediction_id"]: 2, "shadow-of-0": 2, second["prediction_id"]: None, "shadow-of-1": None}
+    body = {"request_id": "reused-2", "outcome": 1, "prediction_id": second["prediction_id"]}
+    assert served.feedback(body).status_code == 202
+    again = served.feedback({"request_id": "reused-2", "outcome": 0, "prediction_id": first["prediction_id"]})
+    assert again.json()["replaced"] is True
+    assert joined() == {first["prediction_id"]: 0, "shadow-of-0": 0, second["prediction_id"]: 1, "shadow-of-1": 1}
+
+
+def test_naming_the_only_prediction_of_a_request_stores_the_request_outcome(served: Served) -> None:
+    """With one primary prediction, prediction_id is checked but the outcome is the request's: shadows
+    logged without primary_id (before it existed) are still joined."""
+    predicted = served.predict(served.classifier, [ROW], "single-1")
+    [primary] = served.runtime.store.predictions_for_request("single-1")
+    legacy = dataclasses.replace(primary, prediction_id="old-shadow", route="shadow", shadow=True)
+    served.runtime.store.append_predictions([legacy])
+    body = {"request_id": "single-1", "outcome": 2, "prediction_id": predicted["prediction_id"]}
+    response = served.feedback(body)
+    assert response.status_code == 202, response.text
+    assert [p["prediction_id"] for p in response.json()["predictions"]] == [predicted["prediction_id"], "old-shadow"]
+    assert [r.outcome for r in joined_rows(served.runtime.store, served.classifier)] == [2, 2]
+    assert served.runtime.store.get_prediction_outcomes([predicted["prediction_id"]]) == {}
+
+
+def test_prediction_id_must_name_a_primary_prediction_of_the_request(served: Served) -> None:
+    """A prediction_id of another request is a 404; a shadow's, or a malformed one, a 422 naming the field."""
+    served.predict(served.classifier, [ROW], "mine-2")
+    other = served.predict(served.classifier, [ROW], "other-2")
+    [primary] = served.runtime.store.predictions_for_request("mine-2")
+    shadow = dataclasses.replace(
+        primary, prediction_id="shadow-pid-2", primary_id=primary.prediction_id, route="shadow", shadow=True
+    )
+    served.runtime.store.append_predictions([shadow])
+    body = {"request_id": "mine-2", "outcome": 1}
+    assert_error(
+        served.feedback({**body, "prediction_id": other["prediction_id"]}),
+        404,
+        "unknown_prediction",
+        f"request 'mine-2' has no prediction {other['prediction_id']!r}",
+    )
+    assert_error(
+        served.feedback({**body, "prediction_id": "shadow-pid-2"}),
+        422,
+        "invalid_input",
+        "field 'prediction_id' names a shadow prediction",
+    )
+    assert_error(served.feedback({**body, "prediction_id": "a b"}), 422, "invalid_input", "field 'prediction_id' must")
+    assert served.runtime.store.get_outcomes(["mine-2"]) == {}
 
 
 @pytest.mark.parametrize(

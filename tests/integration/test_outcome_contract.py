@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import orjson
 import pytest
 import redis
 
@@ -16,9 +17,16 @@ T0 = 1_700_000_000.0
 
 
 def record(
-    i: int, *, request_id: str | None = None, rows: int = 1, shadow: bool = False, ts: float | None = None
+    i: int,
+    *,
+    request_id: str | None = None,
+    rows: int = 1,
+    shadow: bool = False,
+    ts: float | None = None,
+    primary_id: str | None = None,
 ) -> PredictionRecord:
     return PredictionRecord(
+        primary_id=primary_id,
         prediction_id=f"{'s' if shadow else 'p'}{i}",
         request_id=request_id or f"r{i}",
         ts=T0 + i if ts is None else ts,
@@ -126,6 +134,53 @@ def test_joined_view_streams_in_pages_and_filters_by_time(store: Store) -> None:
         next(joined_rows(store, "iris", page=0))
 
 
+def test_an_outcome_naming_a_prediction_joins_only_it_and_its_shadow(store: Store) -> None:
+    """Two predictions under one request_id: an outcome naming p1 joins p1 and its shadow, not p2 or its shadow."""
+    store.append_predictions(
+        [
+            record(1, request_id="dup"),
+            record(1, request_id="dup", shadow=True, primary_id="p1"),
+            record(2, request_id="dup"),
+            record(2, request_id="dup", shadow=True, primary_id="p2"),
+        ]
+    )
+    assert store.put_outcome("dup", [2], T0, T0 + 1, prediction_id="p1") is False
+    assert [(r.prediction_id, r.outcome) for r in joined_rows(store, "iris")] == [
+        ("p1", 2),
+        ("s1", 2),
+        ("p2", None),
+        ("s2", None),
+    ]
+    assert store.get_outcomes(["dup"]) == {}
+    assert store.put_outcome("dup", [0], T0, T0 + 2, prediction_id="p2") is False
+    assert [(r.prediction_id, r.outcome) for r in joined_rows(store, "iris")] == [
+        ("p1", 2),
+        ("s1", 2),
+        ("p2", 0),
+        ("s2", 0),
+    ]
+
+
+def test_a_named_outcome_is_replaced_only_by_one_naming_the_same_prediction(store: Store) -> None:
+    """Reposting for p1 replaces p1's outcome (True) and leaves p2's; each is read back by prediction_id."""
+    store.put_outcome("dup", [0], T0, T0, prediction_id="p1")
+    store.put_outcome("dup", [1], T0, T0 + 1, prediction_id="p2")
+    assert store.put_outcome("dup", [2], T0 + 5, T0 + 6, prediction_id="p1") is True
+    assert store.get_prediction_outcomes(["p1", "p2", "p3", "p1"]) == {
+        "p1": OutcomeRecord("dup", [2], T0 + 5, T0 + 6, prediction_id="p1"),
+        "p2": OutcomeRecord("dup", [1], T0, T0 + 1, prediction_id="p2"),
+    }
+    assert store.get_prediction_outcomes([]) == {}
+
+
+def test_a_named_outcome_wins_over_the_request_outcome_for_its_prediction(store: Store) -> None:
+    """A request outcome (posted before the id was reused) still joins the records no named outcome covers."""
+    store.append_predictions([record(1, request_id="dup"), record(2, request_id="dup")])
+    store.put_outcome("dup", [1], T0, T0)
+    store.put_outcome("dup", [2], T0, T0, prediction_id="p2")
+    assert [(r.prediction_id, r.outcome) for r in joined_rows(store, "iris")] == [("p1", 1), ("p2", 2)]
+
+
 @pytest.mark.redis
 def test_redis_outcomes_expire_like_the_request_index(redis_url: str, redis_client: redis.Redis) -> None:
     """In Redis an outcome is one JSON key with the request index's TTL, refreshed when replaced."""
@@ -141,5 +196,22 @@ def test_redis_outcomes_expire_like_the_request_index(redis_url: str, redis_clie
             redis_client.get("canaryline:outcome:r1")
             == b'{"outcome":[2],"observed_at":1700000000.0,"received_at":1700000002.0}'
         )
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+def test_redis_outcomes_naming_a_prediction_expire_too(redis_url: str, redis_client: redis.Redis) -> None:
+    """An outcome naming a prediction is one JSON key per prediction_id, with the request index's TTL."""
+    store = RedisStore(redis_url, index_ttl_s=3_600)
+    try:
+        store.put_outcome("dup", [1], T0, T0 + 1, prediction_id="p7")
+        assert 3_590 < redis_client.ttl("canaryline:outcome-of:p7") <= 3_600
+        assert orjson.loads(redis_client.get("canaryline:outcome-of:p7")) == {
+            "outcome": [1],
+            "observed_at": T0,
+            "received_at": T0 + 1,
+            "request_id": "dup",
+        }
     finally:
         store.close()

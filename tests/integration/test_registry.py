@@ -7,9 +7,16 @@ from pathlib import Path
 import bentoml
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from registry_client.errors import (
     ArtifactIntegrityError,
+    IncompatibleVersionError,
+    InvalidTaskError,
     InvalidVersionError,
     ModelNotFoundError,
     UnsupportedModelError,
@@ -120,10 +127,68 @@ def test_models_lists_registered_models(sqlite_registry: Registry, model_name: s
 
 def test_string_label_classifiers_register_and_serve(sqlite_registry: Registry, model_name: str, iris) -> None:
     """A classifier trained on text labels records them as strings and predicts them."""
-    from sklearn.linear_model import LogisticRegression
-
     X, y = iris
     names = np.array(["setosa", "versicolor", "virginica"])[y]
     v = sqlite_registry.register(model_name, LogisticRegression(max_iter=500).fit(X, names))
     assert v.classes == ["setosa", "versicolor", "virginica"]
     assert sqlite_registry.load(model_name, "v1").model.predict(X[:1]).tolist() == ["setosa"]
+
+
+def test_a_regressor_registered_without_a_task_is_a_regressor(
+    sqlite_registry: Registry, model_name: str, diabetes_ridge
+) -> None:
+    """Without task=, the task comes from scikit-learn: a Ridge is a regressor, so a 175.5 outcome fits it."""
+    v = sqlite_registry.register(model_name, diabetes_ridge)
+    assert (v.task, v.n_features, v.classes) == ("regression", 10, None)
+    assert sqlite_registry.get(model_name, "v1").task == "regression"
+
+
+def test_a_pipeline_takes_the_task_of_its_last_step(sqlite_registry: Registry, model_name: str, iris) -> None:
+    """A scaler followed by a classifier is a classifier; followed by a regressor, a regressor."""
+    X, y = iris
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    regressor = make_pipeline(StandardScaler(), Ridge()).fit(X, y.astype(float))
+    assert sqlite_registry.register(model_name, classifier).task == "classification"
+    assert sqlite_registry.register(model_name + "r", regressor).task == "regression"
+
+
+def test_a_declared_task_must_agree_with_the_estimator(
+    sqlite_registry: Registry, model_name: str, diabetes_ridge, iris_models
+) -> None:
+    """task='classification' for a Ridge, or an unknown task, is a 422 naming the model; nothing is saved."""
+    with pytest.raises(InvalidTaskError, match=rf"model '{model_name}'.*Ridge is a regressor.*task='classification'"):
+        sqlite_registry.register(model_name, diabetes_ridge, task="classification")
+    with pytest.raises(InvalidTaskError, match="task 'ranking' is invalid") as caught:
+        sqlite_registry.register(model_name, iris_models["logreg"], task="ranking")  # type: ignore[arg-type]
+    assert caught.value.status == 422
+    assert sqlite_registry.register(model_name, iris_models["logreg"], task="classification").version == "v1"
+
+
+def test_an_estimator_that_is_neither_needs_an_explicit_task(sqlite_registry: Registry, model_name: str, iris) -> None:
+    """A clusterer is neither classifier nor regressor: refused, saying to pass task=, unless task is given."""
+    X, _ = iris
+    clusters = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+    with pytest.raises(InvalidTaskError, match=rf"model '{model_name}'.*KMeans.*pass task='classification'") as caught:
+        sqlite_registry.register(model_name, clusters)
+    assert caught.value.status == 422
+    with pytest.raises(ModelNotFoundError):
+        sqlite_registry.versions(model_name)
+    assert sqlite_registry.register(model_name, clusters, task="classification").task == "classification"
+
+
+def test_every_version_of_a_model_has_its_task_and_input_width(
+    sqlite_registry: Registry, model_name: str, iris_models, diabetes_ridge
+) -> None:
+    """A regressor, or a classifier on 10 features, as a new version of a 4-feature classifier is refused (409)
+    before anything is written: no BentoML model is left behind and the plan is untouched."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    with pytest.raises(IncompatibleVersionError, match=rf"model '{model_name}'.*classification.*not regression"):
+        sqlite_registry.register(model_name, diabetes_ridge)
+    X, y = load_diabetes(return_X_y=True)
+    wide = LogisticRegression(max_iter=500).fit(X, y > 140)
+    with pytest.raises(IncompatibleVersionError, match=r"versions take 4 input features.*takes 10") as caught:
+        sqlite_registry.register(model_name, wide, version="wide")
+    assert caught.value.status == 409
+    assert [m.tag.version for m in bentoml.models.list(model_name)] == ["v1"]
+    assert [v.version for v in sqlite_registry.versions(model_name)] == ["v1"]
+    assert sqlite_registry.register(model_name, iris_models["tree"]).version == "v2"

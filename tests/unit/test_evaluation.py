@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,33 @@ from registry_client.errors import CanarylineError
 from registry_client.evaluation import Estimate, EvaluationError, EvaluationReport, evaluate
 from registry_client.export import export_rows
 from registry_client.joined import JoinedRow, explode
+from registry_client.plan import AuditEntry, Canary, Plan
 from registry_client.records import PredictionRecord
 
 Z = stats.norm.ppf(0.975)
 LABELS = ["setosa", "versicolor", "virginica"]
+
+
+def _history(*canaries: tuple[str, str | None]) -> list[AuditEntry]:
+    """Audit entries of revisions 1, 2, …: (stable, canary or None) each, one second apart."""
+    entries, before = [], None
+    for revision, (stable, canary) in enumerate(canaries, start=1):
+        plan = Plan(
+            model="iris",
+            stable=stable,
+            canary=None if canary is None else Canary(version=canary, weight=30),
+            revision=revision,
+            updated_at=datetime.fromtimestamp(1_700_000_000 + revision, UTC),
+        )
+        entries.append(AuditEntry.of(plan, before=before, action="create" if before is None else "canary"))
+        before = plan
+    return entries
+
+
+#: Canary v2 over stable v1 in revision 1: the plan of every _row().
+CANARY_AT_1 = _history(("v1", "v2"))
+#: Stable v1, then canary v2 over it in revisions 2 and 3: the plans of _traffic(), served under revision 3.
+TRAFFIC_HISTORY = _history(("v1", None), ("v1", "v2"), ("v1", "v2"))
 
 
 def _row(
@@ -112,7 +137,7 @@ def _exported(tmp_path: Path, task: str) -> tuple[EvaluationReport, list[dict[st
     path = tmp_path / "rows.jsonl"
     export_rows(_traffic(task), path)
     rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    return evaluate(_traffic(task), task=task), rows  # type: ignore[arg-type]
+    return evaluate(_traffic(task), task=task, history=TRAFFIC_HISTORY), rows  # type: ignore[arg-type]
 
 
 def _close(estimate: Estimate | None, value: float, low: float, high: float) -> None:
@@ -196,13 +221,13 @@ def test_classification_canary_vs_stable_matches_a_hand_computation(tmp_path: Pa
     low = p1 - p2 - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = p1 - p2 + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     chi2 = stats.chi2_contingency([[k1, n1 - k1], [k2, n2 - k2]], correction=False)
-    comparison = report.canary_vs_stable
-    assert comparison is not None
+    [comparison] = report.canary_vs_stable
     assert (comparison.n_canary, comparison.n_stable) == (n1, n2)
     assert (comparison.canary, comparison.stable) == pytest.approx((p1, p2))
     _close(comparison.difference, p1 - p2, low, high)
     assert comparison.p_value == pytest.approx(chi2.pvalue, rel=1e-9)
-    assert (comparison.canary_versions, comparison.stable_versions) == (["v2"], ["v1"])
+    assert (comparison.canary_version, comparison.stable_version, comparison.revisions) == ("v2", "v1", [2, 3])
+    assert (comparison.since, comparison.until) == (1_700_000_002, None)
 
 
 def test_classification_shadow_matches_a_hand_computation(tmp_path: Path) -> None:
@@ -260,8 +285,7 @@ def test_regression_canary_vs_stable_is_welch_on_absolute_errors(tmp_path: Path)
     }
     welch = stats.ttest_ind(errors["canary"], errors["stable"], equal_var=False)
     interval = welch.confidence_interval(0.95)
-    comparison = report.canary_vs_stable
-    assert comparison is not None
+    [comparison] = report.canary_vs_stable
     diff = errors["canary"].mean() - errors["stable"].mean()
     _close(comparison.difference, diff, interval.low, interval.high)
     assert comparison.p_value == pytest.approx(welch.pvalue, rel=1e-9)
@@ -295,8 +319,7 @@ def test_newcombe_interval_reproduces_the_published_examples() -> None:
     }.items():
         rows = [_row(f"c{i}", "v2", "canary", 1, 1 if i < k1 else 0) for i in range(n1)]
         rows += [_row(f"s{i}", "v1", "stable", 1, 1 if i < k2 else 0) for i in range(n2)]
-        comparison = evaluate(rows, task="classification").canary_vs_stable
-        assert comparison is not None
+        [comparison] = evaluate(rows, task="classification", history=CANARY_AT_1).canary_vs_stable
         assert (comparison.difference.low, comparison.difference.high) == pytest.approx((low, high), abs=5e-5)
 
 
@@ -314,9 +337,9 @@ def test_without_outcomes_quality_and_comparison_are_none() -> None:
     """No joined outcome leaves accuracy, the canary comparison and the paired test empty."""
     rows = [_row("a", "v1", "stable", 0, None), _row("b", "v2", "canary", 1, None)]
     rows.append(_row("a", "v3", "stable", 0, None, shadow=True))
-    report = evaluate(rows, task="classification")
+    report = evaluate(rows, task="classification", history=CANARY_AT_1)
     assert all(group.accuracy is None for group in report.groups)
-    assert report.canary_vs_stable is None
+    assert report.canary_vs_stable == []
     (shadow,) = report.shadows
     assert (shadow.pairs, shadow.agreement, shadow.paired_outcomes, shadow.difference) == (1, 1.0, 0, None)
 
@@ -324,21 +347,48 @@ def test_without_outcomes_quality_and_comparison_are_none() -> None:
 def test_single_values_have_no_interval() -> None:
     """With one outcome per side the MAE has no interval and the Welch test no p-value."""
     rows = [_row("a", "v1", "stable", 1.0, 3.0), _row("b", "v2", "canary", 2.0, 2.5)]
-    report = evaluate(rows, task="regression")
+    report = evaluate(rows, task="regression", history=CANARY_AT_1)
     assert report.groups[0].mae == Estimate(2.0)
-    assert report.canary_vs_stable is not None
-    assert report.canary_vs_stable.difference == Estimate(0.5 - 2.0)
-    assert report.canary_vs_stable.p_value is None
+    [comparison] = report.canary_vs_stable
+    assert comparison.difference == Estimate(0.5 - 2.0)
+    assert comparison.p_value is None
 
 
 def test_pinned_traffic_is_not_part_of_the_canary_comparison() -> None:
     """Pinned and shadow rows form their own groups and never enter canary vs stable."""
     rows = [_row("a", "v1", "stable", 1, 1), _row("b", "v2", "canary", 1, 0), _row("c", "v2", "pinned", 1, 1)]
     rows.append(_row("b", "v2", "canary", 0, 0, shadow=True))
-    report = evaluate(rows, task="classification")
-    assert report.canary_vs_stable is not None
-    assert (report.canary_vs_stable.n_canary, report.canary_vs_stable.n_stable) == (1, 1)
+    report = evaluate(rows, task="classification", history=CANARY_AT_1)
+    [comparison] = report.canary_vs_stable
+    assert (comparison.n_canary, comparison.n_stable) == (1, 1)
     assert len(report.groups) == 4
+
+
+def _at(revision: int, request: str, version: str, route: str, correct: bool) -> JoinedRow:
+    return dataclasses.replace(_row(request, version, route, 1, 1 if correct else 0), revision=revision)
+
+
+def test_each_canary_episode_is_compared_with_its_own_revisions_only() -> None:
+    """Stable rows from before the canary, or of the promoted canary, never enter the canary's comparison."""
+    history = _history(("v1", None), ("v1", "v2"), ("v2", None), ("v1", None), ("v1", "v3"))
+    rows = [_at(1, f"a{i}", "v1", "stable", i % 2 == 0) for i in range(10)]  # before any canary
+    rows += [_at(2, f"b{i}", "v2", "canary", i < 3) for i in range(4)]
+    rows += [_at(2, f"c{i}", "v1", "stable", i < 4) for i in range(5)]
+    rows += [_at(3, f"d{i}", "v2", "stable", True) for i in range(8)]  # v2 promoted: stable rows of v2
+    rows += [_at(5, f"e{i}", "v3", "canary", i < 1) for i in range(2)]
+    rows += [_at(5, f"f{i}", "v1", "stable", i < 2) for i in range(3)]
+    first, second = evaluate(rows, task="classification", history=history).canary_vs_stable
+    assert (first.canary_version, first.stable_version, first.revisions) == ("v2", "v1", [2])
+    assert (first.n_canary, first.n_stable, first.canary, first.stable) == (4, 5, 0.75, 0.8)
+    assert (first.since, first.until) == (1_700_000_002, 1_700_000_003)
+    assert (second.canary_version, second.revisions, second.n_canary, second.n_stable) == ("v3", [5], 2, 3)
+    assert second.until is None
+
+
+def test_without_a_history_nothing_is_compared() -> None:
+    """Canary rows alone do not say which stable traffic ran next to them: no history, no comparison."""
+    rows = [_row("a", "v1", "stable", 1, 1), _row("b", "v2", "canary", 1, 0)]
+    assert evaluate(rows, task="classification").canary_vs_stable == []
 
 
 def test_versions_are_ordered_numerically() -> None:
@@ -377,7 +427,7 @@ def test_non_numeric_regression_values_name_the_row() -> None:
 
 def test_empty_input_gives_an_empty_report() -> None:
     """No rows: no model, no groups, no comparison, no shadows."""
-    assert evaluate(iter(()), task="regression") == EvaluationReport("regression", None, [], None, [])
+    assert evaluate(iter(()), task="regression") == EvaluationReport("regression", None, [], [], [])
 
 
 def test_evaluate_consumes_a_generator_once() -> None:
@@ -423,15 +473,15 @@ def _p(value: float | None) -> None:
 @given(traffic())
 def test_classification_invariants(rows: list[JoinedRow]) -> None:
     """Accuracies and differences lie in range, inside their intervals, p-values in [0, 1]."""
-    report = evaluate(rows, task="classification")
+    report = evaluate(rows, task="classification", history=CANARY_AT_1)
     assert sum(group.rows for group in report.groups) == len(rows)
     for group in report.groups:
         assert group.outcomes <= group.rows and group.predictions <= group.rows
         _within(group.accuracy, 0.0, 1.0)
         assert group.latency_ms.p50 <= group.latency_ms.p95 <= group.latency_ms.p99
-    if report.canary_vs_stable is not None:
-        _within(report.canary_vs_stable.difference, -1.0, 1.0)
-        _p(report.canary_vs_stable.p_value)
+    for comparison in report.canary_vs_stable:
+        _within(comparison.difference, -1.0, 1.0)
+        _p(comparison.p_value)
     for shadow in report.shadows:
         assert shadow.agreement is None or 0.0 <= shadow.agreement <= 1.0
         _within(shadow.difference, -1.0, 1.0)
@@ -443,15 +493,15 @@ def test_classification_invariants(rows: list[JoinedRow]) -> None:
 @given(traffic(numbers=True))
 def test_regression_invariants(rows: list[JoinedRow]) -> None:
     """Errors are non-negative, RMSE >= MAE, every estimate inside its interval."""
-    report = evaluate(rows, task="regression")
+    report = evaluate(rows, task="regression", history=CANARY_AT_1)
     for group in report.groups:
         _within(group.mae, 0.0)
         _within(group.rmse, 0.0)
         if group.mae is not None and group.rmse is not None:
             assert group.rmse.value >= group.mae.value * (1 - 1e-12)
-    if report.canary_vs_stable is not None:
-        _within(report.canary_vs_stable.difference)
-        _p(report.canary_vs_stable.p_value)
+    for comparison in report.canary_vs_stable:
+        _within(comparison.difference)
+        _p(comparison.p_value)
     for shadow in report.shadows:
         assert shadow.mean_abs_difference is None or shadow.mean_abs_difference >= 0.0
         _within(shadow.difference)
@@ -487,4 +537,6 @@ def test_row_order_does_not_matter(rows: list[JoinedRow], rnd: random.Random) ->
     """Shuffling the rows (no duplicate keys) gives the same classification report."""
     shuffled = list(rows)
     rnd.shuffle(shuffled)
-    assert evaluate(shuffled, task="classification") == evaluate(rows, task="classification")
+    assert evaluate(shuffled, task="classification", history=CANARY_AT_1) == evaluate(
+        rows, task="classification", history=CANARY_AT_1
+    )

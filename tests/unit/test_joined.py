@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_client import joined
@@ -65,6 +65,15 @@ def test_explode_joins_outcomes_row_by_row() -> None:
     assert [row.joined for row in rows] == [True, False, True]
 
 
+def test_explode_gives_each_row_its_probabilities() -> None:
+    """A classifier's probabilities are split per row; a regressor's record has none on any row."""
+    rows = explode(_record(2, probabilities=[[0.75, 0.25], [0.5, 0.5]]), None)
+    assert [row.probabilities for row in rows] == [[0.75, 0.25], [0.5, 0.5]]
+    assert [row.probabilities for row in explode(_record(2), None)] == [None, None]
+    with pytest.raises(JoinError, match="2 input rows but 1 rows of probabilities"):
+        explode(_record(2, probabilities=[[1.0, 0.0]]), None)
+
+
 def test_explode_keeps_the_shadow_flag() -> None:
     """Rows of a shadow prediction are marked shadow."""
     assert all(row.shadow for row in explode(_record(2, shadow=True), None))
@@ -103,7 +112,7 @@ def test_joined_row_is_frozen_and_slotted() -> None:
 
 
 def test_to_dict_has_the_documented_fields_in_order() -> None:
-    """to_dict() gives the thirteen documented fields in declaration order."""
+    """to_dict() gives the fourteen documented fields in declaration order."""
     assert list(explode(_record(1), None)[0].to_dict()) == [
         "prediction_id",
         "request_id",
@@ -118,12 +127,14 @@ def test_to_dict_has_the_documented_fields_in_order() -> None:
         "prediction",
         "outcome",
         "latency_ms",
+        "probabilities",
     ]
 
 
 labels = st.one_of(st.integers(-5, 5), st.text(max_size=3))
 
 
+@settings(deadline=None)  # a loaded 2-core machine can take over hypothesis's 200 ms on one example
 @given(st.data())
 def test_explode_preserves_every_row(data: st.DataObject) -> None:
     """For any batch, rows come out in order with their own input, prediction and outcome."""
