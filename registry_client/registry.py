@@ -120,7 +120,7 @@ class Registry:
         """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one."""
         import bentoml
 
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
         if task not in ("classification", "regression"):
             raise CanarylineError(f"task {task!r} is invalid: use 'classification' or 'regression'")

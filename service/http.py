@@ -29,7 +29,7 @@ from registry_client.errors import CanarylineError
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
-from .ids import accept_request_id, new_id
+from .ids import new_id, request_id_from_header, request_id_header
 from .logs import current_trace_id
 from .tracing import RequestTracer
 from .validation import parse_predict
@@ -50,7 +50,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-    return json_response(body, exc.status, {"X-Request-ID": request_id})
+    return json_response(body, exc.status, request_id_header(request_id))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -92,7 +92,7 @@ async def _predict(request: Request) -> Response:
     started = time.perf_counter()
     request_id = "-"
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         trace_id = current_trace_id() or _trace_id(request)
         # Each request runs in an asyncio task of its own, on a copy of the context: what it binds (here
         # and in the data plane) is in its log lines and in no other request's.
@@ -112,7 +112,7 @@ async def _predict(request: Request) -> Response:
         gateway.metrics.observe_refused(500, time.perf_counter() - started)
         raise
     response = json_response(
-        result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version}
+        result.body(), headers={**request_id_header(request_id), "X-Model-Version": result.model_version}
     )
     elapsed = time.perf_counter() - started
     gateway.metrics.observe_request(result.model, result.model_version, result.route, 200, elapsed)
@@ -125,7 +125,7 @@ async def feedback(request: Request) -> Response:
     intake: Feedback = request.app.state.feedback
     request_id = "-"
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
@@ -133,7 +133,7 @@ async def feedback(request: Request) -> Response:
         result = await anyio.to_thread.run_sync(accept)
     except (GatewayError, CanarylineError) as exc:
         return _refused(exc, request_id)
-    return json_response(result, 202, headers={"X-Request-ID": request_id})
+    return json_response(result, 202, headers=request_id_header(request_id))
 
 
 def _refused(exc: GatewayError | CanarylineError, request_id: str) -> Response:

@@ -19,7 +19,7 @@ from registry_client.errors import CanarylineError
 from ..errors import GatewayError, InputError
 from ..gateway import Gateway
 from ..http import json_response, read_body
-from ..ids import accept_request_id
+from ..ids import request_id_from_header
 from ..validation import PredictRequest, load_json, parse_rows
 from .transport import bind_request, refused, routing_key, stamp_headers, unmatched
 
@@ -45,7 +45,7 @@ async def predict(request: Request) -> Response:
     started = time.perf_counter()
     request_id: str | None = None
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         trace_id = bind_request(request, request_id)
         body = await read_body(request, gateway.settings.max_body_bytes)
         payload = load_json(body)

@@ -1,7 +1,8 @@
 """What the standard protocols share over HTTP: their error body, the stamp headers and routing keys.
 
 Both KServe v1 and the Open Inference Protocol answer a refusal with ``{"error": "<message>"}`` and the
-gateway's status for it (400, 404, 413, 422, 503); the request ID travels in ``X-Request-ID``.
+gateway's status for it (400, 404, 413, 422, 503); the request ID travels in ``X-Request-ID`` when it is
+header-safe (:func:`service.ids.request_id_header`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from registry_client.errors import CanarylineError
 from ..errors import GatewayError, InputError, NotFoundError
 from ..gateway import Prediction
 from ..http import _trace_id, json_response
-from ..ids import new_id
+from ..ids import new_id, request_id_header
 from ..logs import current_trace_id
 
 __all__ = ["ROUTING_KEY_MAX", "bind_request", "error_reply", "refused", "routing_key", "stamp_headers", "unmatched"]
@@ -28,7 +29,7 @@ ROUTING_KEY_MAX = 256
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
-    return json_response({"error": exc.message}, exc.status, {"X-Request-ID": request_id})
+    return json_response({"error": exc.message}, exc.status, request_id_header(request_id))
 
 
 def refused(exc: GatewayError | CanarylineError, request_id: str | None) -> Response:
@@ -47,7 +48,7 @@ def bind_request(request: Request, request_id: str) -> str | None:
 
 
 def stamp_headers(result: Prediction) -> dict[str, str]:
-    return {"X-Request-ID": result.request_id, "X-Model-Version": result.model_version}
+    return {**request_id_header(result.request_id), "X-Model-Version": result.model_version}
 
 
 def routing_key(value: Any, source: str) -> str | None:

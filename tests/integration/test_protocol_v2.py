@@ -171,14 +171,28 @@ def test_flat_and_nested_data_give_the_same_answer(served) -> None:
     assert nested["outputs"] == flat["outputs"]
 
 
-def test_without_id_a_request_id_is_generated_or_taken_from_the_header(served) -> None:
-    """No id: parameters.request_id is X-Request-ID when sent, else a new one; id is not echoed."""
+def test_without_id_the_answer_carries_the_header_or_a_generated_id(served) -> None:
+    """No id: the answer's id and parameters.request_id are X-Request-ID when sent, else a new one."""
     generated = infer(served, {"inputs": [tensor([ROW])]})
-    assert "id" not in generated.json()
-    assert generated.json()["parameters"]["request_id"] == generated.headers["x-request-id"]
-    header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "hdr-1"}).json()
-    assert header["parameters"]["request_id"] == "hdr-1" and "id" not in header
-    assert len(served.runtime.store.predictions_for_request("hdr-1")) == 1
+    body = generated.json()
+    assert body["id"] == body["parameters"]["request_id"] == generated.headers["x-request-id"]
+    header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "req 1"}).json()
+    assert header["id"] == header["parameters"]["request_id"] == "req 1"
+    assert len(served.runtime.store.predictions_for_request("req 1")) == 1
+
+
+@pytest.mark.parametrize("request_id", ["order 77/line 2", "zählung-1", "x" * 200, "a/b?c=d&e", " padded "])
+def test_any_id_is_echoed_exactly_and_kept_on_the_record(served, request_id: str) -> None:
+    """OIP allows any string as id: it is echoed as given and is the record's request_id; the X-Request-ID
+    header carries it only when it is header-safe (printable ASCII, no surrounding space)."""
+    response = infer(served, {"id": request_id, "inputs": [tensor([ROW])]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == body["parameters"]["request_id"] == request_id
+    header_safe = request_id.isascii() and request_id.strip() == request_id
+    assert response.headers.get("x-request-id") == (request_id if header_safe else None)
+    [record] = served.runtime.store.predictions_for_request(request_id)
+    assert record.request_id == request_id and record.prediction_id == body["parameters"]["prediction_id"]
 
 
 @pytest.mark.parametrize(
@@ -270,7 +284,9 @@ def _bad(**changes) -> dict:
         (_bad(datatype="FP32", data=[[5, 3, 1e39, 0]]), 422, "must be in range for FP32"),
         (_bad(parameters={"binary_data_size": 16}), 400, "binary tensor data is not supported"),
         ({"id": 7, "inputs": [tensor([ROW])]}, 400, "field 'id' must be a string"),
-        ({"id": "no spaces", "inputs": [tensor([ROW])]}, 400, "field 'id' must match ^[A-Za-z0-9._:-]{1,128}$"),
+        ({"id": "nl-1\n", "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters with no control"),
+        ({"id": "", "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters"),
+        ({"id": "x" * 257, "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters"),
         ({"parameters": [], "inputs": [tensor([ROW])]}, 422, "field 'parameters' must be an object"),
         ({"parameters": {"routing_key": 5}, "inputs": [tensor([ROW])]}, 422, "parameter 'routing_key' must be"),
         ({"parameters": {"routing_key": "k" * 257}, "inputs": [tensor([ROW])]}, 422, "at most 256 characters"),
@@ -302,9 +318,9 @@ def test_transport_refusals(served) -> None:
     assert_v2_error(binary, 400, "binary tensor data is not supported")
     big = {"inputs": [tensor([ROW] * 40)], "parameters": {"pad": "x" * 4096}}
     assert_v2_error(infer(served, big), 413, "over the limit of 4096 bytes")
-    bad_header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "no spaces"})
-    assert_v2_error(bad_header, 400, "header X-Request-ID must match")
-    assert bad_header.headers["x-request-id"] != "no spaces"
+    bad_header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "x" * 257})
+    assert_v2_error(bad_header, 400, "header X-Request-ID must be 1-256 characters")
+    assert bad_header.headers["x-request-id"] != "x" * 257
     assert_v2_error(infer(served, {"inputs": [tensor([ROW])]}, "/v2/models/nope/infer"), 404, "'nope' is not served")
     assert_v2_error(served.client.get(f"/v2/models/{served.model}/config"), 404, "no route GET")
     assert_v2_error(served.client.post("/v2/health/live"), 405, "method POST is not allowed")
