@@ -14,6 +14,7 @@ from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.gateways import canaried_gateway
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -167,6 +168,42 @@ def test_bad_input_gets_one_error_shape_and_no_record(
     assert runtime.store.count_predictions() == 0
 
 
+def test_inputs_that_make_the_model_answer_nan_are_refused(served) -> None:
+    """1e308 makes the classifier's probabilities NaN and the regressor's prediction infinite: a 422 naming
+    the model, version and row, never a null in the answer, and no record."""
+    client, runtime, model, regressor = served
+    classified = client.post("/predict", json={"model": model, "inputs": [ROW, [1e308] * 4]})
+    assert_error(
+        classified, 422, "non_finite_output", f"model {model!r} version 'v1' returned a non-finite probability"
+    )
+    assert "for row 1" in classified.json()["error"]["message"]
+    regressed = client.post("/predict", json={"model": regressor, "inputs": [[1e308] * 10]})
+    assert_error(
+        regressed, 422, "non_finite_output", f"model {regressor!r} version 'v1' returned a non-finite prediction"
+    )
+    assert runtime.store.count_predictions() == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b'{"inputs": [[5.1, 3.5, ' + b"1" * 400 + b", 0.2]]}", "inputs[0][2]"),
+        (b'{"inputs": [[5.1, 3.5, -' + b"7" * 400 + b", 0.2]]}", "inputs[0][2]"),
+    ],
+)
+def test_integers_beyond_float64_are_422(served, payload: bytes, field: str) -> None:
+    """A 400-digit integer literal is a 422 naming the element (it used to overflow NumPy: a 500)."""
+    client, runtime, model, _ = served
+    body = payload.replace(b"{", b'{"model": "' + model.encode() + b'", ', 1)
+    assert_error(
+        client.post("/predict", content=body),
+        422,
+        "invalid_input",
+        f"field '{field}' is out of range for a 64-bit float",
+    )
+    assert runtime.store.count_predictions() == 0
+
+
 def test_bodies_over_the_limit_are_413(served) -> None:
     """A body over CANARYLINE_MAX_BODY_BYTES is refused with 413, declared or streamed."""
     client, runtime, model, _ = served
@@ -217,3 +254,48 @@ def test_wrong_method_uses_the_error_shape(served) -> None:
     """GET /predict is a 405 in the same error shape."""
     client, _, _, _ = served
     assert_error(client.get("/predict"), 405, "method_not_allowed", "Method Not Allowed")
+
+
+@pytest.fixture
+def canaried(tmp_path: Path, model_name: str, iris_models) -> Iterator[tuple[TestClient, Runtime, str]]:
+    """v1 (logistic regression) stable and v2 (a float32 tree) a sticky 50% canary."""
+    with canaried_gateway(tmp_path, model_name, iris_models) as (client, runtime, _):
+        yield client, runtime, model_name
+
+
+def test_a_lone_surrogate_routing_key_is_422_on_every_protocol(canaried) -> None:
+    """A routing key "\\ud800" with a sticky canary is a 422 naming the field (the bucket hash used to fail
+    encoding it: a 500), on /predict, KServe v1 and OIP v2; nothing is logged."""
+    client, runtime, model = canaried
+    native = client.post("/predict", content=b'{"inputs": [[5.1, 3.5, 1.4, 0.2]], "routing_key": "\\ud800"}')
+    assert_error(native, 422, "invalid_input", "field 'routing_key' must be valid Unicode text")
+    v1 = client.post(
+        f"/v1/models/{model}:predict", content=b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "routing_key": "\\ud800"}'
+    )
+    assert v1.status_code == 422 and "field 'routing_key' must be valid Unicode" in v1.json()["error"]
+    v2 = client.post(
+        f"/v2/models/{model}/infer",
+        content=b'{"parameters": {"routing_key": "\\udfff"}, "inputs": [{"name": "x", "datatype": "FP64", '
+        b'"shape": [1, 4], "data": [5.1, 3.5, 1.4, 0.2]}]}',
+    )
+    assert v2.status_code == 422 and "field 'parameters.routing_key' must be valid Unicode" in v2.json()["error"]
+    assert runtime.store.count_predictions() == 0
+
+
+def test_inputs_a_model_refuses_are_422_naming_it(canaried) -> None:
+    """The tree scores in float32, and scikit-learn refuses 1e308 with a ValueError: a 422 naming the model and
+    version on every protocol (it used to be a 500), and no record."""
+    client, runtime, model = canaried
+    native = client.post("/predict", json={"inputs": [[1e308] * 4], "version": "v2"})
+    assert_error(native, 422, "model_rejected_input", f"model {model!r} version 'v2' cannot score these inputs")
+    assert "too large for dtype('float32')" in native.json()["error"]["message"]
+    v1 = client.post(
+        f"/v1/models/{model}:predict", json={"instances": [[1e308] * 4]}, headers={"X-Model-Version": "v2"}
+    )
+    assert v1.status_code == 422 and "version 'v2' cannot score these inputs" in v1.json()["error"]
+    tensor = {"name": "x", "datatype": "FP64", "shape": [1, 4], "data": [1e308] * 4}
+    v2 = client.post(f"/v2/models/{model}/versions/v2/infer", json={"inputs": [tensor]})
+    assert v2.status_code == 422 and "version 'v2' cannot score these inputs" in v2.json()["error"]
+    v2_nan = client.post(f"/v2/models/{model}/versions/v1/infer", json={"inputs": [tensor]})
+    assert v2_nan.status_code == 422 and "version 'v1' returned a non-finite probability" in v2_nan.json()["error"]
+    assert runtime.store.count_predictions() == 0
