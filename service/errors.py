@@ -3,11 +3,14 @@
     GatewayError (500)
     ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
     ├── UnauthorizedError (401)          missing or wrong admin bearer token
-    ├── NotFoundError (404)              unknown model, a pinned version that is not served, or feedback
-    │                                    for a request_id with no logged prediction
-    ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES
+    ├── NotFoundError (404)              unknown model, a pinned version that is not served, feedback
+    │                                    for a request_id with no logged prediction, or no such route
+    ├── MethodNotAllowedError (405)      a method the path does not take
+    ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES (once decompressed too)
+    ├── UnsupportedMediaTypeError (415)  a Content-Encoding other than gzip or identity
     ├── InputError (422)                 well-formed JSON that breaks a field's rule (an outcome of the
     │                                    wrong type or length for the model's task and the request's rows)
+    ├── NotImplementedByGatewayError (501)  a protocol call the gateway does not serve (KServe :explain)
     ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
     └── StartupError                     a setting forbids starting (e.g. admin API without a token)
 
@@ -22,11 +25,14 @@ __all__ = [
     "BadRequestError",
     "GatewayError",
     "InputError",
+    "MethodNotAllowedError",
     "NotFoundError",
+    "NotImplementedByGatewayError",
     "PayloadTooLargeError",
     "ServiceUnavailableError",
     "StartupError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -56,14 +62,29 @@ class NotFoundError(GatewayError):
     code = "not_found"
 
 
+class MethodNotAllowedError(GatewayError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class PayloadTooLargeError(GatewayError):
     status = 413
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status = 415
+    code = "unsupported_encoding"
+
+
 class InputError(GatewayError):
     status = 422
     code = "invalid_input"
+
+
+class NotImplementedByGatewayError(GatewayError):
+    status = 501
+    code = "not_implemented"
 
 
 class ServiceUnavailableError(GatewayError):

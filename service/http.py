@@ -27,6 +27,7 @@ from structlog.contextvars import bind_contextvars
 from registry_client.errors import CanarylineError
 
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .fallback_errors import error_body, route_error
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import new_id, request_id_from_header, request_id_header
@@ -159,10 +160,12 @@ async def get_model(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """The router's refusals (no route: 404, wrong method: 405) in the error body of the path's protocol."""
     assert isinstance(exc, HTTPException)
-    error = GatewayError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
-    error.status = exc.status_code
-    return error_response(error, new_id())
+    error = route_error(request.method, request.url.path, exc.status_code)
+    request_id = new_id()
+    headers = {**(exc.headers or {}), "X-Request-ID": request_id}
+    return Response(error_body(request.url.path, error, request_id), error.status, headers, media_type=_JSON)
 
 
 def build_app(runtime: Runtime | None = None) -> Starlette:

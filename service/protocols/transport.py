@@ -16,16 +16,28 @@ from starlette.routing import Match
 
 from registry_client.errors import CanarylineError
 
-from ..errors import GatewayError, InputError, NotFoundError
+from ..errors import GatewayError, InputError
+from ..fallback_errors import route_error
 from ..gateway import Prediction
 from ..http import _trace_id, json_response
 from ..ids import new_id, request_id_header
 from ..logs import current_trace_id
 
-__all__ = ["ROUTING_KEY_MAX", "bind_request", "error_reply", "refused", "routing_key", "stamp_headers", "unmatched"]
+__all__ = [
+    "EVERY_METHOD",
+    "ROUTING_KEY_MAX",
+    "bind_request",
+    "error_reply",
+    "refused",
+    "routing_key",
+    "stamp_headers",
+    "unmatched",
+]
 
 log = structlog.get_logger("canaryline.protocols")
 ROUTING_KEY_MAX = 256
+#: The methods a protocol's catch-all route takes (Starlette's default for a function is GET only).
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
@@ -63,8 +75,4 @@ def routing_key(value: Any, source: str) -> str | None:
 async def unmatched(request: Request) -> Response:
     """Any other path under a protocol's prefix: 404, or 405 for a known path, in the protocol's body."""
     method_not_allowed = any(route.matches(request.scope)[0] is Match.PARTIAL for route in request.app.router.routes)
-    exc: GatewayError = NotFoundError(f"no route {request.method} {request.url.path}", code="no_route")
-    if method_not_allowed:
-        exc = GatewayError(f"method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
-        exc.status = 405
-    return error_reply(exc, new_id())
+    return error_reply(route_error(request.method, request.url.path, 405 if method_not_allowed else 404), new_id())

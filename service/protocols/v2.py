@@ -31,7 +31,7 @@ from ..plans import ActivePlan
 from ..routing import choose
 from ..validation import PredictRequest
 from .tensors import BINARY_UNSUPPORTED, encode_outputs, input_metadata, output_metadata, output_names, parse_infer
-from .transport import bind_request, error_reply, refused, routing_key, stamp_headers, unmatched
+from .transport import EVERY_METHOD, bind_request, error_reply, refused, routing_key, stamp_headers, unmatched
 
 __all__ = ["routes"]
 
@@ -169,6 +169,7 @@ def _check_outputs(active: ActivePlan, pin: str | None, requested: list[str]) ->
 def routes() -> list[BaseRoute]:
     return [
         Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/", server_metadata, methods=["GET"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
@@ -177,5 +178,5 @@ def routes() -> list[BaseRoute]:
         Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
-        Route("/v2/{path:path}", unmatched, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/v2/{path:path}", unmatched, methods=EVERY_METHOD),  # the protocol's body for whatever is left
     ]

@@ -267,4 +267,4 @@ def test_malformed_bodies_are_refused(served: Served, body: bytes, status: int, 
 
 def test_feedback_takes_only_post(served: Served) -> None:
     """GET /feedback is a 405 in the one error shape."""
-    assert_error(served.client.get("/feedback"), 405, "method_not_allowed", "Method Not Allowed")
+    assert_error(served.client.get("/feedback"), 405, "method_not_allowed", "method GET is not allowed on /feedback")

@@ -250,10 +250,24 @@ def test_models_endpoints_show_plan_and_versions(served) -> None:
     assert_error(client.get("/models/nope"), 404, "unknown_model", "model 'nope' is not served")
 
 
-def test_wrong_method_uses_the_error_shape(served) -> None:
-    """GET /predict is a 405 in the same error shape."""
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "message"),
+    [
+        ("GET", "/predict", 405, "method_not_allowed", "method GET is not allowed on /predict"),
+        ("TRACE", "/models", 405, "method_not_allowed", "method TRACE is not allowed on /models"),
+        ("GET", "/nope", 404, "no_route", "no route GET /nope"),
+        ("DELETE", "/models/x/y", 404, "no_route", "no route DELETE /models/x/y"),
+    ],
+)
+def test_wrong_methods_and_unknown_paths_use_the_error_shape(
+    served, method: str, path: str, status: int, code: str, message: str
+) -> None:
+    """A wrong method is a 405 and an unknown path a 404, in the one error shape, naming method and path."""
     client, _, _, _ = served
-    assert_error(client.get("/predict"), 405, "method_not_allowed", "Method Not Allowed")
+    response = client.request(method, path)
+    assert_error(response, status, code, message)
+    if status == 405:
+        assert "GET" in response.headers["allow"] or "POST" in response.headers["allow"]
 
 
 @pytest.fixture

@@ -128,7 +128,23 @@ def test_transport_refusals(served) -> None:
     assert bad.headers["x-request-id"] != "a\x01b"
     assert_v1_error(predict(client, "nope", {"instances": [ROW]}), 404, "model 'nope' is not served")
     assert_v1_error(client.post(f"/v1/models/{model}/explain", content=b"{}"), 404, "no route POST")
-    assert_v1_error(client.post(f"/v1/models/{model}:explain", content=b"{}"), 405, "method POST is not allowed")
+    assert_v1_error(client.request("TRACE", f"/v1/models/{model}"), 405, "method TRACE is not allowed")
+    assert runtime.store.count_predictions() == 0
+
+
+def test_root_is_kserve_liveness(served) -> None:
+    """GET / answers KServe v1's liveness body, which kserve's client reads (`status` == "alive")."""
+    client, _, _ = served
+    response = client.get("/")
+    assert response.status_code == 200 and response.json() == {"status": "alive"}
+
+
+def test_explain_is_not_implemented(served) -> None:
+    """:explain is a 501 in the v1 error body naming the model (an unknown model stays a 404); nothing logged."""
+    client, runtime, model = served
+    explained = client.post(f"/v1/models/{model}:explain", json={"instances": [ROW]})
+    assert_v1_error(explained, 501, f"model {model!r} has no explainer")
+    assert_v1_error(client.post("/v1/models/nope:explain", json={"instances": [ROW]}), 404, "'nope' is not served")
     assert runtime.store.count_predictions() == 0
 
 

@@ -83,6 +83,12 @@ def test_server_metadata_and_health(served) -> None:
     assert ready.status_code == 200 and ready.json() == {"ready": True}
 
 
+def test_v2_with_a_trailing_slash_is_server_metadata(served) -> None:
+    """GET /v2/ is the same server metadata as GET /v2, not a 404."""
+    response = served.client.get("/v2/")
+    assert response.status_code == 200 and response.json() == served.client.get("/v2").json()
+
+
 def test_not_ready_before_any_model_is_served(tmp_path: Path) -> None:
     """With nothing served, /v2/health/ready is the spec's 4xx with an error body; live stays 200."""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
@@ -324,6 +330,8 @@ def test_transport_refusals(served) -> None:
     assert_v2_error(infer(served, {"inputs": [tensor([ROW])]}, "/v2/models/nope/infer"), 404, "'nope' is not served")
     assert_v2_error(served.client.get(f"/v2/models/{served.model}/config"), 404, "no route GET")
     assert_v2_error(served.client.post("/v2/health/live"), 405, "method POST is not allowed")
+    assert_v2_error(served.client.request("TRACE", "/v2/health/live"), 405, "method TRACE is not allowed")
+    assert_v2_error(served.client.request("OPTIONS", "/v2/nope"), 404, "no route OPTIONS /v2/nope")
     assert served.runtime.store.count_predictions() == 0
 
 
