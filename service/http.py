@@ -26,6 +26,7 @@ from structlog.contextvars import bind_contextvars
 
 from registry_client.errors import CanarylineError
 
+from .content_encoding import body_decoder
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
 from .fallback_errors import error_body, route_error
 from .feedback import Feedback, parse_feedback
@@ -55,7 +56,9 @@ def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Resp
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    """The body, refusing (413) anything over ``limit`` bytes before reading it all, as sent and once
+    decompressed (``Content-Encoding: gzip``, see :mod:`service.content_encoding`; others are a 415)."""
+    decoder = body_decoder(request.headers.get("content-encoding"), limit)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -64,14 +67,13 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(
                 f"body is {declared} bytes, over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)"
             )
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLargeError(f"body is over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        decoder.feed(chunk)
+    return decoder.finish()
 
 
 def _trace_id(request: Request) -> str | None:

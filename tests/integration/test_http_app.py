@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,6 +217,41 @@ def test_bodies_over_the_limit_are_413(served) -> None:
     )
     streamed = client.post("/predict", content=iter([big[:3000], big[3000:]]))
     assert_error(streamed, 413, "payload_too_large", "over the limit of 4096 bytes")
+    assert runtime.store.count_predictions() == 0
+
+
+def test_gzip_bodies_are_served(served) -> None:
+    """A Content-Encoding: gzip body is decompressed and served, and logged like any other."""
+    client, runtime, model, _ = served
+    body = gzip.compress(orjson.dumps({"model": model, "inputs": [ROW, ROW]}))
+    response = client.post("/predict", content=body, headers={"Content-Encoding": "gzip", "X-Request-ID": "gz-1"})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == [0, 0]
+    assert len(runtime.store.predictions_for_request("gz-1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "code", "message"),
+    [
+        (
+            gzip.compress(b'{"inputs": [' + b"[5.1, 3.5, 1.4, 0.2], " * 400 + b"[1, 2, 3, 4]]}"),
+            "gzip",
+            413,
+            "payload_too_large",
+            "over the limit of 4096 bytes once decompressed (CANARYLINE_MAX_BODY_BYTES)",
+        ),
+        (b"definitely not gzip", "gzip", 400, "invalid_encoding", "body is not valid gzip"),
+        (gzip.compress(b'{"inputs": [[1, 2, 3, 4]]}')[:-4], "gzip", 400, "invalid_encoding", "ends inside"),
+        (b'{"inputs": [[1, 2, 3, 4]]}', "br", 415, "unsupported_encoding", "Content-Encoding 'br' is not supported"),
+    ],
+)
+def test_bad_encodings_get_the_error_shape_and_no_record(
+    served, body: bytes, encoding: str, status: int, code: str, message: str
+) -> None:
+    """A body over the limit once decompressed is a 413, corrupt gzip a 400 and an unknown encoding a 415."""
+    client, runtime, _, _ = served
+    response = client.post("/predict", content=body, headers={"Content-Encoding": encoding})
+    assert_error(response, status, code, message)
     assert runtime.store.count_predictions() == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,37 @@ def test_infer_is_stamped_and_logged_once(served) -> None:
         2,
     )
     assert record.inputs == [ROW, ROW2] and record.predictions == predictions["data"]
+
+
+def test_null_optional_fields_are_absent_fields(served) -> None:
+    """kserve's own datamodels send every optional field, as null: id, parameters, a tensor's parameters,
+    outputs and an output's parameters. Each null means absent (the spec allows them all to be missing)."""
+    body = {
+        "id": None,
+        "parameters": None,
+        "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "parameters": None, "data": ROW}],
+        "outputs": None,
+    }
+    response = infer(served, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == response.json()["parameters"]["request_id"]
+    body["outputs"] = [{"name": "predictions", "parameters": None}]
+    body["parameters"] = {"routing_key": None}
+    chosen = infer(served, body)
+    assert chosen.status_code == 200, chosen.text
+    assert [o["name"] for o in chosen.json()["outputs"]] == ["predictions"]
+    assert served.runtime.store.count_predictions() == 2
+
+
+def test_gzip_bodies_are_served_and_bombs_refused(served) -> None:
+    """A gzip infer body is served; one over the limit once decompressed is a 413 in the spec's body."""
+    small = gzip.compress(orjson.dumps({"id": "gz-v2", "inputs": [tensor([ROW])]}))
+    response = infer(served, small, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200 and response.json()["id"] == "gz-v2"
+    big = gzip.compress(orjson.dumps({"inputs": [tensor([ROW] * 50)], "parameters": {"pad": "x" * 10_000}}))
+    assert_v2_error(infer(served, big, headers={"Content-Encoding": "gzip"}), 413, "once decompressed")
+    assert_v2_error(infer(served, small, headers={"Content-Encoding": "zstd"}), 415, "'zstd' is not supported")
+    assert len(served.runtime.store.predictions_for_request("gz-v2")) == 1 == served.runtime.store.count_predictions()
 
 
 def test_flat_and_nested_data_give_the_same_answer(served) -> None:
