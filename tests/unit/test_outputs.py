@@ -42,6 +42,7 @@ def test_finite_outputs_pass(probabilities: list[list[float]], regression: list[
     check_finite("iris", "v1", [0] * len(probabilities), probabilities)
     check_finite("diabetes", "v1", regression, None)
     check_finite("labels", "v1", ["setosa", True, 3], None)
+    check_finite("diabetes", "v1", [1e308, 1e308, -1e308], None)  # their sum overflows; each is finite
 
 
 @given(finite_probabilities, st.data())
