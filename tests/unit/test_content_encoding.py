@@ -7,7 +7,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.content_encoding import body_decoder
@@ -21,12 +21,14 @@ def decode(encoding: str | None, body: bytes, limit: int, chunk: int = 1000) -> 
     return decoder.finish()
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=5000), st.integers(1, 700), st.sampled_from(["gzip", "GZIP", "x-gzip", "identity, gzip"]))
 def test_gzip_bodies_decode_to_what_was_compressed(body: bytes, chunk: int, encoding: str) -> None:
     """Any body within the limit, compressed and sent in chunks of any size, decodes to itself."""
     assert decode(encoding, gzip.compress(body), limit=5000, chunk=chunk) == body
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(max_size=300), min_size=2, max_size=4))
 def test_concatenated_gzip_members_decode_as_one_body(parts: list[bytes]) -> None:
     """Several gzip members one after another (RFC 1952 allows it) are one body, as gunzip reads them."""

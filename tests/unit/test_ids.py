@@ -7,7 +7,7 @@ import unicodedata
 import uuid
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import BadRequestError
@@ -46,12 +46,14 @@ def test_invalid_client_ids_are_refused(value: str) -> None:
     assert not valid_request_id(value)
 
 
+@settings(deadline=None)
 @given(allowed_text)
 def test_any_text_without_control_characters_is_accepted_unchanged(value: str) -> None:
     """Every string of 1-256 characters without Cc and surrogates is a valid ID, kept exactly."""
     assert accept_request_id(value, source="field 'id'") == value
 
 
+@settings(deadline=None)
 @given(allowed_text.filter(lambda v: len(v) < 256), st.characters(categories=("Cc",)), st.integers(0, 255))
 def test_a_control_character_anywhere_is_refused(value: str, control: str, at: int) -> None:
     """Inserting one control character at any position makes a valid ID invalid."""

@@ -6,7 +6,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import InputError
@@ -36,6 +36,7 @@ def test_non_finite_outputs_are_refused(predictions, probabilities, row: int, wh
     assert (info.value.status, info.value.code) == (422, "non_finite_output")
 
 
+@settings(deadline=None)
 @given(finite_probabilities, st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
 def test_finite_outputs_pass(probabilities: list[list[float]], regression: list[float]) -> None:
     """Finite probabilities, finite regression values (however large) and labels of any type pass."""
@@ -45,6 +46,7 @@ def test_finite_outputs_pass(probabilities: list[list[float]], regression: list[
     check_finite("diabetes", "v1", [1e308, 1e308, -1e308], None)  # their sum overflows; each is finite
 
 
+@settings(deadline=None)
 @given(finite_probabilities, st.data())
 def test_one_non_finite_probability_anywhere_is_found(probabilities: list[list[float]], data: st.DataObject) -> None:
     """Whichever row and column holds the NaN or infinity, the refusal names that row."""

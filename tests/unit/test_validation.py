@@ -6,7 +6,7 @@ import re
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import BadRequestError, InputError
@@ -133,6 +133,7 @@ def test_integers_too_large_for_a_float_are_refused(body: bytes, field: str) -> 
     assert info.value.status == 422
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=2**1024, max_value=10**400), st.booleans(), st.integers(0, 2))
 def test_any_integer_beyond_float64_is_refused_wherever_it_is(magnitude: int, negative: bool, at: int) -> None:
     """Wherever an integer of 2**1024 or more (either sign) sits in a row, the refusal names that element."""
@@ -143,6 +144,7 @@ def test_any_integer_beyond_float64_is_refused_wherever_it_is(magnitude: int, ne
         parse(body)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=-(2**1000), max_value=2**1000))
 def test_integers_a_float_holds_are_accepted(value: int) -> None:
     """Integers up to 2**1000 (beyond 64-bit integers, within float64) are accepted as the number they are."""
