@@ -135,7 +135,7 @@ class Registry:
         """
         import bentoml
 
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
         if task is not None and task not in _TASKS:
             raise InvalidTaskError(f"model {name!r}: task {task!r} is invalid: use 'classification' or 'regression'")

@@ -25,7 +25,7 @@ _CHUNK_RE = re.compile(r"(\d+)")
 
 def validate_version(version: str) -> str:
     """Return ``version`` when it obeys the naming rule, else raise InvalidVersionError naming it."""
-    if not _VERSION_RE.match(version):
+    if not _VERSION_RE.fullmatch(version):  # `$` alone would let a trailing newline through
         raise InvalidVersionError(
             f"version {version!r} is invalid: it must match {VERSION_PATTERN} "
             "(lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit, "

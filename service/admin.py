@@ -182,7 +182,7 @@ class AdminApi:
         actor = request.headers.get("x-canaryline-actor")
         if actor is None:
             return "admin"
-        if not _ACTOR_RE.match(actor):
+        if not _ACTOR_RE.fullmatch(actor):  # the whole value: `$` alone lets a trailing newline through
             raise BadRequestError(f"header X-Canaryline-Actor must match {ACTOR_PATTERN}", code="invalid_header")
         return actor
 

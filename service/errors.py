@@ -3,13 +3,17 @@
     GatewayError (500)
     ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
     ├── UnauthorizedError (401)          missing or wrong admin bearer token
-    ├── NotFoundError (404)              unknown model, a pinned version that is not served, or feedback
-    │                                    for a request_id (or prediction_id) with no logged prediction
+    ├── NotFoundError (404)              unknown model, a pinned version that is not served, feedback
+    │                                    for a request_id (or prediction_id) with no logged prediction,
+    │                                    or no such route
+    ├── MethodNotAllowedError (405)      a method the path does not take
     ├── ConflictError (409)              feedback for a request_id with several primary predictions and no
     │                                    prediction_id naming one
-    ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES
+    ├── PayloadTooLargeError (413)       a body over CANARYLINE_MAX_BODY_BYTES (once decompressed too)
+    ├── UnsupportedMediaTypeError (415)  a Content-Encoding other than gzip or identity
     ├── InputError (422)                 well-formed JSON that breaks a field's rule (an outcome of the
     │                                    wrong type or length for the model's task and the request's rows)
+    ├── NotImplementedByGatewayError (501)  a protocol call the gateway does not serve (KServe :explain)
     ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
     └── StartupError                     a setting forbids starting (e.g. admin API without a token)
 
@@ -25,11 +29,14 @@ __all__ = [
     "ConflictError",
     "GatewayError",
     "InputError",
+    "MethodNotAllowedError",
     "NotFoundError",
+    "NotImplementedByGatewayError",
     "PayloadTooLargeError",
     "ServiceUnavailableError",
     "StartupError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -59,6 +66,11 @@ class NotFoundError(GatewayError):
     code = "not_found"
 
 
+class MethodNotAllowedError(GatewayError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class ConflictError(GatewayError):
     status = 409
     code = "conflict"
@@ -69,9 +81,19 @@ class PayloadTooLargeError(GatewayError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status = 415
+    code = "unsupported_encoding"
+
+
 class InputError(GatewayError):
     status = 422
     code = "invalid_input"
+
+
+class NotImplementedByGatewayError(GatewayError):
+    status = 501
+    code = "not_implemented"
 
 
 class ServiceUnavailableError(GatewayError):

@@ -22,7 +22,6 @@ them from a worker thread.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,13 +34,11 @@ from registry_client.store import Store
 from registry_client.timestamps import TimestampError, parse_timestamp
 
 from .errors import ConflictError, InputError, NotFoundError
-from .ids import REQUEST_ID_PATTERN
+from .ids import REQUEST_ID_RULE, valid_request_id
 from .metrics import Metrics
 from .validation import load_json, require_str
 
 __all__ = ["Feedback", "FeedbackRequest", "parse_feedback"]
-
-_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,8 +56,8 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with fields 'request_id' and 'outcome'")
     request_id = require_str(payload, "request_id", required=True)
-    if request_id is None or _REQUEST_ID_RE.match(request_id) is None:
-        raise InputError(f"field 'request_id' must match {REQUEST_ID_PATTERN}")
+    if request_id is None or not valid_request_id(request_id):
+        raise InputError(f"field 'request_id' must be {REQUEST_ID_RULE}")
     if payload.get("outcome") is None:
         raise InputError(
             "field 'outcome' is required: one value, or a list with one value per row", code="missing_field"
@@ -71,8 +68,8 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
     except TimestampError as exc:
         raise InputError(f"field 'observed_at' {exc}") from exc
     prediction_id = require_str(payload, "prediction_id")
-    if prediction_id is not None and _REQUEST_ID_RE.match(prediction_id) is None:
-        raise InputError(f"field 'prediction_id' must match {REQUEST_ID_PATTERN}")
+    if prediction_id is not None and not valid_request_id(prediction_id):
+        raise InputError(f"field 'prediction_id' must be {REQUEST_ID_RULE}")
     return FeedbackRequest(request_id, payload["outcome"], observed, require_str(payload, "model"), prediction_id)
 
 

@@ -1,4 +1,9 @@
-"""The data plane: route, predict, stamp and log one request. Knows nothing of HTTP or BentoML."""
+"""The data plane: route, predict, stamp and log one request. Knows nothing of HTTP or BentoML.
+
+An answer is logged only once it can be served: inputs the model refuses (scikit-learn raises
+``ValueError``, e.g. a float32 tree given 1e308) and non-finite outputs (:mod:`service.outputs`) are
+422s naming the model and version, with no record.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from .errors import InputError, NotFoundError, ServiceUnavailableError
 from .ids import new_id
 from .metrics import Metrics
 from .model_pool import ServingVersion
+from .outputs import check_finite
 from .plans import ActivePlan, PlanTable
 from .prediction_log import PredictionLog
 from .routing import Decision, choose, shadow_sampled
@@ -120,7 +126,14 @@ class Gateway:
         batcher = self._batchers.get(serving)
         if batcher is None:
             batcher = self._batchers[serving] = Batcher(max_rows=self.settings.max_batch)
-        predictions, probabilities = await batcher.predict(serving, request.rows)
+        try:
+            predictions, probabilities = await batcher.predict(serving, request.rows)
+        except ValueError as exc:  # scikit-learn's refusal of these inputs, after ours let them through
+            raise InputError(
+                f"model {plan.model!r} version {decision.version!r} cannot score these inputs: {exc}",
+                code="model_rejected_input",
+            ) from exc
+        check_finite(plan.model, decision.version, predictions, probabilities)
         bind_contextvars(prediction_id=prediction_id)
         await self.log.write(
             PredictionRecord(

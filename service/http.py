@@ -26,10 +26,12 @@ from structlog.contextvars import bind_contextvars
 
 from registry_client.errors import CanarylineError
 
+from .content_encoding import body_decoder
 from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .fallback_errors import error_body, route_error
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
-from .ids import accept_request_id, new_id
+from .ids import new_id, request_id_from_header, request_id_header
 from .logs import current_trace_id
 from .tracing import RequestTracer
 from .validation import parse_predict
@@ -50,11 +52,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-    return json_response(body, exc.status, {"X-Request-ID": request_id})
+    return json_response(body, exc.status, request_id_header(request_id))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    """The body, refusing (413) anything over ``limit`` bytes before reading it all, as sent and once
+    decompressed (``Content-Encoding: gzip``, see :mod:`service.content_encoding`; others are a 415)."""
+    decoder = body_decoder(request.headers.get("content-encoding"), limit)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -63,14 +67,13 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(
                 f"body is {declared} bytes, over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)"
             )
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLargeError(f"body is over the limit of {limit} bytes (CANARYLINE_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        decoder.feed(chunk)
+    return decoder.finish()
 
 
 def _trace_id(request: Request) -> str | None:
@@ -92,7 +95,7 @@ async def _predict(request: Request) -> Response:
     started = time.perf_counter()
     request_id = "-"
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         trace_id = current_trace_id() or _trace_id(request)
         # Each request runs in an asyncio task of its own, on a copy of the context: what it binds (here
         # and in the data plane) is in its log lines and in no other request's.
@@ -112,7 +115,7 @@ async def _predict(request: Request) -> Response:
         gateway.metrics.observe_refused(500, time.perf_counter() - started)
         raise
     response = json_response(
-        result.body(), headers={"X-Request-ID": request_id, "X-Model-Version": result.model_version}
+        result.body(), headers={**request_id_header(request_id), "X-Model-Version": result.model_version}
     )
     elapsed = time.perf_counter() - started
     gateway.metrics.observe_request(result.model, result.model_version, result.route, 200, elapsed)
@@ -125,7 +128,7 @@ async def feedback(request: Request) -> Response:
     intake: Feedback = request.app.state.feedback
     request_id = "-"
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
@@ -140,7 +143,7 @@ async def feedback(request: Request) -> Response:
         result = await anyio.to_thread.run_sync(accept)
     except (GatewayError, CanarylineError) as exc:
         return _refused(exc, request_id)
-    return json_response(result, 202, headers={"X-Request-ID": request_id})
+    return json_response(result, 202, headers=request_id_header(request_id))
 
 
 def _refused(exc: GatewayError | CanarylineError, request_id: str) -> Response:
@@ -166,10 +169,12 @@ async def get_model(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """The router's refusals (no route: 404, wrong method: 405) in the error body of the path's protocol."""
     assert isinstance(exc, HTTPException)
-    error = GatewayError(str(exc.detail), code="method_not_allowed" if exc.status_code == 405 else "http_error")
-    error.status = exc.status_code
-    return error_response(error, new_id())
+    error = route_error(request.method, request.url.path, exc.status_code)
+    request_id = new_id()
+    headers = {**(exc.headers or {}), "X-Request-ID": request_id}
+    return Response(error_body(request.url.path, error, request_id), error.status, headers, media_type=_JSON)
 
 
 def build_app(runtime: Runtime | None = None) -> Starlette:

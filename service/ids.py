@@ -1,4 +1,16 @@
-"""Request and prediction identifiers: the client's X-Request-ID rule, and time-ordered UUIDv7s."""
+"""Request and prediction identifiers: the one rule for a client's request ID, and time-ordered UUIDv7s.
+
+A client's request ID (header ``X-Request-ID``, an OIP body's ``id``, the ``request_id`` of
+``POST /feedback``) is any text of 1-256 characters with no control characters (Unicode category Cc,
+so no newline, tab, NUL or DEL) and no lone surrogates. Spaces, slashes and non-ASCII letters are
+allowed, as the Open Inference Protocol allows any string: the ID is stored and echoed in bodies
+exactly. The whole value is checked (``fullmatch``): a ``$`` anchor would let a trailing newline
+through, and the newline would then break the response header.
+
+Only what goes into a response header must be header-safe: :func:`request_id_header` gives the
+``X-Request-ID`` header for printable ASCII without leading or trailing space, and nothing otherwise
+(the body still carries the ID). Header values arrive as bytes; they are read as UTF-8.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +20,20 @@ import uuid_utils
 
 from .errors import BadRequestError
 
-__all__ = ["REQUEST_ID_PATTERN", "accept_request_id", "new_id"]
+__all__ = [
+    "REQUEST_ID_RULE",
+    "accept_request_id",
+    "header_safe",
+    "new_id",
+    "request_id_from_header",
+    "request_id_header",
+    "valid_request_id",
+]
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-_REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
+REQUEST_ID_RULE = "1-256 characters with no control characters (Unicode category Cc) and no lone surrogates"
+# Cc is exactly U+0000-U+001F and U+007F-U+009F; a surrogate left in a str is always a lone one.
+_REQUEST_ID_RE = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,256}")
+_HEADER_SAFE_RE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 
 
 def new_id() -> str:
@@ -19,10 +41,41 @@ def new_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+def valid_request_id(value: str) -> bool:
+    """True when the whole of ``value`` obeys the request-ID rule."""
+    return _REQUEST_ID_RE.fullmatch(value) is not None
+
+
 def accept_request_id(value: str | None, *, source: str = "header X-Request-ID") -> str:
-    """The client's request ID when it obeys the rule, a new one when absent; else BadRequestError."""
+    """The client's request ID when it obeys the rule, a new one when absent; else a 400 naming ``source``."""
     if value is None:
         return new_id()
-    if _REQUEST_ID_RE.match(value) is None:
-        raise BadRequestError(f"{source} must match {REQUEST_ID_PATTERN}", code="invalid_request_id")
+    if not valid_request_id(value):
+        raise BadRequestError(f"{source} must be {REQUEST_ID_RULE}", code="invalid_request_id")
     return value
+
+
+def request_id_from_header(value: str | None) -> str:
+    """:func:`accept_request_id` for the ``X-Request-ID`` header as Starlette gives it (bytes read as latin-1).
+
+    The bytes are read again as UTF-8, so an ID sent in the header is the same text as one sent in a body.
+    """
+    if value is None:
+        return new_id()
+    try:
+        text = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not latin-1 text means it did not come from the wire; not UTF-8 is the client's
+        raise BadRequestError(
+            f"header X-Request-ID must be UTF-8 text of {REQUEST_ID_RULE}", code="invalid_request_id"
+        ) from None
+    return accept_request_id(text)
+
+
+def header_safe(value: str) -> bool:
+    """True when ``value`` can go into a response header as is: printable ASCII, no surrounding space."""
+    return _HEADER_SAFE_RE.fullmatch(value) is not None
+
+
+def request_id_header(request_id: str) -> dict[str, str]:
+    """``{"X-Request-ID": request_id}`` when the ID is header-safe, else no header (the body carries it)."""
+    return {"X-Request-ID": request_id} if header_safe(request_id) else {}

@@ -31,10 +31,16 @@ class ServingVersion:
         )
 
     def predict(self, rows: list[list[float]]) -> tuple[list[Any], list[list[float]] | None]:
-        """Predictions (and class probabilities for classifiers that have them) for ``rows``."""
+        """Predictions (and class probabilities for classifiers that have them) for ``rows``.
+
+        NumPy's floating-point warnings are off: a non-finite result is refused by the caller
+        (:func:`service.outputs.check_finite`), and a warning would only add noise (or, under
+        ``-W error``, turn a refusal into a crash).
+        """
         features = np.asarray(rows, dtype=np.float64)
-        predictions = self.model.predict(features).tolist()
-        probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
+        with np.errstate(all="ignore"):
+            predictions = self.model.predict(features).tolist()
+            probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
         return predictions, probabilities
 
 

@@ -1,13 +1,16 @@
 """``/readyz`` with detail: BentoML owns the route, so a small ASGI middleware answers it first.
 
 200 when at least one model is served; 503 before any is. The body names every served model with
-its revision and every model whose latest revision could not be applied, with the reason.
+its revision and every model whose latest revision could not be applied, with the reason. Only GET
+and HEAD are answered; any other method is a 405 in the gateway's error body.
 """
 
 from __future__ import annotations
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .fallback_errors import route_error, send_error
 
 __all__ = ["ReadinessMiddleware"]
 
@@ -20,6 +23,9 @@ class ReadinessMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_error(send, scope, route_error(scope["method"], self.path, 405), [(b"allow", b"GET, HEAD")])
             return
         import bentoml
         from bentoml.exceptions import BentoMLException

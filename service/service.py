@@ -2,7 +2,8 @@
 
 It only wires things: settings → :func:`service.composition.build_runtime` → the Starlette app
 mounted at ``/`` inside this service, so predictions are routed in the worker that holds the models.
-BentoML keeps serving ``/livez``, ``/readyz`` and ``/metrics`` and runs the worker processes.
+BentoML keeps serving ``/livez``, ``/readyz`` and ``/metrics`` and runs the worker processes; its plain-text
+error answers get the gateway's error body (:mod:`service.fallback_errors`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import bentoml
 
 from .composition import Runtime, build_runtime
+from .fallback_errors import FallbackErrorsMiddleware
 from .http import build_app
 from .logs import render_stdlib_logs_as_json
 from .readiness import ReadinessMiddleware
@@ -47,4 +49,6 @@ class Canaryline:
         return self.runtime.gateway.ready()
 
 
-Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]  # the decorator returns a bentoml Service
+# The first added is the outermost: BentoML's plain-text answers become the gateway's JSON error body.
+Canaryline.add_asgi_middleware(FallbackErrorsMiddleware)  # type: ignore[attr-defined]  # the decorator returns a bentoml Service
+Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]

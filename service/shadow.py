@@ -31,6 +31,7 @@ from registry_client.registry import load_version
 from .ids import new_id
 from .metrics import Metrics
 from .model_pool import ServingVersion
+from .outputs import check_finite
 from .prediction_log import PredictionLog
 
 __all__ = ["ShadowJob", "ShadowRunner", "run_shadow"]
@@ -72,6 +73,7 @@ def run_shadow(model: str, version: str, rows: list[list[float]] | None) -> tupl
         raise ValueError(f"rows have {len(rows[0])} features, the shadow expects {serving.n_features}")
     started = time.perf_counter()
     predictions, probabilities = serving.predict(rows)
+    check_finite(model, version, predictions, probabilities)  # a failed shadow run, never a record of nulls
     return predictions, probabilities, (time.perf_counter() - started) * 1000.0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +27,26 @@ class PredictRequest:
 
 
 def load_json(body: bytes) -> Any:
-    """Decode JSON; NaN and infinities are refused with the field that holds them named."""
+    """Decode JSON; NaN and infinities are refused with the field that holds them named.
+
+    orjson refuses what strict JSON refuses. Python's parser, tried next, accepts NaN and Infinity (left to
+    the field validators, which name the field), but also integer literals no float64 holds and lone
+    surrogates (``"\\ud800"``): those are refused here, naming the field, before they can overflow NumPy or
+    fail an encode further on.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         fallback = _lenient(body)
         if fallback is _INVALID:
             raise BadRequestError(f"body is not valid JSON: {exc}", code="invalid_json") from None
-        # Valid for Python's parser but not for strict JSON: NaN, Infinity or a number out of range.
-        # Return it so the field validators can say which field holds a non-finite number.
+        _check_lenient(fallback)
         return fallback
 
 
 _INVALID = object()
+_FLOAT_MAX = sys.float_info.max
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # in a decoded str, a surrogate is always a lone one
 
 
 def _lenient(body: bytes) -> Any:
@@ -45,6 +54,26 @@ def _lenient(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return _INVALID
+
+
+def _check_lenient(payload: Any) -> None:
+    """Refuse what only Python's parser lets through: integers beyond float64 and lone surrogates."""
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:  # iterative: as deep as the parser went, without recursion
+        path, value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    raise InputError(f"field {path or 'body'!r} has a key that is not valid Unicode (a lone surrogate)")
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif kind is list:
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        elif kind is str:
+            if _SURROGATE.search(value):
+                raise InputError(f"field {path or 'body'!r} must be valid Unicode text, not hold a lone surrogate")
+        elif kind is int and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            raise InputError(f"field {path or 'body'!r} is out of range for a 64-bit float")
 
 
 def require_str(payload: dict[str, Any], field: str, *, required: bool = False) -> str | None:

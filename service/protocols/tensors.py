@@ -64,7 +64,9 @@ def parse_infer(body: bytes, *, max_batch: int) -> InferCall:
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequestError("field 'id' must be a string", code="invalid_request_id")
-    parameters = payload.get("parameters", {})
+    parameters = payload.get("parameters")
+    if parameters is None:  # absent, or null as kserve's datamodels send it
+        parameters = {}
     if not isinstance(parameters, dict):
         raise InputError("field 'parameters' must be an object")
     inputs = payload.get("inputs")

@@ -1,7 +1,8 @@
 """What the standard protocols share over HTTP: their error body, the stamp headers and routing keys.
 
 Both KServe v1 and the Open Inference Protocol answer a refusal with ``{"error": "<message>"}`` and the
-gateway's status for it (400, 404, 413, 422, 503); the request ID travels in ``X-Request-ID``.
+gateway's status for it (400, 404, 413, 422, 503); the request ID travels in ``X-Request-ID`` when it is
+header-safe (:func:`service.ids.request_id_header`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,32 @@ from starlette.routing import Match
 
 from registry_client.errors import CanarylineError
 
-from ..errors import GatewayError, InputError, NotFoundError
+from ..errors import GatewayError, InputError
+from ..fallback_errors import route_error
 from ..gateway import Prediction
 from ..http import _trace_id, json_response
-from ..ids import new_id
+from ..ids import new_id, request_id_header
 from ..logs import current_trace_id
 
-__all__ = ["ROUTING_KEY_MAX", "bind_request", "error_reply", "refused", "routing_key", "stamp_headers", "unmatched"]
+__all__ = [
+    "EVERY_METHOD",
+    "ROUTING_KEY_MAX",
+    "bind_request",
+    "error_reply",
+    "refused",
+    "routing_key",
+    "stamp_headers",
+    "unmatched",
+]
 
 log = structlog.get_logger("canaryline.protocols")
 ROUTING_KEY_MAX = 256
+#: The methods a protocol's catch-all route takes (Starlette's default for a function is GET only).
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
-    return json_response({"error": exc.message}, exc.status, {"X-Request-ID": request_id})
+    return json_response({"error": exc.message}, exc.status, request_id_header(request_id))
 
 
 def refused(exc: GatewayError | CanarylineError, request_id: str | None) -> Response:
@@ -47,7 +60,7 @@ def bind_request(request: Request, request_id: str) -> str | None:
 
 
 def stamp_headers(result: Prediction) -> dict[str, str]:
-    return {"X-Request-ID": result.request_id, "X-Model-Version": result.model_version}
+    return {**request_id_header(result.request_id), "X-Model-Version": result.model_version}
 
 
 def routing_key(value: Any, source: str) -> str | None:
@@ -62,8 +75,4 @@ def routing_key(value: Any, source: str) -> str | None:
 async def unmatched(request: Request) -> Response:
     """Any other path under a protocol's prefix: 404, or 405 for a known path, in the protocol's body."""
     method_not_allowed = any(route.matches(request.scope)[0] is Match.PARTIAL for route in request.app.router.routes)
-    exc: GatewayError = NotFoundError(f"no route {request.method} {request.url.path}", code="no_route")
-    if method_not_allowed:
-        exc = GatewayError(f"method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
-        exc.status = 405
-    return error_reply(exc, new_id())
+    return error_reply(route_error(request.method, request.url.path, 405 if method_not_allowed else 404), new_id())

@@ -5,9 +5,9 @@
 native endpoint's rules and 404. Every infer goes through :meth:`service.gateway.Gateway.predict`, so it
 is logged as exactly one stamped record, like ``POST /predict``.
 
-Request IDs: the body's ``id`` when given (same rule as ``X-Request-ID``; echoed as ``id``, as the spec
-says), else ``X-Request-ID``, else a new UUIDv7. ``parameters`` always carries ``request_id``,
-``prediction_id``, ``route`` and ``revision``.
+Request IDs: the body's ``id`` when given (any text of the one rule in :mod:`service.ids`, echoed exactly
+as ``id``, as the spec says), else ``X-Request-ID``, else a new UUIDv7; every answer carries the one used as
+``id``. ``parameters`` always carries ``request_id``, ``prediction_id``, ``route`` and ``revision``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from registry_client.errors import CanarylineError
 from ..errors import BadRequestError, GatewayError, InputError, ServiceUnavailableError
 from ..gateway import Gateway
 from ..http import json_response, read_body
-from ..ids import accept_request_id, new_id
+from ..ids import new_id, request_id_from_header
 from ..plans import ActivePlan
 from ..routing import choose
 from ..validation import PredictRequest
 from .tensors import BINARY_UNSUPPORTED, encode_outputs, input_metadata, output_metadata, output_names, parse_infer
-from .transport import bind_request, error_reply, refused, routing_key, stamp_headers, unmatched
+from .transport import EVERY_METHOD, bind_request, error_reply, refused, routing_key, stamp_headers, unmatched
 
 __all__ = ["routes"]
 
@@ -106,7 +106,7 @@ async def infer(request: Request) -> Response:
     started = time.perf_counter()
     request_id: str | None = None
     try:
-        request_id = accept_request_id(request.headers.get("x-request-id"))
+        request_id = request_id_from_header(request.headers.get("x-request-id"))
         trace_id = bind_request(request, request_id)
         if "inference-header-content-length" in request.headers:
             raise BadRequestError(BINARY_UNSUPPORTED, code="binary_data")
@@ -134,9 +134,12 @@ async def infer(request: Request) -> Response:
     except Exception:
         gateway.metrics.observe_refused(500, time.perf_counter() - started)
         raise
-    body_out: dict[str, Any] = {"model_name": result.model, "model_version": result.model_version}
-    if call.id is not None:
-        body_out["id"] = call.id
+    # Every answer has an id (kserve's InferenceResponse requires one): the client's, else the request ID used.
+    body_out: dict[str, Any] = {
+        "model_name": result.model,
+        "model_version": result.model_version,
+        "id": result.request_id,
+    }
     body_out["parameters"] = {
         "request_id": result.request_id,
         "prediction_id": result.prediction_id,
@@ -166,6 +169,7 @@ def _check_outputs(active: ActivePlan, pin: str | None, requested: list[str]) ->
 def routes() -> list[BaseRoute]:
     return [
         Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/", server_metadata, methods=["GET"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
@@ -174,5 +178,5 @@ def routes() -> list[BaseRoute]:
         Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
-        Route("/v2/{path:path}", unmatched, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/v2/{path:path}", unmatched, methods=EVERY_METHOD),  # the protocol's body for whatever is left
     ]

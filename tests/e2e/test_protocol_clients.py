@@ -87,7 +87,7 @@ def test_infer_is_stamped_and_logged_once(client, sqlite_url: str, model_name: s
     plain = client.infer(model_name, [tensor(ROWS[:1], "FP32")], model_version="v1")
     assert plain.as_numpy("predictions").tolist() == [0]
     generated = plain.get_response()["parameters"]["request_id"]
-    assert "id" not in plain.get_response() and len(store.predictions_for_request(generated)) == 1
+    assert plain.get_response()["id"] == generated and len(store.predictions_for_request(generated)) == 1
     store.close()
 
 

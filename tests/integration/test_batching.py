@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 from registry_client.registry import Registry
+from registry_client.store import open_store
 from service.batching import Batcher
+from service.composition import build_runtime
+from service.errors import InputError
 from service.model_pool import ModelPool
+from service.settings import GatewaySettings
+from service.validation import PredictRequest
 
 
 @pytest.fixture
@@ -62,3 +67,33 @@ def test_a_failing_request_does_not_fail_its_neighbours(serving, iris) -> None:
     first, bad, last = asyncio.run(run())
     assert isinstance(bad, ValueError)
     assert len(first[0]) == 1 and len(last[0]) == 1
+
+
+def test_a_non_finite_answer_fails_only_its_own_request(tmp_path, model_name: str, iris, iris_models) -> None:
+    """Three concurrent requests share one model call; the one whose row makes NaN probabilities gets the
+    422, the other two are answered and logged."""
+    X, _ = iris
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    Registry(open_store(url)).register(model_name, iris_models["logreg"])
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken"))
+    batches = [X[:2].tolist(), [[1e308] * 4], X[2:3].tolist()]
+
+    async def run():
+        return await asyncio.gather(
+            *(
+                runtime.gateway.predict(PredictRequest(model=model_name, rows=rows), request_id=f"b-{i}", pin=None)
+                for i, rows in enumerate(batches)
+            ),
+            return_exceptions=True,
+        )
+
+    try:
+        first, bad, last = asyncio.run(run())
+        [batcher] = runtime.gateway._batchers.values()  # the version's one batcher: proves the call was shared
+        assert (batcher.calls, batcher.requests) == (1, 3)
+        assert isinstance(bad, InputError) and bad.code == "non_finite_output", bad
+        assert first.predictions == iris_models["logreg"].predict(X[:2]).tolist()
+        assert last.predictions == iris_models["logreg"].predict(X[2:3]).tolist()
+        assert [len(runtime.store.predictions_for_request(f"b-{i}")) for i in range(3)] == [1, 0, 1]
+    finally:
+        runtime.close()

@@ -27,7 +27,7 @@ class Served:
     classifier: str
     regressor: str
 
-    def predict(self, model: str, rows: list[list[float]], request_id: str) -> dict:
+    def predict(self, model: str, rows: list[list[float]], request_id: str | bytes) -> dict:
         response = self.client.post(
             "/predict", json={"model": model, "inputs": rows}, headers={"X-Request-ID": request_id}
         )
@@ -148,6 +148,16 @@ def test_the_outcome_joins_the_shadow_record_too(served: Served) -> None:
         (True, 0, 0),
         (True, 1, 0),
     ]
+
+
+@pytest.mark.parametrize("request_id", ["order 77/line 2", "zählung-1", "x" * 200])
+def test_any_request_id_of_the_rule_joins(served: Served, request_id: str) -> None:
+    """An outcome joins a prediction whose request ID has spaces, slashes or non-ASCII letters, exactly."""
+    served.predict(served.classifier, [ROW], request_id.encode())
+    response = served.feedback({"request_id": request_id, "outcome": 2})
+    assert response.status_code == 202, response.text
+    assert response.json()["request_id"] == request_id
+    assert served.runtime.store.get_outcomes([request_id])[request_id].outcome == [2]
 
 
 def test_unknown_request_is_404(served: Served) -> None:
@@ -329,7 +339,8 @@ def test_batch_outcomes_must_have_one_value_per_row(served: Served) -> None:
         (b"{", 400, "invalid_json", "body is not valid JSON"),
         (b"[1]", 422, "invalid_input", "body must be a JSON object"),
         (b'{"outcome": 1}', 422, "missing_field", "field 'request_id' is required"),
-        (b'{"request_id": "a b", "outcome": 1}', 422, "invalid_input", "field 'request_id' must match"),
+        (b'{"request_id": "known-1\\n", "outcome": 1}', 422, "invalid_input", "field 'request_id' must be 1-256"),
+        (b'{"request_id": "x\\u0000", "outcome": 1}', 422, "invalid_input", "with no control characters"),
         (b'{"request_id": "known-1"}', 422, "missing_field", "field 'outcome' is required"),
         (b'{"request_id": "known-1", "outcome": null}', 422, "missing_field", "field 'outcome' is required"),
         (
@@ -355,4 +366,4 @@ def test_malformed_bodies_are_refused(served: Served, body: bytes, status: int, 
 
 def test_feedback_takes_only_post(served: Served) -> None:
     """GET /feedback is a 405 in the one error shape."""
-    assert_error(served.client.get("/feedback"), 405, "method_not_allowed", "Method Not Allowed")
+    assert_error(served.client.get("/feedback"), 405, "method_not_allowed", "method GET is not allowed on /feedback")

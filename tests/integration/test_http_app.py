@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.gateways import canaried_gateway
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -72,30 +74,47 @@ def test_regressors_answer_without_probabilities(served) -> None:
     assert isinstance(body["predictions"][0], float) and "probabilities" not in body
 
 
-def test_client_request_id_is_honoured_and_logged(served) -> None:
-    """A valid X-Request-ID is echoed and becomes the record's request_id."""
+@pytest.mark.parametrize(
+    ("sent", "request_id"),
+    [
+        ("order-77:a", "order-77:a"),
+        ("req 1", "req 1"),
+        ("order 77/line 2", "order 77/line 2"),
+        ("x" * 200, "x" * 200),
+        ("zählung-1".encode(), "zählung-1"),  # header bytes are UTF-8
+    ],
+)
+def test_client_request_id_is_honoured_and_logged(served, sent: str | bytes, request_id: str) -> None:
+    """Any X-Request-ID of the rule is echoed exactly in the body and becomes the record's request_id; the
+    response header carries it only when it is printable ASCII."""
     client, runtime, model, _ = served
-    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Request-ID": "order-77:a"})
-    assert response.headers["x-request-id"] == "order-77:a" == response.json()["request_id"]
-    [record] = runtime.store.predictions_for_request("order-77:a")
-    assert (record.prediction_id, record.model_version, record.inputs) == (
+    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Request-ID": sent})
+    assert response.status_code == 200, response.text
+    assert response.json()["request_id"] == request_id
+    assert response.headers.get("x-request-id") == (request_id if request_id.isascii() else None)
+    [record] = runtime.store.predictions_for_request(request_id)
+    assert (record.request_id, record.prediction_id, record.model_version, record.inputs) == (
+        request_id,
         response.json()["prediction_id"],
         "v1",
         [ROW],
     )
 
 
-def test_invalid_request_id_is_refused_not_echoed(served) -> None:
-    """A bad X-Request-ID is a 400 naming the header and rule; a fresh ID is returned instead."""
+@pytest.mark.parametrize(
+    ("sent", "rule"),
+    [
+        ("x" * 257, "header X-Request-ID must be 1-256 characters"),
+        ("a\x01b", "no control characters"),
+        ("del\x7f", "no control characters"),
+    ],
+)
+def test_invalid_request_id_is_refused_not_echoed(served, sent: str | bytes, rule: str) -> None:
+    """A bad X-Request-ID is a 400 naming the header and rule; a fresh ID is returned instead, nothing logged."""
     client, runtime, model, _ = served
-    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Request-ID": "no spaces"})
-    body = assert_error(
-        response,
-        400,
-        "invalid_request_id",
-        "header X-Request-ID must match ^[A-Za-z0-9._:-]{1,128}$",
-    )
-    assert body["error"]["request_id"] != "no spaces"
+    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Request-ID": sent})
+    body = assert_error(response, 400, "invalid_request_id", rule)
+    assert body["error"]["request_id"] != sent
     assert runtime.store.count_predictions() == 0
 
 
@@ -150,6 +169,42 @@ def test_bad_input_gets_one_error_shape_and_no_record(
     assert runtime.store.count_predictions() == 0
 
 
+def test_inputs_that_make_the_model_answer_nan_are_refused(served) -> None:
+    """1e308 makes the classifier's probabilities NaN and the regressor's prediction infinite: a 422 naming
+    the model, version and row, never a null in the answer, and no record."""
+    client, runtime, model, regressor = served
+    classified = client.post("/predict", json={"model": model, "inputs": [ROW, [1e308] * 4]})
+    assert_error(
+        classified, 422, "non_finite_output", f"model {model!r} version 'v1' returned a non-finite probability"
+    )
+    assert "for row 1" in classified.json()["error"]["message"]
+    regressed = client.post("/predict", json={"model": regressor, "inputs": [[1e308] * 10]})
+    assert_error(
+        regressed, 422, "non_finite_output", f"model {regressor!r} version 'v1' returned a non-finite prediction"
+    )
+    assert runtime.store.count_predictions() == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b'{"inputs": [[5.1, 3.5, ' + b"1" * 400 + b", 0.2]]}", "inputs[0][2]"),
+        (b'{"inputs": [[5.1, 3.5, -' + b"7" * 400 + b", 0.2]]}", "inputs[0][2]"),
+    ],
+)
+def test_integers_beyond_float64_are_422(served, payload: bytes, field: str) -> None:
+    """A 400-digit integer literal is a 422 naming the element (it used to overflow NumPy: a 500)."""
+    client, runtime, model, _ = served
+    body = payload.replace(b"{", b'{"model": "' + model.encode() + b'", ', 1)
+    assert_error(
+        client.post("/predict", content=body),
+        422,
+        "invalid_input",
+        f"field '{field}' is out of range for a 64-bit float",
+    )
+    assert runtime.store.count_predictions() == 0
+
+
 def test_bodies_over_the_limit_are_413(served) -> None:
     """A body over CANARYLINE_MAX_BODY_BYTES is refused with 413, declared or streamed."""
     client, runtime, model, _ = served
@@ -162,6 +217,41 @@ def test_bodies_over_the_limit_are_413(served) -> None:
     )
     streamed = client.post("/predict", content=iter([big[:3000], big[3000:]]))
     assert_error(streamed, 413, "payload_too_large", "over the limit of 4096 bytes")
+    assert runtime.store.count_predictions() == 0
+
+
+def test_gzip_bodies_are_served(served) -> None:
+    """A Content-Encoding: gzip body is decompressed and served, and logged like any other."""
+    client, runtime, model, _ = served
+    body = gzip.compress(orjson.dumps({"model": model, "inputs": [ROW, ROW]}))
+    response = client.post("/predict", content=body, headers={"Content-Encoding": "gzip", "X-Request-ID": "gz-1"})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == [0, 0]
+    assert len(runtime.store.predictions_for_request("gz-1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "code", "message"),
+    [
+        (
+            gzip.compress(b'{"inputs": [' + b"[5.1, 3.5, 1.4, 0.2], " * 400 + b"[1, 2, 3, 4]]}"),
+            "gzip",
+            413,
+            "payload_too_large",
+            "over the limit of 4096 bytes once decompressed (CANARYLINE_MAX_BODY_BYTES)",
+        ),
+        (b"definitely not gzip", "gzip", 400, "invalid_encoding", "body is not valid gzip"),
+        (gzip.compress(b'{"inputs": [[1, 2, 3, 4]]}')[:-4], "gzip", 400, "invalid_encoding", "ends inside"),
+        (b'{"inputs": [[1, 2, 3, 4]]}', "br", 415, "unsupported_encoding", "Content-Encoding 'br' is not supported"),
+    ],
+)
+def test_bad_encodings_get_the_error_shape_and_no_record(
+    served, body: bytes, encoding: str, status: int, code: str, message: str
+) -> None:
+    """A body over the limit once decompressed is a 413, corrupt gzip a 400 and an unknown encoding a 415."""
+    client, runtime, _, _ = served
+    response = client.post("/predict", content=body, headers={"Content-Encoding": encoding})
+    assert_error(response, status, code, message)
     assert runtime.store.count_predictions() == 0
 
 
@@ -196,7 +286,66 @@ def test_models_endpoints_show_plan_and_versions(served) -> None:
     assert_error(client.get("/models/nope"), 404, "unknown_model", "model 'nope' is not served")
 
 
-def test_wrong_method_uses_the_error_shape(served) -> None:
-    """GET /predict is a 405 in the same error shape."""
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "message"),
+    [
+        ("GET", "/predict", 405, "method_not_allowed", "method GET is not allowed on /predict"),
+        ("TRACE", "/models", 405, "method_not_allowed", "method TRACE is not allowed on /models"),
+        ("GET", "/nope", 404, "no_route", "no route GET /nope"),
+        ("DELETE", "/models/x/y", 404, "no_route", "no route DELETE /models/x/y"),
+    ],
+)
+def test_wrong_methods_and_unknown_paths_use_the_error_shape(
+    served, method: str, path: str, status: int, code: str, message: str
+) -> None:
+    """A wrong method is a 405 and an unknown path a 404, in the one error shape, naming method and path."""
     client, _, _, _ = served
-    assert_error(client.get("/predict"), 405, "method_not_allowed", "Method Not Allowed")
+    response = client.request(method, path)
+    assert_error(response, status, code, message)
+    if status == 405:
+        assert "GET" in response.headers["allow"] or "POST" in response.headers["allow"]
+
+
+@pytest.fixture
+def canaried(tmp_path: Path, model_name: str, iris_models) -> Iterator[tuple[TestClient, Runtime, str]]:
+    """v1 (logistic regression) stable and v2 (a float32 tree) a sticky 50% canary."""
+    with canaried_gateway(tmp_path, model_name, iris_models) as (client, runtime, _):
+        yield client, runtime, model_name
+
+
+def test_a_lone_surrogate_routing_key_is_422_on_every_protocol(canaried) -> None:
+    """A routing key "\\ud800" with a sticky canary is a 422 naming the field (the bucket hash used to fail
+    encoding it: a 500), on /predict, KServe v1 and OIP v2; nothing is logged."""
+    client, runtime, model = canaried
+    native = client.post("/predict", content=b'{"inputs": [[5.1, 3.5, 1.4, 0.2]], "routing_key": "\\ud800"}')
+    assert_error(native, 422, "invalid_input", "field 'routing_key' must be valid Unicode text")
+    v1 = client.post(
+        f"/v1/models/{model}:predict", content=b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "routing_key": "\\ud800"}'
+    )
+    assert v1.status_code == 422 and "field 'routing_key' must be valid Unicode" in v1.json()["error"]
+    v2 = client.post(
+        f"/v2/models/{model}/infer",
+        content=b'{"parameters": {"routing_key": "\\udfff"}, "inputs": [{"name": "x", "datatype": "FP64", '
+        b'"shape": [1, 4], "data": [5.1, 3.5, 1.4, 0.2]}]}',
+    )
+    assert v2.status_code == 422 and "field 'parameters.routing_key' must be valid Unicode" in v2.json()["error"]
+    assert runtime.store.count_predictions() == 0
+
+
+def test_inputs_a_model_refuses_are_422_naming_it(canaried) -> None:
+    """The tree scores in float32, and scikit-learn refuses 1e308 with a ValueError: a 422 naming the model and
+    version on every protocol (it used to be a 500), and no record."""
+    client, runtime, model = canaried
+    native = client.post("/predict", json={"inputs": [[1e308] * 4], "version": "v2"})
+    assert_error(native, 422, "model_rejected_input", f"model {model!r} version 'v2' cannot score these inputs")
+    assert "too large for dtype('float32')" in native.json()["error"]["message"]
+    v1 = client.post(
+        f"/v1/models/{model}:predict", json={"instances": [[1e308] * 4]}, headers={"X-Model-Version": "v2"}
+    )
+    assert v1.status_code == 422 and "version 'v2' cannot score these inputs" in v1.json()["error"]
+    tensor = {"name": "x", "datatype": "FP64", "shape": [1, 4], "data": [1e308] * 4}
+    v2 = client.post(f"/v2/models/{model}/versions/v2/infer", json={"inputs": [tensor]})
+    assert v2.status_code == 422 and "version 'v2' cannot score these inputs" in v2.json()["error"]
+    v2_nan = client.post(f"/v2/models/{model}/versions/v1/infer", json={"inputs": [tensor]})
+    assert v2_nan.status_code == 422 and "version 'v1' returned a non-finite probability" in v2_nan.json()["error"]
+    assert runtime.store.count_predictions() == 0

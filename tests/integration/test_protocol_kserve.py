@@ -54,6 +54,16 @@ def test_predict_is_stamped_and_logged_once(served) -> None:
     )
 
 
+def test_any_request_id_of_the_rule_is_honoured(served) -> None:
+    """X-Request-ID with spaces and slashes is the record's request_id and is echoed in body and header."""
+    client, runtime, model = served
+    response = predict(client, model, {"instances": [ROW]}, headers={"X-Request-ID": "order 77/line 2"})
+    assert response.status_code == 200, response.text
+    assert response.json()["request_id"] == response.headers["x-request-id"] == "order 77/line 2"
+    [record] = runtime.store.predictions_for_request("order 77/line 2")
+    assert record.prediction_id == response.json()["prediction_id"]
+
+
 def test_version_header_pins(served) -> None:
     """X-Model-Version pins as on /predict; a version not served is a 404 listing the served ones."""
     client, _, model = served
@@ -113,12 +123,28 @@ def test_bad_instances_get_the_error_body_and_no_record(served, body, status: in
 def test_transport_refusals(served) -> None:
     """A bad X-Request-ID, an unknown model and an unknown path use the same body; nothing is logged."""
     client, runtime, model = served
-    bad = predict(client, model, {"instances": [ROW]}, headers={"X-Request-ID": "no spaces"})
-    assert_v1_error(bad, 400, "header X-Request-ID must match")
-    assert bad.headers["x-request-id"] != "no spaces"
+    bad = predict(client, model, {"instances": [ROW]}, headers={"X-Request-ID": "a\x01b"})
+    assert_v1_error(bad, 400, "header X-Request-ID must be 1-256 characters with no control characters")
+    assert bad.headers["x-request-id"] != "a\x01b"
     assert_v1_error(predict(client, "nope", {"instances": [ROW]}), 404, "model 'nope' is not served")
     assert_v1_error(client.post(f"/v1/models/{model}/explain", content=b"{}"), 404, "no route POST")
-    assert_v1_error(client.post(f"/v1/models/{model}:explain", content=b"{}"), 405, "method POST is not allowed")
+    assert_v1_error(client.request("TRACE", f"/v1/models/{model}"), 405, "method TRACE is not allowed")
+    assert runtime.store.count_predictions() == 0
+
+
+def test_root_is_kserve_liveness(served) -> None:
+    """GET / answers KServe v1's liveness body, which kserve's client reads (`status` == "alive")."""
+    client, _, _ = served
+    response = client.get("/")
+    assert response.status_code == 200 and response.json() == {"status": "alive"}
+
+
+def test_explain_is_not_implemented(served) -> None:
+    """:explain is a 501 in the v1 error body naming the model (an unknown model stays a 404); nothing logged."""
+    client, runtime, model = served
+    explained = client.post(f"/v1/models/{model}:explain", json={"instances": [ROW]})
+    assert_v1_error(explained, 501, f"model {model!r} has no explainer")
+    assert_v1_error(client.post("/v1/models/nope:explain", json={"instances": [ROW]}), 404, "'nope' is not served")
     assert runtime.store.count_predictions() == 0
 
 

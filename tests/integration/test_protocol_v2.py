@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,12 @@ def test_server_metadata_and_health(served) -> None:
     assert served.client.get("/v2/health/live").status_code == 200
     ready = served.client.get("/v2/health/ready")
     assert ready.status_code == 200 and ready.json() == {"ready": True}
+
+
+def test_v2_with_a_trailing_slash_is_server_metadata(served) -> None:
+    """GET /v2/ is the same server metadata as GET /v2, not a 404."""
+    response = served.client.get("/v2/")
+    assert response.status_code == 200 and response.json() == served.client.get("/v2").json()
 
 
 def test_not_ready_before_any_model_is_served(tmp_path: Path) -> None:
@@ -163,6 +170,37 @@ def test_infer_is_stamped_and_logged_once(served) -> None:
     assert record.inputs == [ROW, ROW2] and record.predictions == predictions["data"]
 
 
+def test_null_optional_fields_are_absent_fields(served) -> None:
+    """kserve's own datamodels send every optional field, as null: id, parameters, a tensor's parameters,
+    outputs and an output's parameters. Each null means absent (the spec allows them all to be missing)."""
+    body = {
+        "id": None,
+        "parameters": None,
+        "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "parameters": None, "data": ROW}],
+        "outputs": None,
+    }
+    response = infer(served, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == response.json()["parameters"]["request_id"]
+    body["outputs"] = [{"name": "predictions", "parameters": None}]
+    body["parameters"] = {"routing_key": None}
+    chosen = infer(served, body)
+    assert chosen.status_code == 200, chosen.text
+    assert [o["name"] for o in chosen.json()["outputs"]] == ["predictions"]
+    assert served.runtime.store.count_predictions() == 2
+
+
+def test_gzip_bodies_are_served_and_bombs_refused(served) -> None:
+    """A gzip infer body is served; one over the limit once decompressed is a 413 in the spec's body."""
+    small = gzip.compress(orjson.dumps({"id": "gz-v2", "inputs": [tensor([ROW])]}))
+    response = infer(served, small, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200 and response.json()["id"] == "gz-v2"
+    big = gzip.compress(orjson.dumps({"inputs": [tensor([ROW] * 50)], "parameters": {"pad": "x" * 10_000}}))
+    assert_v2_error(infer(served, big, headers={"Content-Encoding": "gzip"}), 413, "once decompressed")
+    assert_v2_error(infer(served, small, headers={"Content-Encoding": "zstd"}), 415, "'zstd' is not supported")
+    assert len(served.runtime.store.predictions_for_request("gz-v2")) == 1 == served.runtime.store.count_predictions()
+
+
 def test_flat_and_nested_data_give_the_same_answer(served) -> None:
     """Row-major flat data and data nested as rows are the same tensor."""
     pin = f"/v2/models/{served.model}/versions/v1/infer"
@@ -171,14 +209,28 @@ def test_flat_and_nested_data_give_the_same_answer(served) -> None:
     assert nested["outputs"] == flat["outputs"]
 
 
-def test_without_id_a_request_id_is_generated_or_taken_from_the_header(served) -> None:
-    """No id: parameters.request_id is X-Request-ID when sent, else a new one; id is not echoed."""
+def test_without_id_the_answer_carries_the_header_or_a_generated_id(served) -> None:
+    """No id: the answer's id and parameters.request_id are X-Request-ID when sent, else a new one."""
     generated = infer(served, {"inputs": [tensor([ROW])]})
-    assert "id" not in generated.json()
-    assert generated.json()["parameters"]["request_id"] == generated.headers["x-request-id"]
-    header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "hdr-1"}).json()
-    assert header["parameters"]["request_id"] == "hdr-1" and "id" not in header
-    assert len(served.runtime.store.predictions_for_request("hdr-1")) == 1
+    body = generated.json()
+    assert body["id"] == body["parameters"]["request_id"] == generated.headers["x-request-id"]
+    header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "req 1"}).json()
+    assert header["id"] == header["parameters"]["request_id"] == "req 1"
+    assert len(served.runtime.store.predictions_for_request("req 1")) == 1
+
+
+@pytest.mark.parametrize("request_id", ["order 77/line 2", "zählung-1", "x" * 200, "a/b?c=d&e", " padded "])
+def test_any_id_is_echoed_exactly_and_kept_on_the_record(served, request_id: str) -> None:
+    """OIP allows any string as id: it is echoed as given and is the record's request_id; the X-Request-ID
+    header carries it only when it is header-safe (printable ASCII, no surrounding space)."""
+    response = infer(served, {"id": request_id, "inputs": [tensor([ROW])]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == body["parameters"]["request_id"] == request_id
+    header_safe = request_id.isascii() and request_id.strip() == request_id
+    assert response.headers.get("x-request-id") == (request_id if header_safe else None)
+    [record] = served.runtime.store.predictions_for_request(request_id)
+    assert record.request_id == request_id and record.prediction_id == body["parameters"]["prediction_id"]
 
 
 @pytest.mark.parametrize(
@@ -270,7 +322,9 @@ def _bad(**changes) -> dict:
         (_bad(datatype="FP32", data=[[5, 3, 1e39, 0]]), 422, "must be in range for FP32"),
         (_bad(parameters={"binary_data_size": 16}), 400, "binary tensor data is not supported"),
         ({"id": 7, "inputs": [tensor([ROW])]}, 400, "field 'id' must be a string"),
-        ({"id": "no spaces", "inputs": [tensor([ROW])]}, 400, "field 'id' must match ^[A-Za-z0-9._:-]{1,128}$"),
+        ({"id": "nl-1\n", "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters with no control"),
+        ({"id": "", "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters"),
+        ({"id": "x" * 257, "inputs": [tensor([ROW])]}, 400, "field 'id' must be 1-256 characters"),
         ({"parameters": [], "inputs": [tensor([ROW])]}, 422, "field 'parameters' must be an object"),
         ({"parameters": {"routing_key": 5}, "inputs": [tensor([ROW])]}, 422, "parameter 'routing_key' must be"),
         ({"parameters": {"routing_key": "k" * 257}, "inputs": [tensor([ROW])]}, 422, "at most 256 characters"),
@@ -302,12 +356,14 @@ def test_transport_refusals(served) -> None:
     assert_v2_error(binary, 400, "binary tensor data is not supported")
     big = {"inputs": [tensor([ROW] * 40)], "parameters": {"pad": "x" * 4096}}
     assert_v2_error(infer(served, big), 413, "over the limit of 4096 bytes")
-    bad_header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "no spaces"})
-    assert_v2_error(bad_header, 400, "header X-Request-ID must match")
-    assert bad_header.headers["x-request-id"] != "no spaces"
+    bad_header = infer(served, {"inputs": [tensor([ROW])]}, headers={"X-Request-ID": "x" * 257})
+    assert_v2_error(bad_header, 400, "header X-Request-ID must be 1-256 characters")
+    assert bad_header.headers["x-request-id"] != "x" * 257
     assert_v2_error(infer(served, {"inputs": [tensor([ROW])]}, "/v2/models/nope/infer"), 404, "'nope' is not served")
     assert_v2_error(served.client.get(f"/v2/models/{served.model}/config"), 404, "no route GET")
     assert_v2_error(served.client.post("/v2/health/live"), 405, "method POST is not allowed")
+    assert_v2_error(served.client.request("TRACE", "/v2/health/live"), 405, "method TRACE is not allowed")
+    assert_v2_error(served.client.request("OPTIONS", "/v2/nope"), 404, "no route OPTIONS /v2/nope")
     assert served.runtime.store.count_predictions() == 0
 
 

@@ -94,6 +94,8 @@ def test_invalid_names_and_objects_are_refused(sqlite_registry: Registry, model_
         sqlite_registry.register(model_name, iris_models["logreg"], version="V1")
     with pytest.raises(InvalidVersionError, match="model name 'Bad Name' is invalid"):
         sqlite_registry.register("Bad Name", iris_models["logreg"])
+    with pytest.raises(InvalidVersionError, match=r"model name 'iris\\n' is invalid"):
+        sqlite_registry.register("iris\n", iris_models["logreg"])
     with pytest.raises(UnsupportedModelError, match=r"builtins\.dict"):
         sqlite_registry.register(model_name, {"not": "a model"})
     with pytest.raises(ModelNotFoundError):

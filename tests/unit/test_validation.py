@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import BadRequestError, InputError
-from service.validation import check_width, parse_predict
+from service.validation import check_width, load_json, parse_predict
 
 
 def parse(body: bytes, max_batch: int = 1000):
@@ -114,3 +116,61 @@ def test_width_must_match_the_model() -> None:
 def test_any_finite_rectangular_batch_parses(rows: list[list[float]]) -> None:
     """Every non-empty rectangular batch of finite floats is accepted unchanged."""
     assert parse(orjson.dumps({"inputs": rows})).rows == rows
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"inputs": [[1, 2, ' + b"1" * 400 + b"]]}", "inputs[0][2]"),
+        (b'{"inputs": [[1], [-' + b"9" * 400 + b"]]}", "inputs[1][0]"),
+        (b'{"inputs": [[1]], "pad": {"deep": [0, ' + b"2" * 310 + b"]}}", "pad.deep[1]"),
+    ],
+)
+def test_integers_too_large_for_a_float_are_refused(body: bytes, field: str) -> None:
+    """An integer literal no float64 holds (which only Python's lenient parser accepts) is a 422 naming it."""
+    with pytest.raises(InputError, match=re.escape(f"field '{field}' is out of range for a 64-bit float")) as info:
+        parse(body)
+    assert info.value.status == 422
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=2**1024, max_value=10**400), st.booleans(), st.integers(0, 2))
+def test_any_integer_beyond_float64_is_refused_wherever_it_is(magnitude: int, negative: bool, at: int) -> None:
+    """Wherever an integer of 2**1024 or more (either sign) sits in a row, the refusal names that element."""
+    row = [1, 2, 3]
+    row[at] = -magnitude if negative else magnitude
+    body = b'{"inputs": [' + b"[" + b", ".join(str(v).encode() for v in row) + b"]]}"
+    with pytest.raises(InputError, match=re.escape(f"field 'inputs[0][{at}]' is out of range for a 64-bit float")):
+        parse(body)
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=-(2**1000), max_value=2**1000))
+def test_integers_a_float_holds_are_accepted(value: int) -> None:
+    """Integers up to 2**1000 (beyond 64-bit integers, within float64) are accepted as the number they are."""
+    body = b'{"inputs": [[' + str(value).encode() + b"]]}"
+    [[parsed]] = parse(body).rows
+    assert float(parsed) == float(value)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"inputs": [[1]], "routing_key": "\\ud800"}', "routing_key"),
+        (b'{"inputs": [[1]], "routing_key": "user-\\udc00"}', "routing_key"),
+        (b'{"inputs": [[1]], "model": "\\ud83d"}', "model"),
+        (b'{"inputs": [[1]], "version": "v\\ud800"}', "version"),
+        (b'{"inputs": [[1]], "routing_key": "\xed\xa0\x80"}', "routing_key"),  # a surrogate in UTF-8 bytes
+        (b'{"inputs": [[1]], "parameters": {"\\ud800": 1}}', "parameters"),
+    ],
+)
+def test_lone_surrogates_are_refused_naming_the_field(body: bytes, field: str) -> None:
+    """A string that is not valid Unicode (a lone surrogate) is a 422 naming the field, wherever it is."""
+    with pytest.raises(InputError, match=re.escape(f"field '{field}'") + ".* valid Unicode") as info:
+        parse(body)
+    assert info.value.status == 422
+
+
+def test_surrogate_pairs_are_ordinary_text() -> None:
+    """An escaped surrogate pair is one character (here an emoji), not a lone surrogate."""
+    assert load_json(b'{"routing_key": "\\ud83d\\ude42", "n": NaN}')["routing_key"] == "\U0001f642"

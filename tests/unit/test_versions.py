@@ -16,9 +16,12 @@ def test_valid_versions_are_accepted(version: str) -> None:
     assert validate_version(version) == version
 
 
-@pytest.mark.parametrize("version", ["", "V1", "-v1", "v1-", "v1.", "has space", "v/1", "latest:1", "9" * 64, "ü"])
+@pytest.mark.parametrize(
+    "version", ["", "V1", "-v1", "v1-", "v1.", "has space", "v/1", "latest:1", "9" * 64, "ü", "v1\n", "v1\n\n"]
+)
 def test_invalid_versions_name_the_rule(version: str) -> None:
-    """A name that breaks the rule is refused with the rule in the message."""
+    """A name that breaks the rule is refused with the rule in the message (the whole name: a trailing newline
+    never slips past the pattern's ``$``)."""
     with pytest.raises(InvalidVersionError, match=r"must match"):
         validate_version(version)
 

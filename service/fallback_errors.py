@@ -1,0 +1,102 @@
+"""The one JSON error body for the answers BentoML would write itself, in front of the gateway's app.
+
+BentoML's router sees every request first and hands a path to our app only when one of our routes
+matches it (its ``PassiveMount``). An unknown path, or a wrong method on BentoML's own routes
+(``/livez``, ``/metrics``), is therefore answered by Starlette's defaults in plain text
+(``Not Found``, ``Method Not Allowed``). :class:`FallbackErrorsMiddleware`, added to the BentoML
+service, replaces every plain-text error answer (status >= 400) from inside it with the gateway's error
+body: ``{"error": {"code", "message", "request_id"}}``, or ``{"error": "<message>"}`` under ``/v2`` and
+``/v1``. Every other answer passes through untouched, at the cost of one check per response start.
+
+Outside its reach: a request that is not HTTP/1.1 is answered by uvicorn before any app runs, with a
+plain-text 400 its h11 protocol hard-codes (BentoML passes uvicorn no option for it), and BentoML's
+concurrency and timeout middlewares (503, 504) run outside the service's own middlewares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import GatewayError, MethodNotAllowedError, NotFoundError
+from .ids import new_id
+
+__all__ = ["FallbackErrorsMiddleware", "error_body", "route_error", "send_error"]
+
+_PROTOCOL_PREFIXES = ("/v2", "/v1")
+
+
+def route_error(method: str, path: str, status: int) -> GatewayError:
+    """The gateway's error for a router's refusal: 404 (no such route), 405 (wrong method) or another status."""
+    if status == 404:
+        return NotFoundError(f"no route {method} {path}", code="no_route")
+    if status == 405:
+        return MethodNotAllowedError(f"method {method} is not allowed on {path}")
+    error = GatewayError(_phrase(status), code="internal_error" if status == 500 else "http_error")
+    error.status = status
+    return error
+
+
+def error_body(path: str, exc: GatewayError, request_id: str) -> bytes:
+    """The error body for ``path``: the protocols' ``{"error": message}`` under /v2 and /v1, else the native one."""
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in _PROTOCOL_PREFIXES):
+        return orjson.dumps({"error": exc.message})
+    return orjson.dumps({"error": {"code": exc.code, "message": exc.message, "request_id": request_id}})
+
+
+async def send_error(send: Send, scope: Scope, exc: GatewayError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Answer ``exc`` as a whole ASGI response, with a fresh request ID (and ``headers``, e.g. ``allow``)."""
+    request_id = new_id()
+    body = error_body(scope["path"], exc, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class FallbackErrorsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_json_errors(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                headers = message.get("headers", [])
+                if _plain_text(headers):
+                    replacing = True
+                    kept = [(name, value) for name, value in headers if name.lower() == b"allow"]
+                    await send_error(send, scope, route_error(scope["method"], scope["path"], message["status"]), kept)
+                    return
+            if not replacing:  # once replaced, the plain-text body that follows is dropped
+                await send(message)
+
+        await self.app(scope, receive, send_json_errors)
+
+
+def _plain_text(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"content-type" and value.startswith(b"text/plain") for name, value in headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"

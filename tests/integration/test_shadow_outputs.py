@@ -1,0 +1,21 @@
+"""The shadow run itself (as the shadow process runs it), over a real registered model."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry_client.registry import Registry
+from service.errors import InputError
+from service.shadow import run_shadow
+
+
+def test_a_non_finite_shadow_answer_is_a_failed_run_not_a_record_of_nulls(
+    sqlite_registry: Registry, model_name: str, iris_models
+) -> None:
+    """Rows that make the shadow version's probabilities NaN fail the run (counted as a shadow error by the
+    runner), so no record with null probabilities is logged; finite rows run as usual."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    predictions, probabilities, _ = run_shadow(model_name, "v1", [[5.1, 3.5, 1.4, 0.2]])
+    assert predictions == [0] and len(probabilities[0]) == 3
+    with pytest.raises(InputError, match=f"model {model_name!r} version 'v1' returned a non-finite probability"):
+        run_shadow(model_name, "v1", [[5.1, 3.5, 1.4, 0.2], [1e308] * 4])
