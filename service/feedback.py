@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,9 +69,17 @@ def parse_feedback(body: bytes) -> FeedbackRequest:
     except TimestampError as exc:
         raise InputError(f"field 'observed_at' {exc}") from exc
     prediction_id = require_str(payload, "prediction_id")
-    if prediction_id is not None and not valid_request_id(prediction_id):
-        raise InputError(f"field 'prediction_id' must be {REQUEST_ID_RULE}")
+    if prediction_id is not None and not _is_uuid(prediction_id):
+        raise InputError("field 'prediction_id' must be a prediction ID the gateway answered with (a UUID)")
     return FeedbackRequest(request_id, payload["outcome"], observed, require_str(payload, "model"), prediction_id)
+
+
+def _is_uuid(value: str) -> bool:
+    """Prediction IDs are the gateway's own UUIDv7s, in their canonical 36-character form."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 class Feedback:

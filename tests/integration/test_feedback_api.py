@@ -14,6 +14,7 @@ from registry_client.registry import Registry
 from registry_client.store import Store
 from service.composition import Runtime, build_runtime
 from service.http import build_app
+from service.ids import new_id
 from service.settings import GatewaySettings
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -269,8 +270,9 @@ def test_prediction_id_must_name_a_primary_prediction_of_the_request(served: Ser
     served.predict(served.classifier, [ROW], "mine-2")
     other = served.predict(served.classifier, [ROW], "other-2")
     [primary] = served.runtime.store.predictions_for_request("mine-2")
+    shadow_pid = new_id()
     shadow = dataclasses.replace(
-        primary, prediction_id="shadow-pid-2", primary_id=primary.prediction_id, route="shadow", shadow=True
+        primary, prediction_id=shadow_pid, primary_id=primary.prediction_id, route="shadow", shadow=True
     )
     served.runtime.store.append_predictions([shadow])
     body = {"request_id": "mine-2", "outcome": 1}
@@ -281,7 +283,7 @@ def test_prediction_id_must_name_a_primary_prediction_of_the_request(served: Ser
         f"request 'mine-2' has no prediction {other['prediction_id']!r}",
     )
     assert_error(
-        served.feedback({**body, "prediction_id": "shadow-pid-2"}),
+        served.feedback({**body, "prediction_id": shadow_pid}),
         422,
         "invalid_input",
         "field 'prediction_id' names a shadow prediction",
