@@ -32,7 +32,7 @@ from .gateway import Gateway
 from .ids import accept_request_id, new_id
 from .logs import current_trace_id
 from .tracing import RequestTracer
-from .validation import parse_predict
+from .validation import parse_predict, routing_key
 
 if TYPE_CHECKING:
     from .composition import Runtime
@@ -99,6 +99,8 @@ async def _predict(request: Request) -> Response:
         bind_contextvars(request_id=request_id, trace_id=trace_id)
         body = await read_body(request, gateway.settings.max_body_bytes)
         parsed = parse_predict(body, max_batch=gateway.settings.max_batch)
+        if parsed.routing_key is None:  # the body's key wins, as on every protocol
+            parsed.routing_key = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")
         result = await gateway.predict(
             parsed,
             request_id=request_id,

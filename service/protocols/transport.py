@@ -6,8 +6,6 @@ gateway's status for it (400, 404, 413, 422, 503); the request ID travels in ``X
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,16 +13,16 @@ from starlette.routing import Match
 
 from registry_client.errors import CanarylineError
 
-from ..errors import GatewayError, InputError, NotFoundError
+from ..errors import GatewayError, NotFoundError
 from ..gateway import Prediction
 from ..http import _trace_id, json_response
 from ..ids import new_id
 from ..logs import current_trace_id
+from ..validation import ROUTING_KEY_MAX, routing_key
 
 __all__ = ["ROUTING_KEY_MAX", "bind_request", "error_reply", "refused", "routing_key", "stamp_headers", "unmatched"]
 
 log = structlog.get_logger("canaryline.protocols")
-ROUTING_KEY_MAX = 256
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
@@ -48,15 +46,6 @@ def bind_request(request: Request, request_id: str) -> str | None:
 
 def stamp_headers(result: Prediction) -> dict[str, str]:
     return {"X-Request-ID": result.request_id, "X-Model-Version": result.model_version}
-
-
-def routing_key(value: Any, source: str) -> str | None:
-    """A sticky routing key: a non-empty string of at most 256 characters, as on ``POST /predict``."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > ROUTING_KEY_MAX:
-        raise InputError(f"{source} must be a non-empty string of at most {ROUTING_KEY_MAX} characters")
-    return value
 
 
 async def unmatched(request: Request) -> Response:

@@ -77,6 +77,43 @@ def test_canary_share_and_sticky_keys(gateway_factory, sqlite_url: str, three_ve
     assert sum(v == "v2" for v in after_versions.values()) > sum(v == "v2" for v in before.values())
 
 
+def _served_version(http: httpx.Client, model: str, protocol: str, key: str, *, by_header: bool) -> str:
+    """The version one protocol answers with for ``key``, sent as X-Routing-Key or in the body."""
+    headers = {"X-Routing-Key": key} if by_header else {}
+    if protocol == "native":
+        body: dict = {"inputs": [ROW]} if by_header else {"inputs": [ROW], "routing_key": key}
+        response = http.post("/predict", json=body, headers=headers)
+    elif protocol == "v2":
+        body = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [ROW]}]}
+        if not by_header:
+            body["parameters"] = {"routing_key": key}
+        response = http.post(f"/v2/models/{model}/infer", json=body, headers=headers)
+    else:
+        body = {"instances": [ROW]} if by_header else {"instances": [ROW], "routing_key": key}
+        response = http.post(f"/v1/models/{model}:predict", json=body, headers=headers)
+    assert response.status_code == 200, (protocol, response.text)
+    return response.headers["x-model-version"]
+
+
+def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
+    gateway_factory, sqlite_url: str, three_versions: str
+) -> None:
+    """With a sticky 50% canary, a key sent as X-Routing-Key or in the body gets one version on every protocol."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url)
+    admin(gateway).set_canary(model, "v2", weight=50, reason="sticky canary")
+    keys = [f"user-{i}" for i in range(60)]
+    seen: dict[str, set[str]] = {key: set() for key in keys}
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        for protocol in ("native", "v2", "kserve"):
+            for by_header in (True, False):
+                for key in keys:
+                    seen[key].add(_served_version(http, model, protocol, key, by_header=by_header))
+    switched = sorted(key for key, versions in seen.items() if len(versions) > 1)
+    assert switched == [], f"{len(switched)} of {len(keys)} keys switched version: {switched}"
+    assert {version for versions in seen.values() for version in versions} == {"v1", "v2"}
+
+
 def test_pinning_by_header_and_body(gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """A pinned version in the plan is served with route 'pinned'; any other is a 404 listing what is served."""
     model = three_versions

@@ -99,6 +99,14 @@ def test_invalid_request_id_is_refused_not_echoed(served) -> None:
     assert runtime.store.count_predictions() == 0
 
 
+def test_a_routing_key_header_breaking_its_rule_is_422(served) -> None:
+    """X-Routing-Key longer than 256 characters is refused naming the header, as on the other protocols."""
+    client, runtime, model, _ = served
+    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Routing-Key": "k" * 257})
+    assert_error(response, 422, "invalid_input", "header X-Routing-Key must be a non-empty string of at most 256")
+    assert runtime.store.count_predictions() == 0
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "code", "message"),
     [
