@@ -17,6 +17,7 @@ from typing import Any
 from .errors import ModelNotFoundError, PlanConflictError, PlanError
 from .plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
 from .registry import Registry
+from .versions import validate_version
 
 __all__ = ["ControlPlane", "stable_stack"]
 
@@ -136,7 +137,9 @@ class ControlPlane:
         return current
 
     def _registered(self, model: str, version: str) -> None:
-        self.registry.get(model, version)  # raises ModelNotFoundError naming model and version
+        """Only an exact registered version name enters a plan: the naming rule (422), then the registry (404)."""
+        validate_version(version)
+        self.registry.get(model, version)  # exact look-up, no alias: raises ModelNotFoundError naming both
 
     def _build(self, cls: type[Canary] | type[Shadow], model: str, **fields: Any) -> Any:
         try:

@@ -102,6 +102,44 @@ def test_bad_mutations_get_the_error_shape(admin, path: str, body: dict, status:
     assert runtime.store.get_plan(model).revision == 1
 
 
+NOT_VERSION_NAMES = ["latest", "V1", "../v1", "iris:v1", "\u0087", "v1\n"]
+
+
+@pytest.mark.parametrize("name", NOT_VERSION_NAMES)
+@pytest.mark.parametrize(
+    ("path", "field", "extra"),
+    [
+        ("promote", "version", {}),
+        ("canary", "version", {"weight": 10}),
+        ("shadow", "version", {"sample": 10}),
+        ("rollback", "to", {}),
+    ],
+)
+def test_only_exact_registered_version_names_enter_a_plan(admin, name: str, path: str, field: str, extra: dict) -> None:
+    """Aliases ('latest'), case variants and names breaking the version rule are a 422 naming the rule."""
+    client, runtime, model = admin
+    response = client.post(f"/admin/models/{model}/{path}", json={field: name, "reason": "r", **extra}, headers=auth())
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "request_id"}
+    assert error["code"] == "invalid_version" and "must match ^[a-z0-9]" in error["message"], error
+    assert runtime.store.get_plan(model).revision == 1
+
+
+def test_a_stored_plan_with_an_invalid_version_name_is_not_applied(admin) -> None:
+    """A plan in the store naming 'latest' is refused at load, named in /readyz detail; revision 1 keeps serving."""
+    client, runtime, model = admin
+    current = runtime.store.get_plan(model)
+    aliased = current.evolve(actor="x", reason="alias", stable="latest")
+    runtime.store.save_plan(aliased, before=current, action="promote")
+    runtime.plans.refresh()
+    error = runtime.gateway.readiness()["errors"][model]
+    assert "revision 2 not applied" in error and "'latest'" in error and "must match" in error, error
+    assert "still serving revision 1" in error
+    served = client.post("/predict", json={"inputs": [[5.1, 3.5, 1.4, 0.2]]}).json()
+    assert (served["model_version"], served["revision"]) == ("v1", 1)
+
+
 def test_actor_header_is_validated(admin) -> None:
     """An actor that breaks its rule is refused rather than written to the audit log."""
     client, _, model = admin

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import bentoml
@@ -127,3 +128,16 @@ def test_string_label_classifiers_register_and_serve(sqlite_registry: Registry, 
     v = sqlite_registry.register(model_name, LogisticRegression(max_iter=500).fit(X, names))
     assert v.classes == ["setosa", "versicolor", "virginica"]
     assert sqlite_registry.load(model_name, "v1").model.predict(X[:1]).tolist() == ["setosa"]
+
+
+@pytest.mark.parametrize("alias", ["latest", "V1", "V2", "../v1", "iris:v1", "\u0087", "v1\n"])
+def test_a_version_is_looked_up_by_its_exact_name_never_an_alias(
+    sqlite_registry: Registry, model_name: str, iris_models, alias: str
+) -> None:
+    """'latest', case variants and other non-names find no version (BentoML would resolve some of them)."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    sqlite_registry.register(model_name, iris_models["tree"])
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"has no version {alias!r}")):
+        sqlite_registry.get(model_name, alias)
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"has no version {alias!r}")):
+        sqlite_registry.load(model_name, alias)
