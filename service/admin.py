@@ -37,7 +37,8 @@ _MAX_ADMIN_BODY = 64 * 1024
 
 
 class _Mutation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON ``true`` is not a weight of 1 %, ``"10"`` not 10, ``"yes"`` not true, ``"1"`` not revision 1.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     reason: str = Field(min_length=1, max_length=500)
     expected_revision: int | None = Field(default=None, ge=1)

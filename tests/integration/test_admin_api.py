@@ -140,6 +140,36 @@ def test_a_stored_plan_with_an_invalid_version_name_is_not_applied(admin) -> Non
     assert (served["model_version"], served["revision"]) == ("v1", 1)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("canary", b'{"version": "v2", "weight": true, "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": "10", "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": NaN, "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": 10, "sticky": "yes", "reason": "r"}', "sticky"),
+        ("canary", b'{"version": "v2", "weight": 10, "sticky": 1, "reason": "r"}', "sticky"),
+        ("shadow", b'{"version": "v2", "sample": "10", "reason": "r"}', "sample"),
+        ("shadow", b'{"version": "v2", "sample": false, "reason": "r"}', "sample"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": "1"}', "expected_revision"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": true}', "expected_revision"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": 1.0}', "expected_revision"),
+        ("promote", b'{"version": 2, "reason": "r"}', "version"),
+        ("promote", b'{"version": "v2", "reason": 5}', "reason"),
+        ("rollback", b'{"to": 1, "reason": "r"}', "to"),
+    ],
+)
+def test_admin_fields_have_strict_types(admin, path: str, body: bytes, field: str) -> None:
+    """A boolean or a string where a number belongs (or the reverse) is a 422 naming the field, never coerced."""
+    client, runtime, model = admin
+    response = client.post(
+        f"/admin/models/{model}/{path}", content=body, headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["message"].startswith(f"field {field}:"), error
+    assert runtime.store.get_plan(model).revision == 1
+
+
 def test_actor_header_is_validated(admin) -> None:
     """An actor that breaks its rule is refused rather than written to the audit log."""
     client, _, model = admin
