@@ -70,7 +70,7 @@ class Demo:
         self.release(responses)
 
     def release(self, served_so_far: list[dict[str, Any]]) -> None:
-        """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote, then roll back."""
+        """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote (shadow stopped), then roll back."""
         self.console.rule("[bold]4. canary v2 at 20% (sticky keys) and shadow v3 on 100%")
         self.cli("canary", MODEL, "v2", "--weight", "20", "--reason", "v2: random forest, try on 20%")
         self.cli("shadow", MODEL, "v3", "--sample", "100", "--reason", "v3: watch it on real traffic")
@@ -80,7 +80,8 @@ class Demo:
         self.show_stickiness(responses)
         self.wait_for_shadow()
         self.cli("status", MODEL)
-        self.console.rule("[bold]5. promote v2, then roll back in one command")
+        self.console.rule("[bold]5. stop the shadow, promote v2, then roll back in one command")
+        self.cli("shadow", MODEL, "--clear", "--reason", "v3 watched: its numbers are in the evaluation")
         self.cli("promote", MODEL, "v2", "--reason", "canary looked good")
         after_promote = self.send_traffic(100, "traffic after the promotion")
         self.show_served(after_promote)

@@ -7,7 +7,8 @@
   gateway without that route answers 404 with no canaryline error code: the scenario is then skipped with
   a message (not counted as failed); any other refusal is a real failure.
 - :class:`Sre`: one user walking a release through the admin API while the load runs, at fractions of
-  ``--run-time``: promote the canary (40%), **roll back** (50%), canary again at 10% (60%).
+  ``--run-time``: promote the canary (40%), **roll back** to the first stable version (50%; ``--to``,
+  since a plain rollback would first clear the shadow and keep the promoted version), canary again at 10% (60%).
 
 ``python -m load_tests.run_load`` starts a gateway with iris v1 stable, v2 canary at 10% and v3 shadow on
 100% and runs these users headless; ``--admin-token`` (default ``$CANARYLINE_ADMIN_TOKEN``) authorizes
@@ -39,6 +40,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--admin-token", default=os.environ.get("CANARYLINE_ADMIN_TOKEN", ""), help="admin token")
     parser.add_argument("--release-model", default=IRIS, help="model the SRE releases")
     parser.add_argument("--canary-version", default="v2", help="version the SRE canaries and promotes")
+    parser.add_argument("--stable-version", default="v1", help="version the SRE rolls back to")
     parser.add_argument("--predict-rate", type=float, default=25.0, help="predictions per second per Predictor")
 
 
@@ -130,6 +132,8 @@ class Sre(FastHttpUser):
         body: dict[str, Any] = {"reason": f"load test: {action}"}
         if action in ("promote", "canary"):
             body["version"] = options.canary_version
+        if action == "rollback":
+            body["to"] = options.stable_version
         if action == "canary":
             body["weight"] = 10
         path = f"/admin/models/{options.release_model}/{action}"

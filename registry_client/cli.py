@@ -249,7 +249,7 @@ def rollback(
     gateway: GatewayOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make the previous stable version stable again (or --to VERSION) and clear the canary."""
+    """Clear the canary and shadow; with neither, make the previous stable version stable again (or --to)."""
     with _client(gateway) as client:
         _report(client.rollback(model, to=to, reason=reason, expected_revision=expected_revision), as_json)
 

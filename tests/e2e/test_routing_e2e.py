@@ -233,10 +233,13 @@ def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, thr
     for t in threads:
         t.start()
     try:
-        for cycle in range(6):  # canary v3, promote v2, roll back to v1: three revisions a cycle
+        for cycle in range(6):  # canary v3, promote v2, roll back (the canary ends), again (v1): four a cycle
             client.set_canary(model, "v3", weight=30, reason=f"cycle {cycle}")
             time.sleep(0.15)
             client.promote(model, "v2", reason=f"cycle {cycle}")
+            time.sleep(0.15)
+            plan = client.rollback(model, reason=f"cycle {cycle}")["plan"]
+            assert (plan["stable"], plan["canary"]) == ("v2", None)
             time.sleep(0.15)
             assert client.rollback(model, reason=f"cycle {cycle}")["plan"]["stable"] == "v1"
             time.sleep(0.15)
@@ -246,7 +249,7 @@ def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, thr
             t.join()
     assert failures == []
     plans = {e["revision"]: e["after"] for e in client.history(model)}
-    assert len(plans) == 19 and len(seen) > 200
+    assert len(plans) == 25 and len(seen) > 200
     assert len({revision for revision, _, _ in seen}) > 5
     for revision, version, route in seen:
         plan = plans[revision]
