@@ -12,7 +12,7 @@
 
 ``python -m load_tests.run_load`` starts a gateway with iris v1 stable, v2 canary at 10% and v3 shadow on
 100% and runs these users headless; ``--admin-token`` (default ``$CANARYLINE_ADMIN_TOKEN``) authorizes
-the SRE's calls.
+the SRE's calls and ``--feedback-token`` (default ``$CANARYLINE_FEEDBACK_TOKEN``) the outcomes.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ _STAMPS = ("model", "model_version", "request_id", "prediction_id", "route", "re
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--admin-token", default=os.environ.get("CANARYLINE_ADMIN_TOKEN", ""), help="admin token")
+    parser.add_argument(
+        "--feedback-token", default=os.environ.get("CANARYLINE_FEEDBACK_TOKEN", ""), help="feedback token"
+    )
     parser.add_argument("--release-model", default=IRIS, help="model the SRE releases")
     parser.add_argument("--canary-version", default="v2", help="version the SRE canaries and promotes")
     parser.add_argument("--stable-version", default="v1", help="version the SRE rolls back to")
@@ -83,7 +86,8 @@ class FeedbackPoster(FastHttpUser):
             return
         request_id, model, label = _ANSWERED.popleft()
         payload = {"request_id": request_id, "outcome": label, "model": model}
-        with self.client.post("/feedback", json=payload, catch_response=True) as response:
+        headers = {"Authorization": f"Bearer {self.environment.parsed_options.feedback_token}"}
+        with self.client.post("/feedback", json=payload, headers=headers, catch_response=True) as response:
             if response.status_code == 202:
                 return
             code = _error_code(response)

@@ -120,9 +120,13 @@ ExpectOpt = Annotated[
 
 
 def _client(gateway: str | None) -> GatewayClient:
+    """A client presenting each endpoint's token: CANARYLINE_ADMIN_TOKEN, _READ_TOKEN and _FEEDBACK_TOKEN."""
     settings = CanarylineSettings()
-    token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    return GatewayClient(gateway or settings.gateway, token=token, actor=_actor())
+    tokens = (settings.admin_token, settings.read_token, settings.feedback_token)
+    admin, read, feedback = (t.get_secret_value() if t is not None else None for t in tokens)
+    return GatewayClient(
+        gateway or settings.gateway, token=admin, read_token=read, feedback_token=feedback, actor=_actor()
+    )
 
 
 def _actor() -> str:
@@ -409,10 +413,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the gateway (``bentoml serve service.service:Canaryline``) in the foreground."""
-    from service.composition import admin_token
     from service.settings import GatewaySettings
 
-    admin_token(GatewaySettings())  # refuse here, before BentoML would restart a refusing worker forever
+    GatewaySettings.from_env()  # refuse here (one line), before BentoML would restart a refusing worker forever
     env = {**os.environ, "CANARYLINE_WORKERS": str(workers)}
     argv = [
         sys.executable,

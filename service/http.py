@@ -26,7 +26,8 @@ from structlog.contextvars import bind_contextvars
 
 from registry_client.errors import CanarylineError
 
-from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .auth import Gates
+from .errors import BadRequestError, GatewayError, PayloadTooLargeError, UnauthorizedError
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import accept_request_id, new_id
@@ -50,7 +51,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-    return json_response(body, exc.status, {"X-Request-ID": request_id})
+    headers = {"X-Request-ID": request_id}
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = f'Bearer realm="{exc.realm}"'
+    return json_response(body, exc.status, headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -129,6 +133,8 @@ async def feedback(request: Request) -> Response:
     try:
         request_id = accept_request_id(request.headers.get("x-request-id"))
         bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
+        gates: Gates = request.app.state.gates
+        gates.feedback.check(request.headers)  # before the body is read: ground truth only from its producer
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
         accept = partial(intake.accept, parsed.request_id, parsed.outcome, parsed.observed_at, model=parsed.model)
@@ -147,7 +153,12 @@ def _refused(exc: GatewayError | CanarylineError, request_id: str) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    """``GET /models``: every plan in force with actors and reasons, so it needs the read token."""
     gateway: Gateway = request.app.state.gateway
+    try:
+        request.app.state.gates.read.check(request.headers)
+    except GatewayError as exc:
+        return error_response(exc, new_id())
     names = sorted(set(gateway.plans.models()) | set(gateway.plans.errors))
     return json_response({"models": [gateway.describe(name) for name in names]})
 
@@ -155,6 +166,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
+        request.app.state.gates.read.check(request.headers)
         return json_response(gateway.describe(request.path_params["name"]))
     except GatewayError as exc:
         return error_response(exc, new_id())
@@ -188,6 +200,7 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
             gc.freeze()
         app.state.gateway = current.gateway
         app.state.feedback = current.feedback
+        app.state.gates = current.gates
         if current.admin is not None:
             app.router.routes.extend(current.admin.routes())
         yield

@@ -12,6 +12,7 @@ import pytest
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
+from tests.support.tokens import READ_TOKEN, bearer
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -95,7 +96,7 @@ def test_tampered_version_is_refused_and_other_models_keep_serving(
     assert httpx.post(gateway.url + "/predict", json={"model": good, "inputs": [ROW]}).status_code == 200
     refused = httpx.post(gateway.url + "/predict", json={"model": bad, "inputs": [ROW]})
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_unavailable"
-    assert "artifact SHA-256" in httpx.get(f"{gateway.url}/models/{bad}").json()["error"]
+    assert "artifact SHA-256" in httpx.get(f"{gateway.url}/models/{bad}", headers=bearer(READ_TOKEN)).json()["error"]
     assert '"event": "plan_not_applied"' in gateway.log() and f'"model": "{bad}"' in gateway.log()
 
 

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
-from tests.conftest import ADMIN_TOKEN
+from tests.support.tokens import TOKEN_ENV
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -52,7 +52,7 @@ def test_the_readme_session_works_as_written(gateway_factory, sqlite_url: str, m
     registry.register(model_name, make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y))
     registry.register(model_name, RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y))
     gateway = gateway_factory(sqlite_url)
-    env = {**os.environ, "CANARYLINE_GATEWAY": gateway.url, "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {**os.environ, "CANARYLINE_GATEWAY": gateway.url, **TOKEN_ENV}
     steps = session_steps()
     assert [shlex.split(command)[:2] for command, _ in steps] == [
         ["canaryline", "serve"],

@@ -14,6 +14,7 @@ from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.tokens import READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -28,7 +29,7 @@ def served(
     registry.register(model_name, iris_models["logreg"])
     regressor = model_name + "r"
     registry.register(regressor, diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, admin_token="t0ken")
+    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, **TOKEN_SETTINGS)
     runtime = build_runtime(settings)
     with TestClient(build_app(runtime)) as client:
         yield client, runtime, model_name, regressor
@@ -196,12 +197,14 @@ def test_one_record_per_200(served) -> None:
 def test_models_endpoints_show_plan_and_versions(served) -> None:
     """GET /models lists served models; GET /models/{name} shows plan and loaded versions; unknown is 404."""
     client, _, model, regressor = served
-    names = [m["model"] for m in client.get("/models").json()["models"]]
+    names = [m["model"] for m in client.get("/models", headers=bearer(READ_TOKEN)).json()["models"]]
     assert names == sorted([model, regressor])
-    detail = client.get(f"/models/{model}").json()
+    detail = client.get(f"/models/{model}", headers=bearer(READ_TOKEN)).json()
     assert detail["plan"]["stable"] == "v1" and list(detail["versions"]) == ["v1"]
     assert detail["versions"]["v1"]["n_features"] == 4
-    assert_error(client.get("/models/nope"), 404, "unknown_model", "model 'nope' is not served")
+    assert_error(
+        client.get("/models/nope", headers=bearer(READ_TOKEN)), 404, "unknown_model", "model 'nope' is not served"
+    )
 
 
 def test_wrong_method_uses_the_error_shape(served) -> None:
