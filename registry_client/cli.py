@@ -412,23 +412,35 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the gateway (``bentoml serve service.service:Canaryline``) in the foreground."""
+    """Start the gateway (BentoML serving ``service.service:Canaryline``) in the foreground.
+
+    Refuses in one line, before BentoML starts, when the settings are invalid (a missing or short
+    token) or the port is taken; BentoML would otherwise restart a refusing worker forever, or print a
+    traceback after it had already started.
+    """
     from service.settings import GatewaySettings
 
-    GatewaySettings.from_env()  # refuse here (one line), before BentoML would restart a refusing worker forever
+    GatewaySettings.from_env()
+    _refuse_busy_port(host, port)
     env = {**os.environ, "CANARYLINE_WORKERS": str(workers)}
-    argv = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "service.service:Canaryline",
-        "--port",
-        str(port),
-        "--host",
-        host,
-    ]
+    argv = [sys.executable, "-m", "service.launcher", "serve", "service.service:Canaryline"]
+    argv += ["--port", str(port), "--host", host]
     os.execve(sys.executable, argv, env)  # noqa: S606 — replaces this process; signals go straight to BentoML
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Exit 2 when ``host:port`` cannot be bound (a listener is there); the probe socket is closed at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc}", 2)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to take
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"cannot serve on port {port} of {host}: {exc.strerror} (is another gateway running there?)", 2)
 
 
 def main() -> None:
