@@ -2,8 +2,8 @@
 
 Reads of the plan and history need the read (or admin) token, every mutation the admin token
 (:mod:`service.auth`). A mutation takes a ``reason`` and an optional ``expected_revision`` (409 when
-the plan moved on), and records the actor from ``X-Canaryline-Actor``. After saving, this gateway applies the new
-revision before answering; every other worker and replica picks it up from the store.
+the plan moved on), and records the actor from ``X-Canaryline-Actor``. After saving, this gateway
+applies the new revision before answering; every other worker and replica picks it up from the store.
 """
 
 from __future__ import annotations
