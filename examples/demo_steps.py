@@ -52,7 +52,10 @@ class Demo:
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_keys: list[str] = []
         self.truth: dict[str, int] = {}  # request_id → the data set's true label, posted later as ground truth
-        self.token = secrets.token_urlsafe(24)  # the demo's own admin token, used by its CLI calls
+        # The demo's own tokens (admin, read, feedback), used by its gateway and its CLI calls.
+        self.token = secrets.token_urlsafe(24)
+        self.read_token = secrets.token_urlsafe(24)
+        self.feedback_token = secrets.token_urlsafe(24)
         X, y = load_wine(return_X_y=True)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
             X, y, test_size=0.4, random_state=7, stratify=y
@@ -70,7 +73,7 @@ class Demo:
         self.release(responses)
 
     def release(self, served_so_far: list[dict[str, Any]]) -> None:
-        """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote, then roll back."""
+        """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote (shadow stopped), then roll back."""
         self.console.rule("[bold]4. canary v2 at 20% (sticky keys) and shadow v3 on 100%")
         self.cli("canary", MODEL, "v2", "--weight", "20", "--reason", "v2: random forest, try on 20%")
         self.cli("shadow", MODEL, "v3", "--sample", "100", "--reason", "v3: watch it on real traffic")
@@ -80,7 +83,8 @@ class Demo:
         self.show_stickiness(responses)
         self.wait_for_shadow()
         self.cli("status", MODEL)
-        self.console.rule("[bold]5. promote v2, then roll back in one command")
+        self.console.rule("[bold]5. stop the shadow, promote v2, then roll back in one command")
+        self.cli("shadow", MODEL, "--clear", "--reason", "v3 watched: its numbers are in the evaluation")
         self.cli("promote", MODEL, "v2", "--reason", "canary looked good")
         after_promote = self.send_traffic(100, "traffic after the promotion")
         self.show_served(after_promote)
@@ -144,7 +148,7 @@ class Demo:
 
     def start_gateway(self) -> None:
         self.console.rule(f"[bold]2. start the gateway on {self.url} (store: {self.settings.store_url()})")
-        env = {**os.environ, "CANARYLINE_ADMIN_TOKEN": self.token}
+        env = {**os.environ, **self.token_env()}
         log = (self.home / "gateway.log").open("ab")
         canaryline = Path(sys.executable).with_name("canaryline")
         self.proc = subprocess.Popen(
@@ -211,7 +215,7 @@ class Demo:
     def wait_for_shadow(self, *, ready: bool = False) -> None:
         """Shadow work runs in its own process after the answers: wait until it has loaded v3 (``ready``)
         or has caught up with the traffic sent so far."""
-        with GatewayClient(self.url) as client:
+        with GatewayClient(self.url, read_token=self.read_token) as client:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 counts = client.model(MODEL)["shadow"].get("v3", {})
@@ -240,11 +244,18 @@ class Demo:
         if missing:
             raise SystemExit(f"{len(missing)} served predictions have no log record")
 
+    def token_env(self) -> dict[str, str]:
+        return {
+            "CANARYLINE_ADMIN_TOKEN": self.token,
+            "CANARYLINE_READ_TOKEN": self.read_token,
+            "CANARYLINE_FEEDBACK_TOKEN": self.feedback_token,
+        }
+
     def cli(self, *args: str) -> None:
         canaryline = Path(sys.executable).with_name("canaryline")
         shown = " ".join(f'"{a}"' if " " in a else a for a in args)
         self.console.print(f"[bold cyan]$ canaryline {shown}[/bold cyan]")
-        env = {**os.environ, "CANARYLINE_GATEWAY": self.url, "CANARYLINE_ADMIN_TOKEN": self.token}
+        env = {**os.environ, "CANARYLINE_GATEWAY": self.url, **self.token_env()}
         subprocess.run([str(canaryline), *args], check=True, env=env)
 
     def stop(self) -> None:

@@ -7,11 +7,12 @@
   gateway without that route answers 404 with no canaryline error code: the scenario is then skipped with
   a message (not counted as failed); any other refusal is a real failure.
 - :class:`Sre`: one user walking a release through the admin API while the load runs, at fractions of
-  ``--run-time``: promote the canary (40%), **roll back** (50%), canary again at 10% (60%).
+  ``--run-time``: promote the canary (40%), **roll back** to the first stable version (50%; ``--to``,
+  since a plain rollback would first clear the shadow and keep the promoted version), canary again at 10% (60%).
 
 ``python -m load_tests.run_load`` starts a gateway with iris v1 stable, v2 canary at 10% and v3 shadow on
 100% and runs these users headless; ``--admin-token`` (default ``$CANARYLINE_ADMIN_TOKEN``) authorizes
-the SRE's calls.
+the SRE's calls and ``--feedback-token`` (default ``$CANARYLINE_FEEDBACK_TOKEN``) the outcomes.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ _STAMPS = ("model", "model_version", "request_id", "prediction_id", "route", "re
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--admin-token", default=os.environ.get("CANARYLINE_ADMIN_TOKEN", ""), help="admin token")
+    parser.add_argument(
+        "--feedback-token", default=os.environ.get("CANARYLINE_FEEDBACK_TOKEN", ""), help="feedback token"
+    )
     parser.add_argument("--release-model", default=IRIS, help="model the SRE releases")
     parser.add_argument("--canary-version", default="v2", help="version the SRE canaries and promotes")
+    parser.add_argument("--stable-version", default="v1", help="version the SRE rolls back to")
     parser.add_argument("--predict-rate", type=float, default=25.0, help="predictions per second per Predictor")
 
 
@@ -81,7 +86,8 @@ class FeedbackPoster(FastHttpUser):
             return
         request_id, model, label = _ANSWERED.popleft()
         payload = {"request_id": request_id, "outcome": label, "model": model}
-        with self.client.post("/feedback", json=payload, catch_response=True) as response:
+        headers = {"Authorization": f"Bearer {self.environment.parsed_options.feedback_token}"}
+        with self.client.post("/feedback", json=payload, headers=headers, catch_response=True) as response:
             if response.status_code == 202:
                 return
             code = _error_code(response)
@@ -130,6 +136,8 @@ class Sre(FastHttpUser):
         body: dict[str, Any] = {"reason": f"load test: {action}"}
         if action in ("promote", "canary"):
             body["version"] = options.canary_version
+        if action == "rollback":
+            body["to"] = options.stable_version
         if action == "canary":
             body["weight"] = 10
         path = f"/admin/models/{options.release_model}/{action}"

@@ -51,6 +51,8 @@ class LoadRun:
         self.args = args
         self.workdir = workdir
         self.token = secrets.token_urlsafe(24)
+        self.read_token = secrets.token_urlsafe(24)
+        self.feedback_token = secrets.token_urlsafe(24)
         self.redis: Server | None = None
         self.gateway: Server | None = None
 
@@ -81,6 +83,8 @@ class LoadRun:
             "CANARYLINE_STORE": store,
             "CANARYLINE_HOME": str(self.workdir / "home"),
             "CANARYLINE_ADMIN_TOKEN": self.token,
+            "CANARYLINE_READ_TOKEN": self.read_token,
+            "CANARYLINE_FEEDBACK_TOKEN": self.feedback_token,
         }
         argv = [str(canaryline), "serve", "--port", str(port), "--workers", str(self.args.workers)]
         self.gateway = Server("gateway", argv, http_ok(url + "/readyz"), self.workdir / "gateway.log", url=url, env=env)
@@ -105,7 +109,8 @@ class LoadRun:
         argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless"]
         argv += ["-u", str(self.args.users), "-r", str(self.args.users), "-t", f"{self.args.duration}s"]
         argv += ["--host", url, "--csv", str(prefix), "--only-summary", "--stop-timeout", "5"]
-        argv += ["--admin-token", self.token, "--predict-rate", str(self.args.predict_rate)]
+        argv += ["--admin-token", self.token, "--feedback-token", self.feedback_token]
+        argv += ["--predict-rate", str(self.args.predict_rate)]
         argv += ["--loglevel", "WARNING"]
         _say(f"locust: {self.args.users} users for {self.args.duration} s")
         with (self.workdir / "locust.log").open("w") as log:

@@ -125,9 +125,17 @@ ExpectOpt = Annotated[
 
 
 def _client(gateway: str | None) -> GatewayClient:
+    """A client presenting each endpoint's token: CANARYLINE_ADMIN_TOKEN, _READ_TOKEN and _FEEDBACK_TOKEN."""
     settings = CanarylineSettings()
-    token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    return GatewayClient(gateway or settings.gateway or _DEFAULT_GATEWAY, token=token, actor=_actor())
+    tokens = (settings.admin_token, settings.read_token, settings.feedback_token)
+    admin, read, feedback = (t.get_secret_value() if t is not None else None for t in tokens)
+    return GatewayClient(
+        gateway or settings.gateway or _DEFAULT_GATEWAY,
+        token=admin,
+        read_token=read,
+        feedback_token=feedback,
+        actor=_actor(),
+    )
 
 
 def _actor() -> str:
@@ -287,7 +295,7 @@ def rollback(
     gateway: GatewayOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make the previous stable version stable again (or --to VERSION) and clear the canary."""
+    """Clear the canary and shadow; with neither, make the previous stable version stable again (or --to)."""
     with _client(gateway) as client:
         _report(client.rollback(model, to=to, reason=reason, expected_revision=expected_revision), as_json)
 
@@ -463,24 +471,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the gateway (``bentoml serve service.service:Canaryline``) in the foreground."""
-    from service.composition import admin_token
+    """Start the gateway (BentoML serving ``service.service:Canaryline``) in the foreground.
+
+    Refuses in one line, before BentoML starts, when the settings are invalid (a missing or short
+    token) or the port is taken; BentoML would otherwise restart a refusing worker forever, or print a
+    traceback after it had already started.
+    """
     from service.settings import GatewaySettings
 
-    admin_token(GatewaySettings())  # refuse here, before BentoML would restart a refusing worker forever
-    env = {**os.environ, "CANARYLINE_WORKERS": str(workers)}
-    argv = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "service.service:Canaryline",
-        "--port",
-        str(port),
-        "--host",
-        host,
-    ]
+    settings = GatewaySettings.from_env()
+    _refuse_busy_port(host, port)
+    # BentoML's parent process resolves its model store too: the same home as the workers'.
+    env = {**os.environ, "CANARYLINE_WORKERS": str(workers), "BENTOML_HOME": str(settings.model_store())}
+    argv = [sys.executable, "-m", "service.launcher", "serve", "service.service:Canaryline"]
+    argv += ["--port", str(port), "--host", host]
     os.execve(sys.executable, argv, env)  # noqa: S606 — replaces this process; signals go straight to BentoML
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Exit 2 when ``host:port`` cannot be bound (a listener is there); the probe socket is closed at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc}", 2)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to take
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"cannot serve on port {port} of {host}: {exc.strerror} (is another gateway running there?)", 2)
 
 
 def main() -> None:

@@ -12,22 +12,30 @@ __all__ = ["GatewayClient"]
 
 
 class GatewayClient:
-    """One gateway's admin API; ``transport`` lets tests or embedders swap the network."""
+    """One gateway's admin API and feedback intake; ``transport`` lets tests or embedders swap the network.
+
+    Each call presents the token its endpoint takes: ``token`` (the admin token) for mutations,
+    ``read_token`` (else the admin token) for the plan, history and ``/models``, ``feedback_token`` for
+    outcomes.
+    """
 
     def __init__(
         self,
         base_url: str,
         *,
         token: str | None = None,
+        read_token: str | None = None,
+        feedback_token: str | None = None,
         actor: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         if actor:
             headers["X-Canaryline-Actor"] = actor
+        self._admin = _bearer(token)
+        self._read = _bearer(read_token or token)
+        self._feedback = _bearer(feedback_token)
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
 
@@ -43,13 +51,13 @@ class GatewayClient:
     # -- reads ---------------------------------------------------------------------------------
     def model(self, model: str) -> dict[str, Any]:
         """What the gateway serves for ``model``: plan in force, loaded versions, errors, shadow counters."""
-        return self._call("GET", f"/models/{model}")
+        return self._call("GET", f"/models/{model}", auth=self._read)
 
     def plan(self, model: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/admin/models/{model}/plan")["plan"])
+        return dict(self._call("GET", f"/admin/models/{model}/plan", auth=self._read)["plan"])
 
     def history(self, model: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/admin/models/{model}/history")["history"])
+        return list(self._call("GET", f"/admin/models/{model}/history", auth=self._read)["history"])
 
     # -- mutations -----------------------------------------------------------------------------
     def promote(self, model: str, version: str, *, reason: str, expected_revision: int | None = None) -> dict[str, Any]:
@@ -102,18 +110,20 @@ class GatewayClient:
             body["observed_at"] = observed_at
         if model is not None:
             body["model"] = model
-        return self._call("POST", "/feedback", body)
+        return self._call("POST", "/feedback", body, auth=self._feedback)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _mutate(self, model: str, action: str, reason: str, expected: int | None, **fields: Any) -> dict[str, Any]:
         body = {"reason": reason, **{k: v for k, v in fields.items() if v is not None}}
         if expected is not None:
             body["expected_revision"] = expected
-        return self._call("POST", f"/admin/models/{model}/{action}", body)
+        return self._call("POST", f"/admin/models/{model}/{action}", body, auth=self._admin)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: dict[str, str]
+    ) -> dict[str, Any]:
         try:
-            response = self._http.request(method, path, json=body)
+            response = self._http.request(method, path, json=body, headers=auth)
         except httpx.HTTPError as exc:
             raise GatewayClientError(
                 f"cannot reach the gateway at {self.base_url}: {exc}", status=503, code="unreachable"
@@ -133,3 +143,7 @@ class GatewayClient:
             f"the gateway at {self.base_url} answered {response.status_code} to {method} {path}: {response.text[:200]}",
             status=response.status_code,
         )
+
+
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}

@@ -4,9 +4,11 @@ Transport-agnostic: the gateway's admin API calls these; each validates against 
 checks ``expected_revision`` (409 when the plan moved on) and saves the next revision with its audit
 entry in one atomic store write.
 
-Rollback walks back through the *stable history*: a stack built from the audit log where every change
-of stable pushes the new version and a rollback to the version under the top pops the top. So rolling
-back twice goes two stable versions back instead of flipping between the last two.
+Rollback returns to the last safe state. A canary or shadow in the plan is what changed last on top of
+a stable version, so rollback clears them and keeps stable. A plan that is already stable-only walks
+back through the *stable history*: a stack built from the audit log where every change of stable
+pushes the new version and a rollback to the version under the top pops the top. So rolling back twice
+goes two stable versions back instead of flipping between the last two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from .errors import ModelNotFoundError, PlanConflictError, PlanError
 from .plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
 from .registry import Registry
+from .versions import validate_version
 
 __all__ = ["ControlPlane", "stable_stack"]
 
@@ -106,23 +109,30 @@ class ControlPlane:
     def rollback(
         self, model: str, *, to: str | None = None, actor: str, reason: str, expected_revision: int | None
     ) -> AuditEntry:
-        """Stable goes back one step (or to ``to``); the canary is cleared; recorded like any change."""
+        """Back to the last safe state, a stable-only plan; recorded like any change.
+
+        A canary or shadow in the plan is cleared and stable stays. Only a plan that is already
+        stable-only walks back the stable history. ``to`` makes any registered version stable and
+        clears canary and shadow alike.
+        """
         current = self._current(model, expected_revision)
-        if to is None:
+        experimental = current.canary is not None or current.shadow is not None
+        if to is None and experimental:
+            to = current.stable
+        elif to is None:
             stack = stable_stack(self.store.history(model))
             if len(stack) < 2:
                 raise PlanError(
-                    f"model {model!r} has no earlier stable version to roll back to (stable is {current.stable!r}); "
-                    "name one with --to VERSION"
+                    f"model {model!r} has no earlier stable version to roll back to (stable is {current.stable!r}) "
+                    "and no canary or shadow to clear; name one with --to VERSION"
                 )
             to = stack[-2]
         self._registered(model, to)
-        if to == current.stable and current.canary is None:
-            raise PlanError(f"model {model!r}: version {to!r} is already stable and there is no canary to clear")
-        changes: dict[str, Any] = {"stable": to, "canary": None}
-        if current.shadow is not None and current.shadow.version == to:
-            changes["shadow"] = None
-        return self._save(current, "rollback", actor, reason, changes)
+        if to == current.stable and not experimental:
+            raise PlanError(
+                f"model {model!r}: version {to!r} is already stable and there is no canary or shadow to clear"
+            )
+        return self._save(current, "rollback", actor, reason, {"stable": to, "canary": None, "shadow": None})
 
     # -- helpers -------------------------------------------------------------------------------
     def _current(self, model: str, expected_revision: int | None) -> Plan:
@@ -136,7 +146,9 @@ class ControlPlane:
         return current
 
     def _registered(self, model: str, version: str) -> None:
-        self.registry.get(model, version)  # raises ModelNotFoundError naming model and version
+        """Only an exact registered version name enters a plan: the naming rule (422), then the registry (404)."""
+        validate_version(version)
+        self.registry.get(model, version)  # exact look-up, no alias: raises ModelNotFoundError naming both
 
     def _build(self, cls: type[Canary] | type[Shadow], model: str, **fields: Any) -> Any:
         try:

@@ -33,7 +33,7 @@ from .frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_m
 from .plan import Plan
 from .settings import CanarylineSettings
 from .store import Store, open_store
-from .versions import VERSION_PATTERN, next_default_version, sort_versions, validate_version
+from .versions import VERSION_PATTERN, is_version_name, next_default_version, sort_versions, validate_version
 
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
@@ -299,9 +299,13 @@ def version_info(name: str, version: str) -> ModelVersion | None:
     import bentoml
     from bentoml.exceptions import NotFound
 
+    if not is_version_name(version):
+        return None  # BentoML would resolve 'latest', lowercase 'V1' or refuse '../v1' with a ValueError
     try:
         bento_model = bentoml.models.get(f"{name}:{version}")
     except (NotFound, ValueError):
+        return None
+    if str(bento_model.tag.version) != version:  # an alias or a normalised spelling: not this exact version
         return None
     meta: dict[str, Any] = dict(bento_model.info.metadata)
     if meta.get("canaryline") != 1 or "sha256" not in meta:

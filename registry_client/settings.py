@@ -14,7 +14,10 @@ __all__ = ["CanarylineSettings"]
 class CanarylineSettings(BaseSettings):
     """``CANARYLINE_*`` variables; pass values to the constructor in tests instead of patching."""
 
-    model_config = SettingsConfigDict(env_prefix="CANARYLINE_", env_nested_delimiter="__", extra="ignore")
+    # Errors never echo the input: it holds the tokens.
+    model_config = SettingsConfigDict(
+        env_prefix="CANARYLINE_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Field(default_factory=lambda: Path.home() / "canaryline")
     #: ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``; empty means SQLite under ``home``.
@@ -24,7 +27,11 @@ class CanarylineSettings(BaseSettings):
     #: Base URL of a gateway. Control-plane changes go to it (``http://127.0.0.1:3000`` when unset); ``status``
     #: and ``history`` ask it when set, and read the store when not.
     gateway: str | None = None
+    #: Bearer tokens: the admin token changes plans (and reads them); the read token reads plans,
+    #: history and ``/models``; the feedback token posts ground truth. The CLI sends the one each call needs.
     admin_token: SecretStr | None = None
+    read_token: SecretStr | None = None
+    feedback_token: SecretStr | None = None
 
     def model_store(self) -> Path:
         """BentoML's model store in force: ``BENTOML_HOME`` when set, else ``home/bentoml``."""

@@ -8,28 +8,42 @@ from collections.abc import Iterable
 from .errors import InvalidVersionError
 
 __all__ = [
+    "RESERVED_VERSIONS",
     "VERSION_PATTERN",
+    "is_version_name",
     "next_default_version",
     "sort_versions",
     "validate_version",
     "version_key",
 ]
 
-# The issue asks for ^[a-z0-9][a-z0-9._-]{0,63}$; BentoML tags additionally end in [a-z0-9] and are at
+# Our own rule is ^[a-z0-9][a-z0-9._-]{0,63}$; BentoML tags additionally end in [a-z0-9] and are at
 # most 63 characters long, so the rule is the intersection of both (anything else BentoML would refuse).
 VERSION_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$"
 _VERSION_RE = re.compile(VERSION_PATTERN)
+#: BentoML resolves ``name:latest`` to the newest version, so it can never be a version's own name.
+RESERVED_VERSIONS = frozenset({"latest"})
 _DEFAULT_RE = re.compile(r"^v(\d+)$")
 _CHUNK_RE = re.compile(r"(\d+)")
 
 
+def is_version_name(version: object) -> bool:
+    """Whether ``version`` is a string that, as a whole, obeys the naming rule and is not an alias."""
+    return isinstance(version, str) and version not in RESERVED_VERSIONS and _VERSION_RE.fullmatch(version) is not None
+
+
 def validate_version(version: str) -> str:
-    """Return ``version`` when it obeys the naming rule, else raise InvalidVersionError naming it."""
-    if not _VERSION_RE.fullmatch(version):  # `$` alone would let a trailing newline through
+    """Return ``version`` when it obeys the naming rule, else raise InvalidVersionError naming it.
+
+    The whole name must match (``re.fullmatch``: ``$`` alone would let a trailing newline through), and
+    ``latest`` is refused: BentoML resolves it to whichever version is newest, so two processes could
+    serve different artifacts under one stamp.
+    """
+    if not is_version_name(version):
         raise InvalidVersionError(
             f"version {version!r} is invalid: it must match {VERSION_PATTERN} "
             "(lowercase letters, digits, '.', '_' and '-', starting and ending with a letter or digit, "
-            "at most 63 characters)"
+            "at most 63 characters) and be an exact version name, not BentoML's alias 'latest'"
         )
     return version
 

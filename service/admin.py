@@ -1,14 +1,13 @@
 """The admin (control-plane) HTTP API, mounted at ``/admin`` on the gateway.
 
-Reads are open; every mutation needs ``Authorization: Bearer <CANARYLINE_ADMIN_TOKEN>`` (compared in
-constant time), takes a ``reason`` and an optional ``expected_revision`` (409 when the plan moved on),
-and records the actor from ``X-Canaryline-Actor``. After saving, this gateway applies the new
-revision before answering; every other worker and replica picks it up from the store.
+Reads of the plan and history need the read (or admin) token, every mutation the admin token
+(:mod:`service.auth`). A mutation takes a ``reason`` and an optional ``expected_revision`` (409 when
+the plan moved on), and records the actor from ``X-Canaryline-Actor``. After saving, this gateway
+applies the new revision before answering; every other worker and replica picks it up from the store.
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +22,8 @@ from registry_client.control import ControlPlane
 from registry_client.errors import CanarylineError
 from registry_client.plan import AuditEntry, first_error
 
-from .errors import BadRequestError, GatewayError, InputError, UnauthorizedError
+from .auth import Gates
+from .errors import BadRequestError, GatewayError, InputError
 from .http import error_response, json_response, read_body
 from .ids import new_id
 from .plans import PlanTable
@@ -37,7 +37,8 @@ _MAX_ADMIN_BODY = 64 * 1024
 
 
 class _Mutation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON ``true`` is not a weight of 1 %, ``"10"`` not 10, ``"yes"`` not true, ``"1"`` not revision 1.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     reason: str = Field(min_length=1, max_length=500)
     expected_revision: int | None = Field(default=None, ge=1)
@@ -63,10 +64,10 @@ class _Rollback(_Mutation):
 
 
 class AdminApi:
-    def __init__(self, control: ControlPlane, plans: PlanTable, token: str | None) -> None:
+    def __init__(self, control: ControlPlane, plans: PlanTable, gates: Gates) -> None:
         self.control = control
         self.plans = plans
-        self._token = token.encode() if token else None
+        self.gates = gates
 
     def routes(self) -> list[Route]:
         base = "/admin/models/{model}"
@@ -133,6 +134,7 @@ class AdminApi:
     def _read(self, action: Callable[[str], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
+                self.gates.read.check(request.headers)
                 return json_response(await anyio.to_thread.run_sync(action, request.path_params["model"]))
             except (GatewayError, CanarylineError) as exc:
                 return error_response(exc, new_id())
@@ -145,17 +147,14 @@ class AdminApi:
         async def endpoint(request: Request) -> Response:
             request_id = new_id()
             try:
-                self._authorize(request)
+                self.gates.admin.check(request.headers)
                 actor = self._actor(request)
                 body = self._parse(body_type, await read_body(request, _MAX_ADMIN_BODY))
                 model = request.path_params["model"]
                 entry = await anyio.to_thread.run_sync(action, model, body, actor)
                 await anyio.to_thread.run_sync(self.plans.refresh)
             except (GatewayError, CanarylineError) as exc:
-                response = error_response(exc, request_id)
-                if isinstance(exc, UnauthorizedError):
-                    response.headers["WWW-Authenticate"] = 'Bearer realm="canaryline-admin"'
-                return response
+                return error_response(exc, request_id)
             applied = self.plans.get(model)
             return json_response(
                 {
@@ -168,14 +167,6 @@ class AdminApi:
             )
 
         return endpoint
-
-    def _authorize(self, request: Request) -> None:
-        if self._token is None:
-            return  # CANARYLINE_INSECURE_ADMIN=1: a dev setup chose to run without a token
-        header = request.headers.get("authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token):
-            raise UnauthorizedError("a valid 'Authorization: Bearer <CANARYLINE_ADMIN_TOKEN>' header is required")
 
     @staticmethod
     def _actor(request: Request) -> str:

@@ -12,7 +12,7 @@ from registry_client.registry import Registry
 from registry_client.store import Store, open_store
 
 from .admin import AdminApi
-from .errors import StartupError
+from .auth import Gates
 from .feedback import Feedback
 from .gateway import Gateway
 from .logs import configure_logging
@@ -24,7 +24,7 @@ from .settings import GatewaySettings
 from .shadow import ShadowRunner
 from .spool import Spool
 
-__all__ = ["Runtime", "admin_token", "build_runtime"]
+__all__ = ["Runtime", "build_runtime"]
 
 log = structlog.get_logger("canaryline.gateway")
 
@@ -42,6 +42,7 @@ class Runtime:
     admin: AdminApi | None
     feedback: Feedback
     metrics: Metrics
+    gates: Gates
 
     def close(self) -> None:
         self.plans.stop()
@@ -51,20 +52,9 @@ class Runtime:
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
 
 
-def admin_token(settings: GatewaySettings) -> str | None:
-    """The admin token in force; refuses to start an admin API without one unless it is a dev setup."""
-    token = settings.admin_token.get_secret_value() if settings.admin_token else None
-    if settings.admin_api and not token and not settings.insecure_admin:
-        raise StartupError(
-            "refusing to start: the admin API is enabled but CANARYLINE_ADMIN_TOKEN is not set. Set a token, "
-            "or CANARYLINE_ADMIN_API=0 to run without the admin API, or CANARYLINE_INSECURE_ADMIN=1 for a dev setup"
-        )
-    return token or None
-
-
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level)
-    token = admin_token(settings)
+    gates = Gates.from_settings(settings)  # the settings refused missing tokens unless this is a dev setup
     settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
     store = open_store(settings.store_url())
     registry = Registry(store)
@@ -82,7 +72,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
     plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
     gateway = Gateway(settings, plans, prediction_log, shadow, metrics)
-    admin = AdminApi(ControlPlane(registry), plans, token) if settings.admin_api else None
+    admin = AdminApi(ControlPlane(registry), plans, gates) if settings.admin_api else None
     prediction_log.start()
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
@@ -97,7 +87,17 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         log.warning(
             "prediction_log_off", detail="CANARYLINE_LOG_MODE=off: predictions are NOT logged (benchmarks only)"
         )
-    if settings.admin_api and token is None:
-        log.warning("admin_api_insecure", detail="CANARYLINE_INSECURE_ADMIN=1: mutations need no token")
+    for field in settings.missing_tokens():
+        log.warning(
+            "token_missing",
+            detail=f"CANARYLINE_{field.upper()} is not set (CANARYLINE_DEV=1): {_OPEN_WITHOUT[field]} need no token",
+        )
     feedback = Feedback(store, registry, metrics=metrics)
-    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, feedback, metrics)
+    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, feedback, metrics, gates)
+
+
+_OPEN_WITHOUT = {
+    "admin_token": "plan changes",
+    "read_token": "plans, history and /models",
+    "feedback_token": "ground-truth outcomes (POST /feedback)",
+}

@@ -2,7 +2,7 @@
 
     GatewayError (500)
     ├── BadRequestError (400)            malformed JSON, a header that breaks its rule
-    ├── UnauthorizedError (401)          missing or wrong admin bearer token
+    ├── UnauthorizedError (401)          a missing or wrong bearer token (admin, read or feedback)
     ├── NotFoundError (404)              unknown model, a pinned version that is not served, feedback
     │                                    for a request_id (or prediction_id) with no logged prediction,
     │                                    or no such route
@@ -15,7 +15,7 @@
     │                                    wrong type or length for the model's task and the request's rows)
     ├── NotImplementedByGatewayError (501)  a protocol call the gateway does not serve (KServe :explain)
     ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
-    └── StartupError                     a setting forbids starting (e.g. admin API without a token)
+    └── StartupError                     a setting forbids starting (e.g. a token missing or too short)
 
 Registry and store errors (``registry_client.errors.CanarylineError``) carry a status the same way;
 :func:`service.http.error_response` maps both to the one error body
@@ -57,8 +57,14 @@ class BadRequestError(GatewayError):
 
 
 class UnauthorizedError(GatewayError):
+    """Answered with ``WWW-Authenticate: Bearer realm="<realm>"``."""
+
     status = 401
     code = "unauthorized"
+
+    def __init__(self, message: str, *, realm: str) -> None:
+        super().__init__(message)
+        self.realm = realm
 
 
 class NotFoundError(GatewayError):

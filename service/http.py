@@ -26,15 +26,16 @@ from structlog.contextvars import bind_contextvars
 
 from registry_client.errors import CanarylineError
 
+from .auth import Gates
 from .content_encoding import body_decoder
-from .errors import BadRequestError, GatewayError, PayloadTooLargeError
+from .errors import BadRequestError, GatewayError, PayloadTooLargeError, UnauthorizedError
 from .fallback_errors import error_body, route_error
 from .feedback import Feedback, parse_feedback
 from .gateway import Gateway
 from .ids import new_id, request_id_from_header, request_id_header
 from .logs import current_trace_id
 from .tracing import RequestTracer
-from .validation import parse_predict
+from .validation import parse_predict, routing_key
 
 if TYPE_CHECKING:
     from .composition import Runtime
@@ -52,7 +53,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-    return json_response(body, exc.status, request_id_header(request_id))
+    headers = request_id_header(request_id)
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = f'Bearer realm="{exc.realm}"'
+    return json_response(body, exc.status, headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -102,6 +106,8 @@ async def _predict(request: Request) -> Response:
         bind_contextvars(request_id=request_id, trace_id=trace_id)
         body = await read_body(request, gateway.settings.max_body_bytes)
         parsed = parse_predict(body, max_batch=gateway.settings.max_batch)
+        if parsed.routing_key is None:  # the body's key wins, as on every protocol
+            parsed.routing_key = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")
         result = await gateway.predict(
             parsed,
             request_id=request_id,
@@ -130,6 +136,8 @@ async def feedback(request: Request) -> Response:
     try:
         request_id = request_id_from_header(request.headers.get("x-request-id"))
         bind_contextvars(request_id=request_id, trace_id=current_trace_id() or _trace_id(request))
+        gates: Gates = request.app.state.gates
+        gates.feedback.check(request.headers)  # before the body is read: ground truth only from its producer
         body = await read_body(request, request.app.state.gateway.settings.max_body_bytes)
         parsed = parse_feedback(body)
         accept = partial(
@@ -155,7 +163,12 @@ def _refused(exc: GatewayError | CanarylineError, request_id: str) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    """``GET /models``: every plan in force with actors and reasons, so it needs the read token."""
     gateway: Gateway = request.app.state.gateway
+    try:
+        request.app.state.gates.read.check(request.headers)
+    except GatewayError as exc:
+        return error_response(exc, new_id())
     names = sorted(set(gateway.plans.models()) | set(gateway.plans.errors))
     return json_response({"models": [gateway.describe(name) for name in names]})
 
@@ -163,6 +176,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
+        request.app.state.gates.read.check(request.headers)
         return json_response(gateway.describe(request.path_params["name"]))
     except GatewayError as exc:
         return error_response(exc, new_id())
@@ -198,6 +212,7 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
             gc.freeze()
         app.state.gateway = current.gateway
         app.state.feedback = current.feedback
+        app.state.gates = current.gates
         if current.admin is not None:
             app.router.routes.extend(current.admin.routes())
         yield

@@ -17,6 +17,7 @@ import structlog
 from registry_client.errors import CanarylineError
 from registry_client.plan import Plan
 from registry_client.store import Store
+from registry_client.versions import validate_version
 
 from .metrics import Metrics
 from .model_pool import ModelPool, ServingVersion
@@ -78,6 +79,7 @@ class PlanTable:
         versions: dict[str, ServingVersion] = {}
         try:
             for version in plan.serving_versions():
+                validate_version(version)  # a stored plan naming 'latest' or 'V1' is refused, never resolved
                 versions[version] = self.pool.get_or_load(plan.model, version)
         except CanarylineError as exc:
             self.metrics.load_failed(plan.model, version)

@@ -15,14 +15,15 @@ from .fallback_errors import FallbackErrorsMiddleware
 from .http import build_app
 from .logs import render_stdlib_logs_as_json
 from .readiness import ReadinessMiddleware
-from .settings import GatewaySettings
+from .settings import GatewaySettings, ServeSettings
 from .tracing import EXCLUDED_FROM_MIDDLEWARE
 
 __all__ = ["Canaryline"]
 
 # BentoML reads a service's configuration when the class is decorated, so the worker count (and BentoML's
-# model store, which it resolves on first use) are read at import; the rest when each worker builds its runtime.
-_SETTINGS = GatewaySettings()
+# model store, which it resolves on first use) are read at import, by `bentoml build` too, which needs no
+# tokens; everything else, and the token rules, is read when each worker builds its runtime.
+_SETTINGS = ServeSettings()
 _SETTINGS.use_model_store()
 _WORKERS = _SETTINGS.workers
 
@@ -38,7 +39,7 @@ _WORKERS = _SETTINGS.workers
 @bentoml.asgi_app(build_app(), path="/")
 class Canaryline:
     def __init__(self) -> None:
-        self.runtime: Runtime = build_runtime(GatewaySettings())
+        self.runtime: Runtime = build_runtime(GatewaySettings.from_env())
         render_stdlib_logs_as_json()  # BentoML's own lines in this worker, from here on
 
     @bentoml.on_shutdown  # type: ignore[untyped-decorator]  # bentoml's lazy loader hides the type

@@ -13,9 +13,18 @@ import orjson
 
 from .errors import BadRequestError, InputError
 
-__all__ = ["PredictRequest", "check_width", "load_json", "parse_predict", "parse_rows", "require_str"]
+__all__ = [
+    "ROUTING_KEY_MAX",
+    "PredictRequest",
+    "check_width",
+    "load_json",
+    "parse_predict",
+    "parse_rows",
+    "require_str",
+    "routing_key",
+]
 
-_ROUTING_KEY_MAX = 256
+ROUTING_KEY_MAX = 256
 
 
 @dataclass(slots=True)
@@ -92,15 +101,25 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with field 'inputs'")
     rows = parse_rows(payload.get("inputs"), field="inputs", max_batch=max_batch)
-    key = require_str(payload, "routing_key")
-    if key is not None and len(key) > _ROUTING_KEY_MAX:
-        raise InputError(f"field 'routing_key' must be at most {_ROUTING_KEY_MAX} characters")
     return PredictRequest(
         model=require_str(payload, "model"),
         rows=rows,
         version=require_str(payload, "version"),
-        routing_key=key,
+        routing_key=routing_key(payload.get("routing_key"), "field 'routing_key'"),
     )
+
+
+def routing_key(value: Any, source: str) -> str | None:
+    """A sticky routing key: None when absent, else a non-empty string of at most 256 characters.
+
+    Every protocol reads its key with this rule, from its body (``source`` names the field) or from
+    ``X-Routing-Key``, so one key routes the same whichever way it is sent.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > ROUTING_KEY_MAX:
+        raise InputError(f"{source} must be a non-empty string of at most {ROUTING_KEY_MAX} characters")
+    return value
 
 
 def parse_rows(value: Any, *, field: str, max_batch: int) -> list[list[float]]:

@@ -24,8 +24,9 @@ from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 from registry_client.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
 from tests.support.servers import GatewayProcess, PostgresServer, RedisServer  # noqa: E402
+from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV  # noqa: E402
 
-ADMIN_TOKEN = "test-admin-token"
+__all__ = ["ADMIN_TOKEN"]  # re-exported for the tests that import it from here
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # These machines are shared and loaded: a property test must not fail because an example was slow, and the
@@ -157,7 +158,7 @@ def gateway_factory(tmp_path: Path) -> Iterator:
             "BENTOML_HOME": os.environ["BENTOML_HOME"],
             "CANARYLINE_STORE": store_url,
             "CANARYLINE_HOME": str(tmp_path / "home"),
-            "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+            **TOKEN_ENV,
             **{f"CANARYLINE_{k.upper()}": v for k, v in settings.items()},
         }
         gateway = GatewayProcess(env=env, logfile=tmp_path / f"gateway-{len(started)}.log", workers=workers)

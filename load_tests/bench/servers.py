@@ -13,7 +13,10 @@ from load_tests.processes import Server, free_port, http_ok
 __all__ = ["ADMIN_TOKEN", "MLSERVER_VERSION", "bare_bento", "echo", "ensure_mlserver", "gateway", "mlserver"]
 
 REPO = Path(__file__).resolve().parents[2]
-ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 — the throwaway gateways' token, on loopback only
+# The throwaway gateways' tokens, on loopback only (each at least 16 characters, as the gateway demands).
+ADMIN_TOKEN = "bench-admin-token"  # noqa: S105
+READ_TOKEN = "bench-read-token-0"  # noqa: S105
+FEEDBACK_TOKEN = "bench-feedback-token"  # noqa: S105
 MLSERVER_VERSION = "1.7.1"
 _BIN = Path(sys.executable).parent
 
@@ -45,6 +48,8 @@ def gateway(name: str, workdir: Path, bentoml_home: Path, store_url: str, *, log
         "CANARYLINE_HOME": str(workdir / name),
         "CANARYLINE_STORE": store_url,
         "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CANARYLINE_READ_TOKEN": READ_TOKEN,
+        "CANARYLINE_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
         "CANARYLINE_LOG_MODE": log_mode,
     }
     url = f"http://127.0.0.1:{port}"

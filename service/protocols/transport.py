@@ -7,8 +7,6 @@ header-safe (:func:`service.ids.request_id_header`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,12 +14,13 @@ from starlette.routing import Match
 
 from registry_client.errors import CanarylineError
 
-from ..errors import GatewayError, InputError
+from ..errors import GatewayError
 from ..fallback_errors import route_error
 from ..gateway import Prediction
 from ..http import _trace_id, json_response
 from ..ids import new_id, request_id_header
 from ..logs import current_trace_id
+from ..validation import ROUTING_KEY_MAX, routing_key
 
 __all__ = [
     "EVERY_METHOD",
@@ -35,7 +34,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("canaryline.protocols")
-ROUTING_KEY_MAX = 256
 #: The methods a protocol's catch-all route takes (Starlette's default for a function is GET only).
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
@@ -61,15 +59,6 @@ def bind_request(request: Request, request_id: str) -> str | None:
 
 def stamp_headers(result: Prediction) -> dict[str, str]:
     return {**request_id_header(result.request_id), "X-Model-Version": result.model_version}
-
-
-def routing_key(value: Any, source: str) -> str | None:
-    """A sticky routing key: a non-empty string of at most 256 characters, as on ``POST /predict``."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > ROUTING_KEY_MAX:
-        raise InputError(f"{source} must be a non-empty string of at most {ROUTING_KEY_MAX} characters")
-    return value
 
 
 async def unmatched(request: Request) -> Response:

@@ -15,13 +15,18 @@ from registry_client.client import GatewayClient
 from registry_client.errors import GatewayClientError
 from registry_client.registry import Registry
 from registry_client.store import open_store
+from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_ENV
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def run_feedback(*args: str, gateway: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CANARYLINE_GATEWAY": gateway, "CANARYLINE_HOME": str(home)}
+def run_feedback(
+    *args: str, gateway: str, home: Path, without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`canaryline feedback ARGS` with every token in its environment but the variables in ``without``."""
+    env = {**os.environ, "CANARYLINE_GATEWAY": gateway, "CANARYLINE_HOME": str(home), **TOKEN_ENV}
+    env = {key: value for key, value in env.items() if key not in without}
     command = [str(Path(sys.executable).with_name("canaryline")), "feedback", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
@@ -61,9 +66,27 @@ def test_gateway_client_posts_one_outcome(gateway_factory, sqlite_url: str, mode
     Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
     gateway = gateway_factory(sqlite_url)
     httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Request-ID": "c-1"})
-    with GatewayClient(gateway.url) as client:
+    with GatewayClient(gateway.url, feedback_token=FEEDBACK_TOKEN) as client:
         body = client.post_feedback("c-1", 0, observed_at="2024-01-02T03:04:05Z", model=model_name)
         assert (body["model"], body["versions"], body["observed_at"]) == (model_name, ["v1"], 1_704_164_645.0)
         with pytest.raises(GatewayClientError) as caught:
             client.post_feedback("c-1", 9)
     assert (caught.value.status, caught.value.code) == (422, "invalid_input")
+
+
+def test_the_cli_posts_outcomes_with_the_feedback_token_only(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models, tmp_path: Path
+) -> None:
+    """`canaryline feedback` presents CANARYLINE_FEEDBACK_TOKEN; with only the admin token every line is a 401."""
+    Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
+    gateway = gateway_factory(sqlite_url)
+    httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Request-ID": "t-1"})
+    truth = tmp_path / "truth.csv"
+    truth.write_text("request_id,outcome\nt-1,0\n")
+    admin_only = ("CANARYLINE_FEEDBACK_TOKEN", "CANARYLINE_READ_TOKEN")
+    refused = run_feedback(model_name, str(truth), "--json", gateway=gateway.url, home=tmp_path, without=admin_only)
+    assert refused.returncode == 2, refused.stderr
+    assert [(r["status"], r["code"]) for r in orjson.loads(refused.stdout)["refusals"]] == [(401, "unauthorized")]
+    assert open_store(sqlite_url).get_outcomes(["t-1"]) == {}
+    done = run_feedback(model_name, str(truth), gateway=gateway.url, home=tmp_path)
+    assert done.returncode == 0 and "accepted 1" in done.stdout, done.stderr

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import bentoml
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
+from tests.support.tokens import READ_TOKEN, bearer
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -95,7 +100,7 @@ def test_tampered_version_is_refused_and_other_models_keep_serving(
     assert httpx.post(gateway.url + "/predict", json={"model": good, "inputs": [ROW]}).status_code == 200
     refused = httpx.post(gateway.url + "/predict", json={"model": bad, "inputs": [ROW]})
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_unavailable"
-    assert "artifact SHA-256" in httpx.get(f"{gateway.url}/models/{bad}").json()["error"]
+    assert "artifact SHA-256" in httpx.get(f"{gateway.url}/models/{bad}", headers=bearer(READ_TOKEN)).json()["error"]
     assert '"event": "plan_not_applied"' in gateway.log() and f'"model": "{bad}"' in gateway.log()
 
 
@@ -115,3 +120,55 @@ def test_a_model_registered_while_serving_is_picked_up(
             break
         time.sleep(0.05)
     assert response.status_code == 200 and response.json()["model_version"] == "v1"
+
+
+def served_requests(gateway) -> float:
+    """The ok requests the gateway's /metrics reports, summed over its workers."""
+    text = httpx.get(gateway.url + "/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "canaryline_requests_total" and sample.labels.get("outcome") == "ok"
+    )
+
+
+def test_a_second_gateway_on_the_same_bentoml_home_keeps_the_first_ones_metrics(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """Two gateways share BENTOML_HOME: starting the second leaves the first one's /metrics counting."""
+    Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
+    first = gateway_factory(sqlite_url, workers=2)
+    for _ in range(20):
+        assert httpx.post(first.url + "/predict", json={"inputs": [ROW]}).status_code == 200
+    assert served_requests(first) == 20
+    second = gateway_factory(sqlite_url)
+    assert httpx.post(second.url + "/predict", json={"inputs": [ROW]}).status_code == 200
+    assert served_requests(first) == 20
+    assert httpx.post(first.url + "/predict", json={"inputs": [ROW]}).status_code == 200
+    assert (served_requests(first), served_requests(second)) == (21, 1)
+
+
+def test_serve_on_a_busy_port_exits_2_in_one_line_and_leaves_the_running_gateway_alone(
+    gateway_factory, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """`canaryline serve` on the port of a running gateway refuses in one line (exit 2); the first keeps its metrics."""
+    Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
+    first = gateway_factory(sqlite_url)
+    for _ in range(5):
+        assert httpx.post(first.url + "/predict", json={"inputs": [ROW]}).status_code == 200
+    env = {**os.environ, **first.env}
+    canaryline = Path(sys.executable).with_name("canaryline")
+    result = subprocess.run(
+        [str(canaryline), "serve", "--port", str(first.port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and f"port {first.port}" in result.stderr, result.stderr
+    assert served_requests(first) == 5
+    assert httpx.post(first.url + "/predict", json={"inputs": [ROW]}).status_code == 200
+    assert served_requests(first) == 6

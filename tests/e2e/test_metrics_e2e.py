@@ -28,6 +28,7 @@ from registry_client.store import Store, open_store
 from service.logs import REQUEST_FIELDS
 from tests.support.prometheus import DASHBOARD, RULES, PrometheusServer, exposed_names, metric_names, promtool
 from tests.support.servers import GatewayProcess, wait_until
+from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_ENV, bearer
 
 pytestmark = pytest.mark.e2e
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -103,7 +104,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory, iris, iris_models, diabete
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
         "CANARYLINE_STORE": url,
         "CANARYLINE_HOME": str(tmp / "home"),
-        "CANARYLINE_ADMIN_TOKEN": "t0ken",
+        **TOKEN_ENV,
         "CANARYLINE_LOG_LEVEL": "debug",
     }
     gateway = GatewayProcess(env=env, logfile=tmp / "gateway.log", workers=2).start()
@@ -150,7 +151,7 @@ def _drive(gateway: GatewayProcess, store: Store, model: str, regressor: str, br
         assert response.status_code == 200
         answers[(regressor, "v1", "stable", "ok")] += 1
         outcome = {"request_id": response.json()["request_id"], "outcome": 150.0}
-        assert httpx.post(gateway.url + "/feedback", json=outcome).status_code == 202
+        assert httpx.post(gateway.url + "/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
     unpinned = UNPINNED + 1
 
     def shadow_done() -> bool:
@@ -167,7 +168,8 @@ def _drive(gateway: GatewayProcess, store: Store, model: str, regressor: str, br
     # Outcomes after the shadow records are in the store, so that each joins its shadow record too.
     truths = {f"u{i}": int(y[i * 6]) if i % 3 else (int(y[i * 6]) + 1) % 3 for i in range(FEEDBACK)}
     for request_id, truth in truths.items():
-        response = httpx.post(gateway.url + "/feedback", json={"request_id": request_id, "outcome": truth})
+        outcome = {"request_id": request_id, "outcome": truth}
+        response = httpx.post(gateway.url + "/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN))
         assert response.status_code == 202, response.text
     text = httpx.get(gateway.url + "/metrics").text
     return Scraped(gateway, store, model, regressor, broken, text, answers, responses, truths)

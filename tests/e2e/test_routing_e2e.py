@@ -19,7 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from registry_client.client import GatewayClient
 from registry_client.registry import Registry
 from registry_client.store import open_store
-from tests.conftest import ADMIN_TOKEN
+from tests.support.servers import GatewayProcess
+from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -75,6 +76,43 @@ def test_canary_share_and_sticky_keys(gateway_factory, sqlite_url: str, three_ve
     after_versions = {k: r.json()["model_version"] for k, r in zip(keys, after, strict=True)}
     assert all(after_versions[k] == "v2" for k, v in before.items() if v == "v2")
     assert sum(v == "v2" for v in after_versions.values()) > sum(v == "v2" for v in before.values())
+
+
+def _served_version(http: httpx.Client, model: str, protocol: str, key: str, *, by_header: bool) -> str:
+    """The version one protocol answers with for ``key``, sent as X-Routing-Key or in the body."""
+    headers = {"X-Routing-Key": key} if by_header else {}
+    if protocol == "native":
+        body: dict = {"inputs": [ROW]} if by_header else {"inputs": [ROW], "routing_key": key}
+        response = http.post("/predict", json=body, headers=headers)
+    elif protocol == "v2":
+        body = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [ROW]}]}
+        if not by_header:
+            body["parameters"] = {"routing_key": key}
+        response = http.post(f"/v2/models/{model}/infer", json=body, headers=headers)
+    else:
+        body = {"instances": [ROW]} if by_header else {"instances": [ROW], "routing_key": key}
+        response = http.post(f"/v1/models/{model}:predict", json=body, headers=headers)
+    assert response.status_code == 200, (protocol, response.text)
+    return response.headers["x-model-version"]
+
+
+def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
+    gateway_factory, sqlite_url: str, three_versions: str
+) -> None:
+    """With a sticky 50% canary, a key sent as X-Routing-Key or in the body gets one version on every protocol."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url)
+    admin(gateway).set_canary(model, "v2", weight=50, reason="sticky canary")
+    keys = [f"user-{i}" for i in range(60)]
+    seen: dict[str, set[str]] = {key: set() for key in keys}
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        for protocol in ("native", "v2", "kserve"):
+            for by_header in (True, False):
+                for key in keys:
+                    seen[key].add(_served_version(http, model, protocol, key, by_header=by_header))
+    switched = sorted(key for key, versions in seen.items() if len(versions) > 1)
+    assert switched == [], f"{len(switched)} of {len(keys)} keys switched version: {switched}"
+    assert {version for versions in seen.values() for version in versions} == {"v1", "v2"}
 
 
 def test_pinning_by_header_and_body(gateway_factory, sqlite_url: str, three_versions: str) -> None:
@@ -197,10 +235,13 @@ def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, thr
     for t in threads:
         t.start()
     try:
-        for cycle in range(6):  # canary v3, promote v2, roll back to v1: three revisions a cycle
+        for cycle in range(6):  # canary v3, promote v2, roll back (the canary ends), again (v1): four a cycle
             client.set_canary(model, "v3", weight=30, reason=f"cycle {cycle}")
             time.sleep(0.15)
             client.promote(model, "v2", reason=f"cycle {cycle}")
+            time.sleep(0.15)
+            plan = client.rollback(model, reason=f"cycle {cycle}")["plan"]
+            assert (plan["stable"], plan["canary"]) == ("v2", None)
             time.sleep(0.15)
             assert client.rollback(model, reason=f"cycle {cycle}")["plan"]["stable"] == "v1"
             time.sleep(0.15)
@@ -210,7 +251,7 @@ def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, thr
             t.join()
     assert failures == []
     plans = {e["revision"]: e["after"] for e in client.history(model)}
-    assert len(plans) == 19 and len(seen) > 200
+    assert len(plans) == 25 and len(seen) > 200
     assert len({revision for revision, _, _ in seen}) > 5
     for revision, version, route in seen:
         plan = plans[revision]
@@ -241,7 +282,7 @@ def test_three_replicas_follow_a_cli_rollback_within_a_second(
     admin(gateways[0]).promote(model_name, "v2", reason="v2 goes live")
     for g in gateways:
         serves_everywhere(g, "v2", time.monotonic() + 5)  # set-up; the 1 s bound applies to the rollback
-    env = {**os.environ, "CANARYLINE_GATEWAY": gateways[1].url, "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {**os.environ, "CANARYLINE_GATEWAY": gateways[1].url, **TOKEN_ENV}
     canaryline = Path(sys.executable).with_name("canaryline")
     result = subprocess.run(
         [str(canaryline), "rollback", model_name, "--reason", "v2 regressed"],
@@ -258,13 +299,74 @@ def test_three_replicas_follow_a_cli_rollback_within_a_second(
     assert max(lags) < 1.0, lags
 
 
-def test_serve_refuses_an_open_admin_api(tmp_path: Path, sqlite_url: str) -> None:
-    """`canaryline serve` without CANARYLINE_ADMIN_TOKEN exits non-zero at once, saying what to set."""
-    env = {k: v for k, v in os.environ.items() if k != "CANARYLINE_ADMIN_TOKEN"}
-    env.update(CANARYLINE_STORE=sqlite_url, CANARYLINE_HOME=str(tmp_path))
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     canaryline = Path(sys.executable).with_name("canaryline")
-    result = subprocess.run(
-        [str(canaryline), "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run([str(canaryline), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("missing", "variable"),
+    [
+        ("admin_token", "CANARYLINE_ADMIN_TOKEN"),
+        ("read_token", "CANARYLINE_READ_TOKEN"),
+        ("feedback_token", "CANARYLINE_FEEDBACK_TOKEN"),
+    ],
+)
+def test_serve_refuses_a_missing_token_in_one_line(
+    tmp_path: Path, sqlite_url: str, missing: str, variable: str
+) -> None:
+    """`canaryline serve` without one of the tokens exits 2 at once with one line saying what to set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARYLINE_")}
+    env.update({k: v for k, v in TOKEN_ENV.items() if k != variable})
+    env.update(CANARYLINE_STORE=sqlite_url, CANARYLINE_HOME=str(tmp_path))
+    result = run_cli("serve", "--port", "1", env=env)
     assert result.returncode == 2
-    assert "CANARYLINE_ADMIN_TOKEN is not set" in result.stderr
+    assert result.stderr.count("\n") == 1 and f"{variable} is not set" in result.stderr, result.stderr
+
+
+def test_serve_refuses_a_short_token_even_in_dev(tmp_path: Path, sqlite_url: str) -> None:
+    """A token under 16 characters refuses start with CANARYLINE_DEV=1 too, in one line, without echoing it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARYLINE_")}
+    env.update(CANARYLINE_STORE=sqlite_url, CANARYLINE_HOME=str(tmp_path), CANARYLINE_DEV="1")
+    env.update(CANARYLINE_READ_TOKEN="tiny-secret")
+    result = run_cli("serve", "--port", "1", env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "CANARYLINE_READ_TOKEN must be at least 16" in result.stderr
+    assert "tiny-secret" not in result.stderr
+
+
+def test_a_dev_gateway_runs_without_tokens_and_warns_per_token(
+    tmp_path: Path, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """CANARYLINE_DEV=1 and no token: the gateway serves, logs one warning per missing token, reads are open."""
+    Registry(open_store(sqlite_url)).register(model_name, iris_models["logreg"])
+    assert not set(TOKEN_ENV) & set(os.environ), "the test environment must not set tokens of its own"
+    env = {"CANARYLINE_STORE": sqlite_url, "CANARYLINE_HOME": str(tmp_path / "home"), "CANARYLINE_DEV": "1"}
+    gateway = GatewayProcess(env=env, logfile=tmp_path / "dev.log")
+    gateway.start()
+    try:
+        assert httpx.get(f"{gateway.url}/models/{model_name}").status_code == 200
+        log = gateway.log()
+        for variable in TOKEN_ENV:
+            assert f"{variable} is not set (CANARYLINE_DEV=1)" in log, log[-2000:]
+    finally:
+        gateway.stop()
+
+
+def test_control_commands_present_the_token_their_endpoint_takes(
+    gateway_factory, sqlite_url: str, three_versions: str
+) -> None:
+    """status and history work with only CANARYLINE_READ_TOKEN; a change needs the admin token (exit 2 without)."""
+    model = three_versions
+    gateway = gateway_factory(sqlite_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANARYLINE_")}
+    env.update(CANARYLINE_GATEWAY=gateway.url, CANARYLINE_READ_TOKEN=READ_TOKEN)
+    for command in (("status", model), ("history", model)):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    refused = run_cli("promote", model, "v2", "--reason", "r", env=env)
+    assert refused.returncode == 2 and "CANARYLINE_ADMIN_TOKEN" in refused.stderr
+    no_read = {k: v for k, v in env.items() if k != "CANARYLINE_READ_TOKEN"}
+    unread = run_cli("status", model, env=no_read)
+    assert unread.returncode == 2 and "CANARYLINE_READ_TOKEN" in unread.stderr
+    assert run_cli("status", model, env={**no_read, "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN}).returncode == 0

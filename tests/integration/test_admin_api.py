@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
 from service.composition import build_runtime
-from service.errors import StartupError
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.tokens import FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 TOKEN = "correct-horse-battery-staple"
 
@@ -24,7 +25,8 @@ def admin(tmp_path: Path, model_name: str, iris_models):
     registry = Registry(open_store(url))
     for key in ("logreg", "logreg_c01", "tree"):
         registry.register(model_name, iris_models[key])
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token=TOKEN))
+    settings = {**TOKEN_SETTINGS, "admin_token": TOKEN}
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **settings))
     with TestClient(build_app(runtime)) as client:
         yield client, runtime, model_name
     runtime.close()
@@ -34,25 +36,75 @@ def auth(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}],
-)
+WRONG_CREDENTIALS = [
+    {},
+    {"Authorization": "Bearer wrong"},
+    {"Authorization": f"Basic {TOKEN}"},
+    {"Authorization": TOKEN},
+    {"Authorization": f"Bearer  {TOKEN}"},
+    {"Authorization": f"Bearer {TOKEN} "},
+    {"Authorization": f"Bearer {TOKEN}\t"},
+    {"Authorization": f"Bearer {TOKEN[:-1]}"},
+]
+
+
+def assert_unauthorized(response, realm: str) -> None:
+    """A 401 in the one error shape, with a Bearer challenge naming the realm."""
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == f'Bearer realm="{realm}"'
+    body = response.json()
+    assert set(body["error"]) == {"code", "message", "request_id"} and body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("headers", [*WRONG_CREDENTIALS, bearer(READ_TOKEN), bearer(FEEDBACK_TOKEN)])
 def test_mutations_without_the_token_are_401(admin, headers: dict[str, str]) -> None:
-    """Missing, wrong or non-bearer credentials get 401 with WWW-Authenticate and change nothing."""
+    """Missing, wrong, padded or non-bearer credentials (or another role's token) get 401 and change nothing."""
     client, runtime, model = admin
     response = client.post(f"/admin/models/{model}/promote", json={"version": "v2", "reason": "r"}, headers=headers)
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["error"]["code"] == "unauthorized"
+    assert_unauthorized(response, "canaryline-admin")
     assert runtime.store.get_plan(model).revision == 1
 
 
-def test_reads_need_no_token(admin) -> None:
-    """The plan and history are readable without credentials."""
+READS = ["/admin/models/{m}/plan", "/admin/models/{m}/history", "/models", "/models/{m}"]
+
+
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize("headers", [*WRONG_CREDENTIALS, bearer(FEEDBACK_TOKEN)])
+def test_reads_of_plans_and_models_need_the_read_token(admin, path: str, headers: dict[str, str]) -> None:
+    """Plans, history and /models name actors and reasons: without the read (or admin) token they are a 401."""
     client, _, model = admin
-    assert client.get(f"/admin/models/{model}/plan").json()["plan"]["stable"] == "v1"
-    assert [e["action"] for e in client.get(f"/admin/models/{model}/history").json()["history"]] == ["create"]
+    assert_unauthorized(client.get(path.format(m=model), headers=headers), "canaryline-read")
+
+
+@pytest.mark.parametrize("path", READS)
+@pytest.mark.parametrize("token", [READ_TOKEN, TOKEN])
+def test_the_read_or_the_admin_token_reads(admin, path: str, token: str) -> None:
+    """The read token, or the admin token, reads the plan, history and /models."""
+    client, _, model = admin
+    response = client.get(path.format(m=model), headers=bearer(token))
+    assert response.status_code == 200, response.text
+
+
+def test_reads_show_the_plan_and_history(admin) -> None:
+    """The plan and history read back what the store holds."""
+    client, _, model = admin
+    assert client.get(f"/admin/models/{model}/plan", headers=auth()).json()["plan"]["stable"] == "v1"
+    history = client.get(f"/admin/models/{model}/history", headers=bearer(READ_TOKEN)).json()["history"]
+    assert [e["action"] for e in history] == ["create"]
+
+
+def test_predictions_health_and_protocol_metadata_stay_public(admin) -> None:
+    """With every token set, predicting on each protocol and reading model metadata need no token."""
+    client, _, model = admin
+    row = [5.1, 3.5, 1.4, 0.2]
+    tensor = {"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [row]}
+    assert client.post("/predict", json={"inputs": [row]}).status_code == 200
+    assert client.post(f"/v2/models/{model}/infer", json={"inputs": [tensor]}).status_code == 200
+    assert client.post(f"/v1/models/{model}:predict", json={"instances": [row]}).status_code == 200
+    for path in ("/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{model}", f"/v2/models/{model}/ready"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/v1/models", f"/v1/models/{model}"):
+        assert client.get(path).status_code == 200, path
 
 
 def test_a_mutation_is_applied_before_the_answer(admin) -> None:
@@ -102,6 +154,74 @@ def test_bad_mutations_get_the_error_shape(admin, path: str, body: dict, status:
     assert runtime.store.get_plan(model).revision == 1
 
 
+NOT_VERSION_NAMES = ["latest", "V1", "../v1", "iris:v1", "\u0087", "v1\n"]
+
+
+@pytest.mark.parametrize("name", NOT_VERSION_NAMES)
+@pytest.mark.parametrize(
+    ("path", "field", "extra"),
+    [
+        ("promote", "version", {}),
+        ("canary", "version", {"weight": 10}),
+        ("shadow", "version", {"sample": 10}),
+        ("rollback", "to", {}),
+    ],
+)
+def test_only_exact_registered_version_names_enter_a_plan(admin, name: str, path: str, field: str, extra: dict) -> None:
+    """Aliases ('latest'), case variants and names breaking the version rule are a 422 naming the rule."""
+    client, runtime, model = admin
+    response = client.post(f"/admin/models/{model}/{path}", json={field: name, "reason": "r", **extra}, headers=auth())
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "request_id"}
+    assert error["code"] == "invalid_version" and "must match ^[a-z0-9]" in error["message"], error
+    assert runtime.store.get_plan(model).revision == 1
+
+
+def test_a_stored_plan_with_an_invalid_version_name_is_not_applied(admin) -> None:
+    """A plan in the store naming 'latest' is refused at load, named in /readyz detail; revision 1 keeps serving."""
+    client, runtime, model = admin
+    current = runtime.store.get_plan(model)
+    aliased = current.evolve(actor="x", reason="alias", stable="latest")
+    runtime.store.save_plan(aliased, before=current, action="promote")
+    runtime.plans.refresh()
+    error = runtime.gateway.readiness()["errors"][model]
+    assert "revision 2 not applied" in error and "'latest'" in error and "must match" in error, error
+    assert "still serving revision 1" in error
+    served = client.post("/predict", json={"inputs": [[5.1, 3.5, 1.4, 0.2]]}).json()
+    assert (served["model_version"], served["revision"]) == ("v1", 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("canary", b'{"version": "v2", "weight": true, "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": "10", "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": NaN, "reason": "r"}', "weight"),
+        ("canary", b'{"version": "v2", "weight": 10, "sticky": "yes", "reason": "r"}', "sticky"),
+        ("canary", b'{"version": "v2", "weight": 10, "sticky": 1, "reason": "r"}', "sticky"),
+        ("shadow", b'{"version": "v2", "sample": "10", "reason": "r"}', "sample"),
+        ("shadow", b'{"version": "v2", "sample": false, "reason": "r"}', "sample"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": "1"}', "expected_revision"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": true}', "expected_revision"),
+        ("promote", b'{"version": "v2", "reason": "r", "expected_revision": 1.0}', "expected_revision"),
+        ("promote", b'{"version": 2, "reason": "r"}', "version"),
+        ("promote", b'{"version": "v2", "reason": 5}', "reason"),
+        ("rollback", b'{"to": 1, "reason": "r"}', "to"),
+    ],
+)
+def test_admin_fields_have_strict_types(admin, path: str, body: bytes, field: str) -> None:
+    """A boolean or a string where a number belongs (or the reverse) is a 422 naming the field, never coerced."""
+    client, runtime, model = admin
+    response = client.post(
+        f"/admin/models/{model}/{path}", content=body, headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["message"].startswith(f"field {field}:"), error
+    assert runtime.store.get_plan(model).revision == 1
+
+
 def test_actor_header_is_validated(admin) -> None:
     """An actor that breaks its rule is refused rather than written to the audit log."""
     client, _, model = admin
@@ -113,19 +233,43 @@ def test_actor_header_is_validated(admin) -> None:
     assert response.status_code == 400 and "X-Canaryline-Actor must match" in response.json()["error"]["message"]
 
 
-def test_gateway_refuses_to_start_an_open_admin_api(tmp_path: Path) -> None:
-    """No token and no dev flag: start-up is refused with a message saying what to set."""
-    settings = GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
-    with pytest.raises(StartupError, match="CANARYLINE_ADMIN_TOKEN is not set"):
-        build_runtime(settings)
+@pytest.mark.parametrize("missing", ["admin_token", "read_token", "feedback_token"])
+def test_settings_refuse_a_missing_token(tmp_path: Path, missing: str) -> None:
+    """Outside a dev setup each token is required: the settings refuse, naming the variable to set."""
+    settings = {key: value for key, value in TOKEN_SETTINGS.items() if key != missing}
+    with pytest.raises(ValidationError, match=f"CANARYLINE_{missing.upper()} is not set"):
+        GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, **settings)
 
 
-def test_dev_setups_may_run_without_a_token(tmp_path: Path) -> None:
-    """CANARYLINE_INSECURE_ADMIN=1, or the admin API switched off, lets the gateway start without a token."""
-    for settings in (
-        GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, insecure_admin=True),
-        GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, admin_api=False),
-    ):
-        runtime = build_runtime(settings)
-        assert (runtime.admin is None) == (not settings.admin_api)
+@pytest.mark.parametrize("dev", [False, True])
+@pytest.mark.parametrize("token", ["short-token", "x" * 15, f" {'x' * 20}", f"{'x' * 20}\n", "x" * 10 + " " + "x" * 10])
+def test_settings_refuse_short_or_padded_tokens_even_in_dev(tmp_path: Path, dev: bool, token: str) -> None:
+    """A token under 16 characters, or holding whitespace, is refused (in dev too), without echoing it."""
+    with pytest.raises(ValidationError, match="CANARYLINE_FEEDBACK_TOKEN must be at least 16") as info:
+        GatewaySettings(home=tmp_path, dev=dev, **{**TOKEN_SETTINGS, "feedback_token": token})
+    assert token not in str(info.value)
+
+
+def test_a_dev_setup_may_run_without_tokens(tmp_path: Path) -> None:
+    """CANARYLINE_DEV=1: missing tokens leave what they guard open (the warnings: tests/e2e)."""
+    settings = GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, dev=True)
+    assert settings.missing_tokens() == ["admin_token", "read_token", "feedback_token"]
+    runtime = build_runtime(settings)
+    try:
+        with TestClient(build_app(runtime)) as client:
+            assert client.get("/models").status_code == 200
+            assert client.post("/feedback", json={"request_id": "nope", "outcome": 1}).status_code == 404
+    finally:
         runtime.close()
+
+
+def test_without_the_admin_api_no_admin_token_is_needed(tmp_path: Path) -> None:
+    """CANARYLINE_ADMIN_API=0 mounts no admin routes and needs no admin token; the other two are still required."""
+    settings = {key: value for key, value in TOKEN_SETTINGS.items() if key != "admin_token"}
+    runtime = build_runtime(
+        GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, admin_api=False, **settings)
+    )
+    assert runtime.admin is None
+    runtime.close()
+    with pytest.raises(ValidationError, match="CANARYLINE_READ_TOKEN is not set"):
+        GatewaySettings(home=tmp_path, admin_api=False, feedback_token=FEEDBACK_TOKEN)

@@ -15,6 +15,7 @@ from service.errors import InputError
 from service.model_pool import ModelPool
 from service.settings import GatewaySettings
 from service.validation import PredictRequest
+from tests.support.tokens import TOKEN_SETTINGS
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_a_non_finite_answer_fails_only_its_own_request(tmp_path, model_name: st
     X, _ = iris
     url = f"sqlite:///{tmp_path / 'store.db'}"
     Registry(open_store(url)).register(model_name, iris_models["logreg"])
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **TOKEN_SETTINGS))
     batches = [X[:2].tolist(), [[1e308] * 4], X[2:3].tolist()]
 
     async def run():

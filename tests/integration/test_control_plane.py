@@ -46,10 +46,33 @@ def test_rolling_back_twice_walks_further_back(control: ControlPlane, model_name
 
 
 def test_rollback_clears_the_canary_and_can_name_a_target(control: ControlPlane, model_name: str) -> None:
-    """rollback --to makes any registered version stable and always clears the canary."""
+    """rollback --to makes any registered version stable and always clears the canary and the shadow."""
     control.set_canary(model_name, "v2", weight=50, sticky=False, actor="a", reason="r", expected_revision=None)
+    control.set_shadow(model_name, "v2", sample=10, actor="a", reason="r", expected_revision=None)
     plan = control.rollback(model_name, to="v3", actor="a", reason="r", expected_revision=None).after
-    assert (plan.stable, plan.canary) == ("v3", None)
+    assert (plan.stable, plan.canary, plan.shadow) == ("v3", None, None)
+
+
+def test_rolling_back_a_first_canary_clears_it_and_keeps_stable(control: ControlPlane, model_name: str) -> None:
+    """A 20% canary with no earlier stable: rollback clears it, stable stays, recorded as a rollback."""
+    control.set_canary(model_name, "v2", weight=20, sticky=True, actor="alice", reason="rf", expected_revision=1)
+    entry = control.rollback(model_name, actor="alice", reason="v2 regressed", expected_revision=2)
+    assert (entry.after.stable, entry.after.canary, entry.after.revision, entry.action) == ("v1", None, 3, "rollback")
+    assert [e.action for e in control.history(model_name)] == ["create", "canary", "rollback"]
+
+
+def test_rollback_clears_canary_and_shadow_before_walking_back_stable(control: ControlPlane, model_name: str) -> None:
+    """With a canary or shadow in the plan, rollback returns to stable-only first; only then walks back stable."""
+    control.promote(model_name, "v2", actor="a", reason="r", expected_revision=None)
+    control.set_canary(model_name, "v3", weight=10, sticky=True, actor="a", reason="r", expected_revision=None)
+    control.set_shadow(model_name, "v1", sample=50, actor="a", reason="r", expected_revision=None)
+    first = control.rollback(model_name, actor="a", reason="r", expected_revision=None).after
+    assert (first.stable, first.canary, first.shadow) == ("v2", None, None)
+    control.set_shadow(model_name, "v3", sample=50, actor="a", reason="r", expected_revision=None)
+    shadow_only = control.rollback(model_name, actor="a", reason="r", expected_revision=None).after
+    assert (shadow_only.stable, shadow_only.shadow) == ("v2", None)
+    walked = control.rollback(model_name, actor="a", reason="r", expected_revision=None).after
+    assert (walked.stable, walked.canary, walked.shadow) == ("v1", None, None)
 
 
 def test_stale_expected_revision_is_a_conflict(control: ControlPlane, model_name: str) -> None:

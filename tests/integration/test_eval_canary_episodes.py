@@ -18,6 +18,7 @@ from service.composition import build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 
 REQUESTS_PER_REVISION = 40
 #: (admin action, body) that makes each revision after the first; None: revision 1, from registration.
@@ -49,7 +50,7 @@ def released(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -
     for model in models:
         registry.register(model_name, model)
     anchors = anchor_rows(X, y, models)
-    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS))
     rng = np.random.default_rng(5)
     with TestClient(build_app(runtime)) as client:
         for revision, step in enumerate(RELEASE, start=1):
@@ -58,7 +59,7 @@ def released(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -
                 answer = client.post(
                     f"/admin/models/{model_name}/{action}",
                     json={**body, "reason": f"revision {revision}"},
-                    headers={"Authorization": "Bearer t0ken"},
+                    headers=bearer(ADMIN_TOKEN),
                 )
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["applied_revision"] == revision
@@ -71,7 +72,11 @@ def released(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -
                     headers={"X-Request-ID": request_id},
                 )
                 assert response.status_code == 200 and response.json()["revision"] == revision, response.text
-                posted = client.post("/feedback", json={"request_id": request_id, "outcome": y[index].tolist()})
+                posted = client.post(
+                    "/feedback",
+                    json={"request_id": request_id, "outcome": y[index].tolist()},
+                    headers=bearer(FEEDBACK_TOKEN),
+                )
                 assert posted.status_code == 202, posted.text
     runtime.close()
     at = {entry.revision: entry.at.timestamp() for entry in store.history(model_name)}

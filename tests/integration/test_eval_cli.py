@@ -29,6 +29,7 @@ from service.composition import build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json, wilson
+from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 
 REQUESTS = 90
 
@@ -55,7 +56,7 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
     ControlPlane(registry).set_canary(
         model_name, "v2", weight=40, sticky=True, actor="test", reason="seed", expected_revision=None
     )
-    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS))
     rng = np.random.default_rng(7)
     seeded = Seeded(model_name, store.url)
     with TestClient(build_app(runtime)) as client:
@@ -93,8 +94,11 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
             truth = y[index].tolist()
             if i == 3:  # wrong labels first, then the truth: the store keeps the latest, counted once
                 wrong = [(label + 1) % 3 for label in truth]
-                assert client.post("/feedback", json={"request_id": request_id, "outcome": wrong}).status_code == 202
-            answer = client.post("/feedback", json={"request_id": request_id, "outcome": truth})
+                wrong_body = {"request_id": request_id, "outcome": wrong}
+                assert client.post("/feedback", json=wrong_body, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
+            answer = client.post(
+                "/feedback", json={"request_id": request_id, "outcome": truth}, headers=bearer(FEEDBACK_TOKEN)
+            )
             assert answer.status_code == 202, answer.text
             seeded.truths[request_id] = truth
     runtime.close()
@@ -228,14 +232,15 @@ def regression_store(sqlite_url: str, tmp_path: Path, model_name: str, diabetes_
     store = open_store(sqlite_url)
     Registry(store).register(model_name, diabetes_ridge, task="regression")
     store.close()
-    runtime = build_runtime(GatewaySettings(store=sqlite_url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=sqlite_url, home=tmp_path, **TOKEN_SETTINGS))
     with TestClient(build_app(runtime)) as client:
         for i in range(40):
             rows = X[i : i + 1 + i % 2].tolist()
             client.post("/predict", json={"model": model_name, "inputs": rows}, headers={"X-Request-ID": f"r-{i}"})
             if i % 4:
                 outcome = y[i : i + 1 + i % 2].tolist()
-                assert client.post("/feedback", json={"request_id": f"r-{i}", "outcome": outcome}).status_code == 202
+                body = {"request_id": f"r-{i}", "outcome": outcome}
+                assert client.post("/feedback", json=body, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
     runtime.close()
     return sqlite_url
 

@@ -21,18 +21,23 @@ from service.composition import build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
 from tests.support.cli import canaryline, read_jsonl
+from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 
 
 def _serve(url: str, tmp_path: Path, model: str, inputs: np.ndarray, outcomes: np.ndarray) -> list[PredictionRecord]:
     """Twelve real predictions through the ASGI app (every third a two-row batch), outcomes for all but the last."""
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **TOKEN_SETTINGS))
     with TestClient(build_app(runtime)) as client:
         for i in range(12):
             rows = slice(i, i + 2 if i % 3 == 0 else i + 1)
             body = {"model": model, "inputs": inputs[rows].tolist()}
             assert client.post("/predict", json=body, headers={"X-Request-ID": f"r-{i}"}).status_code == 200
             if i < 11:
-                posted = client.post("/feedback", json={"request_id": f"r-{i}", "outcome": outcomes[rows].tolist()})
+                posted = client.post(
+                    "/feedback",
+                    json={"request_id": f"r-{i}", "outcome": outcomes[rows].tolist()},
+                    headers=bearer(FEEDBACK_TOKEN),
+                )
                 assert posted.status_code == 202, posted.text
     records = list(runtime.store.iter_predictions(model))
     runtime.close()

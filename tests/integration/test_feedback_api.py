@@ -16,6 +16,7 @@ from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.ids import new_id
 from service.settings import GatewaySettings
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 DIABETES_ROW = [0.01] * 10
@@ -35,10 +36,11 @@ class Served:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def feedback(self, body: dict | bytes):
+    def feedback(self, body: dict | bytes, headers: dict[str, str] | None = None):
+        headers = bearer(FEEDBACK_TOKEN) if headers is None else headers
         if isinstance(body, bytes):
-            return self.client.post("/feedback", content=body)
-        return self.client.post("/feedback", json=body)
+            return self.client.post("/feedback", content=body, headers=headers)
+        return self.client.post("/feedback", json=body, headers=headers)
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def served(store: Store, tmp_path: Path, model_name: str, iris_models, diabetes_
     registry.register(model_name, iris_models["tree"])
     regressor = model_name + "r"
     registry.register(regressor, diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=store.url, home=tmp_path, admin_token="t0ken")
+    settings = GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS)
     runtime = build_runtime(settings)
     with TestClient(build_app(runtime)) as client:
         yield Served(client, runtime, model_name, regressor)
@@ -85,6 +87,29 @@ def test_feedback_is_accepted_and_names_model_and_version(served: Served) -> Non
     assert response.headers["x-request-id"] not in ("", "order-1")
     [outcome] = served.runtime.store.get_outcomes(["order-1"]).values()
     assert outcome.outcome == [0] and outcome.observed_at == outcome.received_at == body["observed_at"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        bearer(ADMIN_TOKEN),
+        bearer(READ_TOKEN),
+        bearer("guessed-but-long-enough"),
+        {"Authorization": f"Bearer  {FEEDBACK_TOKEN}"},
+        {"Authorization": f"Bearer {FEEDBACK_TOKEN} "},
+        {"Authorization": FEEDBACK_TOKEN},
+    ],
+)
+def test_ground_truth_needs_the_feedback_token(served: Served, headers: dict[str, str]) -> None:
+    """Without exactly the feedback token an outcome is a 401 that neither replaces the stored one nor leaks."""
+    served.predict(served.classifier, [ROW], "guarded-1")
+    assert served.feedback({"request_id": "guarded-1", "outcome": 0}).status_code == 202
+    response = served.feedback({"request_id": "guarded-1", "outcome": 2}, headers=headers)
+    assert_error(response, 401, "unauthorized", "CANARYLINE_FEEDBACK_TOKEN")
+    assert response.headers["www-authenticate"] == 'Bearer realm="canaryline-feedback"'
+    assert "prediction_id" not in response.text and "v1" not in response.text
+    assert served.runtime.store.get_outcomes(["guarded-1"])["guarded-1"].outcome == [0]
 
 
 def test_batch_outcomes_join_row_by_row(served: Served) -> None:

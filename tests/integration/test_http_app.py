@@ -16,6 +16,7 @@ from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
 from tests.support.gateways import canaried_gateway
+from tests.support.tokens import READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -30,7 +31,7 @@ def served(
     registry.register(model_name, iris_models["logreg"])
     regressor = model_name + "r"
     registry.register(regressor, diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, admin_token="t0ken")
+    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, **TOKEN_SETTINGS)
     runtime = build_runtime(settings)
     with TestClient(build_app(runtime)) as client:
         yield client, runtime, model_name, regressor
@@ -115,6 +116,14 @@ def test_invalid_request_id_is_refused_not_echoed(served, sent: str | bytes, rul
     response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Request-ID": sent})
     body = assert_error(response, 400, "invalid_request_id", rule)
     assert body["error"]["request_id"] != sent
+    assert runtime.store.count_predictions() == 0
+
+
+def test_a_routing_key_header_breaking_its_rule_is_422(served) -> None:
+    """X-Routing-Key longer than 256 characters is refused naming the header, as on the other protocols."""
+    client, runtime, model, _ = served
+    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Routing-Key": "k" * 257})
+    assert_error(response, 422, "invalid_input", "header X-Routing-Key must be a non-empty string of at most 256")
     assert runtime.store.count_predictions() == 0
 
 
@@ -278,12 +287,14 @@ def test_one_record_per_200(served) -> None:
 def test_models_endpoints_show_plan_and_versions(served) -> None:
     """GET /models lists served models; GET /models/{name} shows plan and loaded versions; unknown is 404."""
     client, _, model, regressor = served
-    names = [m["model"] for m in client.get("/models").json()["models"]]
+    names = [m["model"] for m in client.get("/models", headers=bearer(READ_TOKEN)).json()["models"]]
     assert names == sorted([model, regressor])
-    detail = client.get(f"/models/{model}").json()
+    detail = client.get(f"/models/{model}", headers=bearer(READ_TOKEN)).json()
     assert detail["plan"]["stable"] == "v1" and list(detail["versions"]) == ["v1"]
     assert detail["versions"]["v1"]["n_features"] == 4
-    assert_error(client.get("/models/nope"), 404, "unknown_model", "model 'nope' is not served")
+    assert_error(
+        client.get("/models/nope", headers=bearer(READ_TOKEN)), 404, "unknown_model", "model 'nope' is not served"
+    )
 
 
 @pytest.mark.parametrize(

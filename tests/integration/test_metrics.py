@@ -22,9 +22,12 @@ from service.spool import Spool
 from tests.support.gateways import canaried_gateway
 from tests.support.records import make_record
 from tests.support.servers import RedisServer
+from tests.support.tokens import FEEDBACK_TOKEN, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+FEEDBACK = bearer(FEEDBACK_TOKEN)
 
 
 @dataclasses.dataclass
@@ -113,7 +116,8 @@ def test_outcomes_update_counters_and_online_accuracy(served: Served, iris) -> N
         body = client.post("/predict", json={"model": model, "inputs": [list(X[i * 10])]}, headers=headers).json()
         truth = int(y[i * 10]) if i % 4 else (int(y[i * 10]) + 1) % 3  # every fourth outcome disagrees
         correct += body["predictions"][0] == truth
-        assert client.post("/feedback", json={"request_id": f"acc-{i}", "outcome": truth}).status_code == 202
+        answer = client.post("/feedback", json={"request_id": f"acc-{i}", "outcome": truth}, headers=FEEDBACK)
+        assert answer.status_code == 202
         labels = {"model": model, "version": "v1"}
         assert served.value("canaryline_online_accuracy_ratio", **labels) == pytest.approx(correct / (i + 1))
     labels = {"model": model, "version": "v1", "route": "pinned"}
@@ -126,7 +130,8 @@ def test_outcomes_update_counters_and_online_accuracy(served: Served, iris) -> N
     rows = [[0.02] * 10, [-0.03] * 10]
     body = client.post("/predict", json={"model": served.regressor, "inputs": rows}, headers={"X-Request-ID": "mae"})
     predictions = body.json()["predictions"]
-    assert client.post("/feedback", json={"request_id": "mae", "outcome": [100.0, 200.0]}).status_code == 202
+    mae = {"request_id": "mae", "outcome": [100.0, 200.0]}
+    assert client.post("/feedback", json=mae, headers=FEEDBACK).status_code == 202
     mae = (abs(predictions[0] - 100.0) + abs(predictions[1] - 200.0)) / 2
     regressor = {"model": served.regressor, "version": "v1"}
     assert served.value("canaryline_online_mean_absolute_error", **regressor) == pytest.approx(mae)

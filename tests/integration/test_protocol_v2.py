@@ -18,6 +18,7 @@ from service.protocols import tensors
 from service.routing import bucket, canary_threshold
 from service.settings import GatewaySettings
 from tests.support.gateways import canaried_gateway
+from tests.support.tokens import TOKEN_SETTINGS
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 ROW2 = [6.7, 3.0, 5.2, 2.3]
@@ -93,7 +94,7 @@ def test_v2_with_a_trailing_slash_is_server_metadata(served) -> None:
 def test_not_ready_before_any_model_is_served(tmp_path: Path) -> None:
     """With nothing served, /v2/health/ready is the spec's 4xx with an error body; live stays 200."""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken"))
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **TOKEN_SETTINGS))
     try:
         with TestClient(build_app(runtime)) as client:
             assert_v2_error(client.get("/v2/health/ready"), 400, "no model is served")

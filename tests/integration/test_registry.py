@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import bentoml
@@ -194,3 +195,16 @@ def test_every_version_of_a_model_has_its_task_and_input_width(
     assert [m.tag.version for m in bentoml.models.list(model_name)] == ["v1"]
     assert [v.version for v in sqlite_registry.versions(model_name)] == ["v1"]
     assert sqlite_registry.register(model_name, iris_models["tree"]).version == "v2"
+
+
+@pytest.mark.parametrize("alias", ["latest", "V1", "V2", "../v1", "iris:v1", "\u0087", "v1\n"])
+def test_a_version_is_looked_up_by_its_exact_name_never_an_alias(
+    sqlite_registry: Registry, model_name: str, iris_models, alias: str
+) -> None:
+    """'latest', case variants and other non-names find no version (BentoML would resolve some of them)."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    sqlite_registry.register(model_name, iris_models["tree"])
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"has no version {alias!r}")):
+        sqlite_registry.get(model_name, alias)
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"has no version {alias!r}")):
+        sqlite_registry.load(model_name, alias)

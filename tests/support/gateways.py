@@ -15,6 +15,7 @@ from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.http import build_app
 from service.settings import GatewaySettings
+from tests.support.tokens import TOKEN_SETTINGS
 
 
 @contextmanager
@@ -31,7 +32,7 @@ def canaried_gateway(
         registry.register(model + "r", regressor, task="regression")
     control = ControlPlane(registry)
     control.set_canary(model, "v2", weight=50, sticky=True, actor="tests", reason="canary", expected_revision=None)
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, admin_token="t0ken", **settings))
+    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **{**TOKEN_SETTINGS, **settings}))
     try:
         with TestClient(build_app(runtime)) as client:
             yield client, runtime, control

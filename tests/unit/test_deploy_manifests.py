@@ -24,12 +24,16 @@ def test_every_kustomize_resource_exists_and_parses() -> None:
         assert docs and all({"apiVersion", "kind", "metadata"} <= set(d) for d in docs), name
 
 
-def test_gateway_has_token_probes_and_a_spool_volume() -> None:
-    """The gateway gets its admin token from a Secret, probes /readyz and /livez, and keeps its spool."""
+def test_gateway_has_tokens_probes_and_a_spool_volume() -> None:
+    """The gateway gets its three tokens from the example Secret, probes /readyz and /livez, and keeps its spool."""
     [gateway] = [d for d in load_all() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "canaryline"]
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["CANARYLINE_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "canaryline-admin"
+    [secret] = [d for d in load_all() if d["kind"] == "Secret"]
+    for role in ("admin", "read", "feedback"):
+        ref = env[f"CANARYLINE_{role.upper()}_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == (secret["metadata"]["name"], role)
+        assert len(secret["stringData"][role]) >= 16
     assert env["CANARYLINE_STORE"]["value"].startswith("redis://")
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"

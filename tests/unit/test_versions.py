@@ -17,11 +17,28 @@ def test_valid_versions_are_accepted(version: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "version", ["", "V1", "-v1", "v1-", "v1.", "has space", "v/1", "latest:1", "9" * 64, "ü", "v1\n", "v1\n\n"]
+    "version",
+    [
+        "",
+        "V1",
+        "-v1",
+        "v1-",
+        "v1.",
+        "has space",
+        "v/1",
+        "latest:1",
+        "9" * 64,
+        "ü",
+        "v1\n",
+        "v1\n\n",
+        "../v1",
+        "\u0087",
+        "latest",
+    ],
 )
 def test_invalid_versions_name_the_rule(version: str) -> None:
-    """A name that breaks the rule is refused with the rule in the message (the whole name: a trailing newline
-    never slips past the pattern's ``$``)."""
+    """A name that breaks the rule (the whole name, so no trailing newline; never BentoML's alias 'latest')
+    is refused with the rule in the message."""
     with pytest.raises(InvalidVersionError, match=r"must match"):
         validate_version(version)
 
