@@ -53,7 +53,7 @@ class Runtime:
 
 
 def build_runtime(settings: GatewaySettings) -> Runtime:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, instance=settings.instance)
     gates = Gates.from_settings(settings)  # the settings refused missing tokens unless this is a dev setup
     settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
     store = open_store(settings.store_url())

@@ -21,11 +21,19 @@ _LEVELS = {
 }
 
 
-def configure_logging(level: str = "info") -> None:
+def configure_logging(level: str = "info", *, instance: str | None = None) -> None:
+    """JSON lines on stderr at ``level``; with ``instance``, every line names the process that wrote it
+    (a gateway runs several workers into one log, and each applies plans on its own)."""
+
+    def _instance(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("instance", instance)
+        return event_dict
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             _request_fields,
+            _instance,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

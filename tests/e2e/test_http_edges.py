@@ -15,8 +15,8 @@ from registry_client.control import ControlPlane
 from registry_client.registry import Registry
 from registry_client.store import Store, open_store
 from service.routing import bucket, canary_threshold
-from tests.conftest import ADMIN_TOKEN
 from tests.support.servers import GatewayProcess
+from tests.support.tokens import TOKEN_ENV
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -40,7 +40,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, iris_models) -> Iterator[t
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
         "CANARYLINE_STORE": url,
         "CANARYLINE_HOME": str(home / "home"),
-        "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+        **TOKEN_ENV,
     }
     process = GatewayProcess(env=env, logfile=home / "gateway.log").start()
     store = open_store(url)
