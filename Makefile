@@ -50,8 +50,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@$(BIN)/python -m load_tests.bench --quick
 
+## The gateway on the demo's state (.demo/env: its home and tokens) when `make demo` has run, else on yours.
 serve: $(STAMP)
-	@$(BIN)/canaryline serve
+	@if [ -f .demo/env ]; then . ./.demo/env; fi; exec $(BIN)/canaryline serve
 
 clean:
 	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

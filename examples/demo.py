@@ -31,6 +31,7 @@ def main() -> int:
         demo.run()
     finally:
         demo.stop()
+    demo.your_turn()
     demo.console.rule(f"[bold green]demo finished in {time.monotonic() - started:.0f} s")
     return 0
 

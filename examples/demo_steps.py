@@ -64,6 +64,7 @@ class Demo:
 
     # -- steps ---------------------------------------------------------------------------------
     def run(self) -> None:
+        self.write_env()
         self.register_versions()
         self.cli("versions", MODEL)
         self.start_gateway()
@@ -243,6 +244,29 @@ class Demo:
         )
         if missing:
             raise SystemExit(f"{len(missing)} served predictions have no log record")
+
+    def write_env(self) -> Path:
+        """``.demo/env``: the demo's home and tokens, so ``source .demo/env`` picks up where the demo left off."""
+        lines = [
+            "# Written by `make demo`: its home (SQLite store and BentoML models) and its gateway's tokens.",
+            "# `source .demo/env`, then `canaryline serve` serves what the demo registered (README, A session).",
+            f"export CANARYLINE_HOME={self.home}",
+            *(f"export {name}={value}" for name, value in self.token_env().items()),
+        ]
+        env_file = self.home / "env"
+        env_file.write_text("\n".join(lines) + "\n")
+        env_file.chmod(0o600)  # it holds the tokens
+        return env_file
+
+    def your_turn(self) -> None:
+        """What to run next: the README's session on this demo's state."""
+        self.console.rule("[bold]your turn (README, A session)")
+        self.console.print(
+            "source .venv/bin/activate && source .demo/env\n"
+            "canaryline serve --port 3000 &\n"
+            "canaryline status wine; canaryline eval wine      # `make demo` again starts over",
+            highlight=False,
+        )
 
     def token_env(self) -> dict[str, str]:
         return {

@@ -200,10 +200,11 @@ def status(model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False)
 
 def _status_from_store(model: str, as_json: bool) -> None:
     from .control import ControlPlane
+    from .store import redact_url
 
     registry = _registry()
     plan = ControlPlane(registry).plan(model).model_dump(mode="json")
-    where = _redacted(registry.store.url)
+    where = redact_url(registry.store.url)
     if as_json:
         print_json({"model": model, "plan": plan, "source": "store", "store": where})
         return
@@ -213,12 +214,6 @@ def _status_from_store(model: str, as_json: bool) -> None:
         f"  [dim](the plan in the store {where}; loaded versions and shadow counters: --gateway URL)[/dim]",
         highlight=False,
     )
-
-
-def _redacted(url: str) -> str:
-    """A store URL without its credentials, for messages."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
 @app.command()

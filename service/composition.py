@@ -9,7 +9,7 @@ import structlog
 
 from registry_client.control import ControlPlane
 from registry_client.registry import Registry
-from registry_client.store import Store, open_store
+from registry_client.store import Store, open_store, redact_url
 
 from .admin import AdminApi
 from .auth import Gates
@@ -79,7 +79,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     log.info(
         "gateway_started",
         instance=settings.instance,
-        store=store.url.split("@")[-1],
+        store=redact_url(store.url),
         models=plans.models(),
         log_mode=settings.log_mode,
     )

@@ -16,6 +16,7 @@ from typing import Any
 from structlog.contextvars import bind_contextvars
 
 from registry_client.records import PredictionRecord
+from registry_client.store import redact_url
 
 from .batching import Batcher
 from .errors import InputError, NotFoundError, ServiceUnavailableError
@@ -98,8 +99,7 @@ class Gateway:
                     f"model {model!r} is not loaded: {self.plans.errors[model]}",
                     code="model_unavailable",
                 )
-            served = ", ".join(self.plans.models()) or "none"
-            raise NotFoundError(f"model {model!r} is not served; models served: {served}", code="unknown_model")
+            raise self._unknown(model)
         return active
 
     async def predict(
@@ -206,10 +206,7 @@ class Gateway:
         active = self.plans.get(model)
         error = self.plans.errors.get(model)
         if active is None and error is None:
-            raise NotFoundError(
-                f"model {model!r} is not served; models served: {', '.join(self.plans.models()) or 'none'}",
-                code="unknown_model",
-            )
+            raise self._unknown(model)
         return {
             "model": model,
             "plan": active.plan.model_dump(mode="json") if active else None,
@@ -226,6 +223,17 @@ class Gateway:
             "error": error,
             "shadow": self.shadow.stats(model),
         }
+
+    def _unknown(self, model: str) -> NotFoundError:
+        served = ", ".join(self.plans.models())
+        if served:
+            return NotFoundError(f"model {model!r} is not served; models served: {served}", code="unknown_model")
+        return NotFoundError(
+            f"model {model!r} is not served; models served: none, in store {redact_url(self.settings.store_url())} "
+            f"with BentoML's model store {self.settings.model_store()} (CANARYLINE_HOME, CANARYLINE_STORE, "
+            "BENTOML_HOME): register a version there first",
+            code="unknown_model",
+        )
 
     def ready(self) -> bool:
         return bool(self.plans.models())

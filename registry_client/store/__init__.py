@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "redact_url"]
 
 
 def open_store(url: str) -> Store:
@@ -20,3 +20,12 @@ def open_store(url: str) -> Store:
 
         return RedisStore(url)
     raise StoreError(f"store URL {url!r} is not supported: use sqlite:///PATH or redis://HOST:PORT/DB")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its credentials (``redis://:secret@host`` → ``redis://host``), for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"

@@ -360,3 +360,19 @@ def test_inputs_a_model_refuses_are_422_naming_it(canaried) -> None:
     v2_nan = client.post(f"/v2/models/{model}/versions/v1/infer", json={"inputs": [tensor]})
     assert v2_nan.status_code == 422 and "version 'v1' returned a non-finite probability" in v2_nan.json()["error"]
     assert runtime.store.count_predictions() == 0
+
+
+def test_a_gateway_serving_nothing_says_where_it_looked(tmp_path: Path) -> None:
+    """With no model registered, the 404 names the store and BentoML's model store it read, and the
+    settings that choose them, so a user on the wrong home sees why."""
+    settings = GatewaySettings(store=f"sqlite:///{tmp_path / 'empty.db'}", home=tmp_path, **TOKEN_SETTINGS)
+    runtime = build_runtime(settings)
+    try:
+        with TestClient(build_app(runtime)) as client:
+            response = client.post("/predict", json={"model": "wine", "inputs": [[1.0]]})
+    finally:
+        runtime.close()
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert f"in store sqlite:///{tmp_path / 'empty.db'}" in message
+    assert str(settings.model_store()) in message and "BENTOML_HOME" in message

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry_client.store import redact_url
 from service.errors import BadRequestError
 from service.ids import (
     REQUEST_ID_RULE,
@@ -97,3 +98,17 @@ def test_absent_ids_are_generated_uuid7_in_time_order() -> None:
 def test_new_ids_are_unique() -> None:
     """Prediction IDs never repeat."""
     assert len({new_id() for _ in range(10_000)}) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:secret@cache:6379/0", "redis://cache:6379/0"),
+        ("postgresql://canary:p%40ss@db.internal/canaryline", "postgresql://db.internal/canaryline"),
+        ("sqlite:////srv/a@b/canaryline.db", "sqlite:////srv/a@b/canaryline.db"),
+        ("redis://cache", "redis://cache"),
+    ],
+)
+def test_store_urls_are_shown_without_credentials(url: str, shown: str) -> None:
+    """Credentials in a store URL's authority never reach a message; an '@' in a path is not one."""
+    assert redact_url(url) == shown
