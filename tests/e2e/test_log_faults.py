@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +11,10 @@ import pytest
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
+from tests.support.load import ROW, Load
 from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
-ROW = [5.1, 3.5, 1.4, 0.2]
 
 
 @pytest.fixture
@@ -25,33 +23,6 @@ def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis", persistent=True).start()
     yield server
     server.stop()
-
-
-class Load:
-    """Concurrent predictions in a background thread until stopped; keeps every response."""
-
-    def __init__(self, url: str, model: str, concurrency: int = 8) -> None:
-        self.url, self.model, self.concurrency = url, model, concurrency
-        self.responses: list[httpx.Response] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
-
-            async def worker() -> None:
-                while not self._stop.is_set():
-                    self.responses.append(await client.post("/predict", json={"model": self.model, "inputs": [ROW]}))
-
-            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def wait_for_count(url: str, model: str, expected: int, timeout: float = 30) -> int:
@@ -72,11 +43,13 @@ def test_redis_outage_mid_load_loses_nothing(
     with Load(gateway.url, model_name) as load:
         time.sleep(1.5)
         redis_server.stop()
+        stopped = time.monotonic()
         time.sleep(3)
-        during = len(load.responses)
+        restarted = time.monotonic()
         redis_server.start()
         time.sleep(1.5)
-    assert during > 0
+    assert load.served_between(stopped, restarted) > 0, "nothing was answered while Redis was down"
+    assert not load.failures, load.failures[:3]
     statuses = {r.status_code for r in load.responses}
     assert statuses == {200}, [r.text for r in load.responses if r.status_code != 200][:3]
     served = {r.json()["prediction_id"] for r in load.responses}
