@@ -409,10 +409,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the gateway (``bentoml serve service.service:Canaryline``) in the foreground."""
-    from service.composition import admin_token
+    from service.composition import admin_token, check_spool
     from service.settings import GatewaySettings
 
-    admin_token(GatewaySettings())  # refuse here, before BentoML would restart a refusing worker forever
+    settings = GatewaySettings()
+    admin_token(settings)  # refuse here, before BentoML would restart a refusing worker forever
+    check_spool(settings)  # an unwritable spool too: one line naming the folder and errno, exit 2
     env = {**os.environ, "CANARYLINE_WORKERS": str(workers)}
     argv = [
         sys.executable,

@@ -22,9 +22,9 @@ from .plans import PlanTable
 from .prediction_log import PredictionLog
 from .settings import GatewaySettings
 from .shadow import ShadowRunner
-from .spool import Spool
+from .spool import Spool, SpoolWriteError, check_writable
 
-__all__ = ["Runtime", "admin_token", "build_runtime"]
+__all__ = ["Runtime", "admin_token", "build_runtime", "check_spool"]
 
 log = structlog.get_logger("canaryline.gateway")
 
@@ -60,6 +60,22 @@ def admin_token(settings: GatewaySettings) -> str | None:
             "or CANARYLINE_ADMIN_API=0 to run without the admin API, or CANARYLINE_INSECURE_ADMIN=1 for a dev setup"
         )
     return token or None
+
+
+def check_spool(settings: GatewaySettings) -> None:
+    """Refuse to start when the spool folder cannot be written (read-only mount, no space), naming it and the errno.
+
+    ``canaryline serve`` calls this before BentoML starts; a worker started some other way still starts with an
+    unwritable spool, logs it once and reports not ready until the disk takes writes again.
+    """
+    folder = settings.home / "spool"
+    try:
+        check_writable(folder)
+    except SpoolWriteError as exc:
+        raise StartupError(
+            f"refusing to start: the prediction-log spool {folder} cannot be written: {exc.errno_name} ({exc.reason}); "
+            "set CANARYLINE_HOME to a writable folder with free space"
+        ) from exc
 
 
 def build_runtime(settings: GatewaySettings) -> Runtime:

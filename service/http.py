@@ -37,7 +37,7 @@ from .validation import parse_predict
 if TYPE_CHECKING:
     from .composition import Runtime
 
-__all__ = ["build_app", "error_response", "json_response", "read_body"]
+__all__ = ["build_app", "error_headers", "error_response", "json_response", "read_body"]
 
 log = structlog.get_logger("canaryline.http")
 _TRACER = RequestTracer()
@@ -48,9 +48,18 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=_JSON)
 
 
+def error_headers(exc: GatewayError | CanarylineError, request_id: str) -> dict[str, str]:
+    """``X-Request-ID``, and ``Retry-After`` when the error says when to try again (a 503 of the log or load)."""
+    headers = {"X-Request-ID": request_id}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return headers
+
+
 def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
     body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
-    return json_response(body, exc.status, {"X-Request-ID": request_id})
+    return json_response(body, exc.status, error_headers(exc, request_id))
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -13,6 +13,7 @@ when it is first imported, so this module imports it only when :class:`Metrics` 
 ``build_runtime``, in the worker), never at import. Each :class:`Metrics` registers on a registry of
 its own: building many in one process (the tests do) never collides, and in a worker the values land
 in the shared files all the same. Gauges say how workers combine: ``livesum`` for the spool size,
+``livemin`` for whether the spool can be written (0 when any live worker's cannot),
 ``livemax`` for the plan revision and loaded versions, ``livemostrecent`` for the canary weight,
 shadow sample and the online accuracy and MAE (each worker's window over the outcomes it received;
 the ``canaryline_outcome_*_total`` counters give the exact figure over all workers).
@@ -127,6 +128,22 @@ class Metrics:
             (),
             "livesum",
         )
+        self.spool_available = gauge(
+            "canaryline_log_spool_available",
+            "1 while the local spool can be written, 0 while its disk refuses writes (minimum over workers).",
+            (),
+            "livemin",
+        )
+        self.spool_errors = counter(
+            "canaryline_log_spool_errors_total",
+            "Failed writes and probes of the local spool, by errno (ENOSPC, EROFS, EIO, ...).",
+            ("error",),
+        )
+        self.log_thread_errors = counter(
+            "canaryline_log_thread_errors_total",
+            "Unexpected exceptions caught in the prediction log's writer or drainer thread (which carries on).",
+            ("thread",),
+        )
         self.store_write_duration = prom.Histogram(
             "canaryline_log_store_write_duration_seconds",
             "Time of one group-commit write of prediction records to the store.",
@@ -235,6 +252,15 @@ class Metrics:
 
     def spooled_bytes(self, size: int) -> None:
         self.spool_bytes.set(size)
+
+    def spool_state(self, *, available: bool) -> None:
+        self.spool_available.set(1 if available else 0)
+
+    def spool_error(self, errno_name: str) -> None:
+        self._child(self.spool_errors, errno_name).inc()
+
+    def writer_error(self, thread: str) -> None:
+        self._child(self.log_thread_errors, thread).inc()
 
     def store_write(self, seconds: float) -> None:
         self.store_write_duration.observe(seconds)

@@ -17,7 +17,7 @@ from registry_client.errors import CanarylineError
 
 from ..errors import GatewayError, InputError, NotFoundError
 from ..gateway import Prediction
-from ..http import _trace_id, json_response
+from ..http import _trace_id, error_headers, json_response
 from ..ids import new_id
 from ..logs import current_trace_id
 
@@ -28,7 +28,7 @@ ROUTING_KEY_MAX = 256
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
-    return json_response({"error": exc.message}, exc.status, {"X-Request-ID": request_id})
+    return json_response({"error": exc.message}, exc.status, error_headers(exc, request_id))
 
 
 def refused(exc: GatewayError | CanarylineError, request_id: str | None) -> Response:

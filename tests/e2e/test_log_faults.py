@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
@@ -75,3 +77,41 @@ def test_a_tiny_spool_answers_503_never_loses_silently(
     served = {r.json()["prediction_id"] for r in responses if r.status_code == 200}
     assert wait_for_count(redis_server.url, model_name, len(served)) == len(served)
     assert {r.prediction_id for r in open_store(redis_server.url).iter_predictions(model_name)} == served
+
+
+#: How long Redis is stalled; over twice the store's 2 s socket timeout, like the incident's DEBUG SLEEP 5.
+STALL_S = 5
+
+
+def test_a_stalled_store_costs_acknowledgements_one_timeout_not_one_per_retry(
+    gateway_factory, tmp_path: Path, redis_url: str, model_name: str, iris_models
+) -> None:
+    """Redis under DEBUG SLEEP 5 (from a second connection): after one 2 s socket timeout the breaker opens and
+    records go to the spool at once, so the gateway answers at least 30% as many requests during the stall as
+    in as long a window just before it, where a writer blocked by every retry manages about 10%; nothing is lost."""
+    server = RedisServer(tmp_path / "redis", persistent=True, debug_command=True).start()
+    try:
+        Registry(open_store(server.url)).register(model_name, iris_models["logreg"])
+        gateway = gateway_factory(server.url)
+        side = redis.Redis.from_url(server.url)
+        with Load(gateway.url, model_name) as load:
+            time.sleep(1.0)  # warm: the first requests pay for connections and the first batches
+            normal_from = time.monotonic()
+            time.sleep(STALL_S)
+            stall_from = time.monotonic()
+            stall = threading.Thread(target=lambda: side.execute_command("DEBUG", "SLEEP", STALL_S))
+            stall.start()
+            stall.join()
+            stall_to = time.monotonic()
+            time.sleep(2.0)
+        normal = load.served_between(normal_from, stall_from)
+        during = load.served_between(stall_from, stall_to)
+        side.close()
+        assert not load.failures, load.failures[:3]
+        assert {r.status_code for r in load.responses} == {200}
+        assert during >= 0.3 * normal, f"{during} answered during the {STALL_S} s stall against {normal} before it"
+        served = {r.json()["prediction_id"] for r in load.responses}
+        assert wait_for_count(server.url, model_name, len(served)) == len(served)
+        assert '"event": "store_unreachable_spooling"' in gateway.log()
+    finally:
+        server.stop()

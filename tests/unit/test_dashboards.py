@@ -46,6 +46,9 @@ def exported() -> set[str]:
     for kind in ("written", "spooled", "dropped", "refused"):
         metrics.logged(kind, [record("v1", "stable", [0])])
     metrics.spooled_bytes(10)
+    metrics.spool_state(available=False)
+    metrics.spool_error("ENOSPC")
+    metrics.writer_error("writer")
     metrics.store_write(0.002)
     classifier = [record("v1", "stable", [0, 1]), record("v3", "shadow", [0, 0], shadow=True)]
     metrics.outcome(classifier, [0, 1], regression=False)
@@ -129,6 +132,7 @@ def test_alert_rules_validate_and_fire_as_intended() -> None:
         "CanaryLatencyAboveStable",
         "CanaryAccuracyBelowStable",
         "PredictionLogSpoolGrowing",
+        "PredictionLogSpoolUnavailable",
         "VersionLoadFailures",
     } <= alerts
 
