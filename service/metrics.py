@@ -76,6 +76,12 @@ class Metrics:
             "(ok, client_error for 4xx, server_error for 5xx); refused before routing: empty labels.",
             (*_SERVED, "outcome"),
         )
+        self.requests_shed = counter(
+            "canaryline_requests_shed_total",
+            "Data-plane requests refused 503 (overloaded) because the worker was already answering "
+            "CANARYLINE_MAX_CONCURRENCY requests, by endpoint (route template); not in canaryline_requests_total.",
+            ("endpoint",),
+        )
         self.request_duration = prom.Histogram(
             "canaryline_request_duration_seconds",
             "Time from receiving a prediction request to its answer, by model, version and route.",
@@ -227,6 +233,10 @@ class Metrics:
             series = self._request_series[key] = ((ok, client, server), self.request_duration.labels(*key))
         series[0][0 if status < 400 else 1 if status < 500 else 2].inc()
         series[1].observe(seconds)
+
+    def shed(self, endpoint: str) -> None:
+        """Count a request shed by the concurrency limit (``endpoint`` is a route template, never a client path)."""
+        self._child(self.requests_shed, endpoint).inc()
 
     def observe_refused(self, status: int, seconds: float) -> None:
         """Count a refused request under whatever the data plane had bound when it refused (else ``""``)."""

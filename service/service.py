@@ -12,6 +12,7 @@ import bentoml
 from .composition import Runtime, build_runtime
 from .http import build_app
 from .logs import render_stdlib_logs_as_json
+from .overload import ConcurrencyLimitMiddleware
 from .readiness import ReadinessMiddleware
 from .settings import GatewaySettings
 from .tracing import EXCLUDED_FROM_MIDDLEWARE
@@ -45,4 +46,6 @@ class Canaryline:
         return self.runtime.gateway.ready()
 
 
+# The concurrency limit first: a shed request skips every layer after it (service/overload.py).
+Canaryline.add_asgi_middleware(ConcurrencyLimitMiddleware)  # type: ignore[attr-defined]  # a bentoml Service
 Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]  # the decorator returns a bentoml Service

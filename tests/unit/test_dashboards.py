@@ -40,6 +40,7 @@ def exported() -> set[str]:
     metrics = Metrics()
     metrics.observe_request("iris", "v1", "stable", 200, 0.001)
     metrics.observe_refused(400, 0.0001)
+    metrics.shed("/predict")
     for event in ("submitted", "dropped", "error"):
         metrics.shadow_event(event, "iris", "v3")
     metrics.shadow_ran("iris", "v3", rows=2, disagreements=1)
@@ -133,6 +134,7 @@ def test_alert_rules_validate_and_fire_as_intended() -> None:
         "CanaryAccuracyBelowStable",
         "PredictionLogSpoolGrowing",
         "PredictionLogSpoolUnavailable",
+        "GatewayShedding",
         "VersionLoadFailures",
     } <= alerts
 
