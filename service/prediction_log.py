@@ -31,8 +31,6 @@ import contextlib
 import queue
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Literal
 
 import structlog
@@ -41,6 +39,7 @@ from registry_client.errors import CanarylineError, StoreUnavailableError
 from registry_client.records import PredictionRecord
 from registry_client.store import Store
 
+from .acks import Pending, settle
 from .breaker import Breaker
 from .errors import ServiceUnavailableError
 from .metrics import Metrics
@@ -52,13 +51,6 @@ log = structlog.get_logger("canaryline.log")
 _STOP = object()
 _DRAIN_BUDGET_S = 0.2  # longest the drainer sends spooled records before it looks at the breakers again
 _RETRY_AFTER_S = 1
-
-
-@dataclass(slots=True)
-class _Pending:
-    record: PredictionRecord
-    future: asyncio.Future[None] | None
-    settled: bool = False
 
 
 class PredictionLog:
@@ -82,7 +74,7 @@ class PredictionLog:
         self.on_full = on_full
         self.store_breaker = store_breaker or Breaker()
         self.spool_breaker = spool_breaker or Breaker()
-        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | object] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._run_writer, name="canaryline-log-writer", daemon=True)
         self._drainer = threading.Thread(target=self._run_drainer, name="canaryline-log-drainer", daemon=True)
         self._wake = threading.Event()  # the drainer has something to look at
@@ -131,16 +123,16 @@ class PredictionLog:
         if self.mode == "off":  # benchmark baseline only: nothing is logged
             return
         if self.mode == "async":
-            self._queue.put(_Pending(record, None))
+            self._queue.put(Pending(record, None))
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Pending(record, future))
+        self._queue.put(Pending(record, future))
         await future
 
     def submit(self, record: PredictionRecord) -> None:
         """Hand ``record`` to the writer without waiting (shadow records)."""
         if self.mode != "off":
-            self._queue.put(_Pending(record, None))
+            self._queue.put(Pending(record, None))
 
     def healthy(self) -> bool:
         """What readiness reports: the log accepts records and its spool can be written."""
@@ -175,11 +167,11 @@ class PredictionLog:
             if stopping:
                 return
 
-    def _collect(self) -> tuple[list[_Pending], bool]:
+    def _collect(self) -> tuple[list[Pending], bool]:
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        batch: list[_Pending] = [first]  # type: ignore[list-item]
+        batch: list[Pending] = [first]  # type: ignore[list-item]
         while len(batch) < self.max_batch:
             try:
                 item = self._queue.get_nowait()
@@ -190,7 +182,7 @@ class PredictionLog:
             batch.append(item)  # type: ignore[arg-type]
         return batch, False
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[Pending]) -> None:
         self.batches += 1
         if self.store_breaker.closed and not self.spool.has_pending():
             records = [p.record for p in batch]
@@ -207,11 +199,11 @@ class PredictionLog:
             else:
                 self.written += len(records)
                 self.metrics.logged("written", records)
-                self._settle(batch, None)
+                settle(batch, None)
                 return
         self._spool(batch)
 
-    def _spool(self, batch: list[_Pending]) -> None:
+    def _spool(self, batch: list[Pending]) -> None:
         if not self.spool_breaker.closed:
             self._unkept(batch, f"spool unavailable: {self.spool.error}")
             return
@@ -227,18 +219,18 @@ class PredictionLog:
             self.spooled += len(kept)
             self.metrics.logged("spooled", (p.record for p in kept))
             self.metrics.spooled_bytes(self.spool.pending_bytes)
-            self._settle(kept, None)
+            settle(kept, None)
             self._wake.set()
         if rest := batch[len(lines) :]:
             self._unkept(rest, "spool full (CANARYLINE_SPOOL_MAX_BYTES)")
 
-    def _unkept(self, batch: list[_Pending], why: str) -> None:
+    def _unkept(self, batch: list[Pending], why: str) -> None:
         """Records neither the store nor the spool could keep: dropped and counted, or refused (503)."""
         if self.on_full == "drop":
             self.dropped += len(batch)
             self.metrics.logged("dropped", (p.record for p in batch))
             log.error("log_records_dropped", records=len(batch), reason=why, dropped_total=self.dropped)
-            self._settle(batch, None)
+            settle(batch, None)
             return
         waiting = [p for p in batch if p.future is not None]
         self.lost += len(batch) - len(waiting)  # async-mode and shadow records whose answers already went out
@@ -246,11 +238,11 @@ class PredictionLog:
         log.error("log_records_refused", records=len(batch), reason=why, lost_total=self.lost)
         self._refuse(batch, f"the prediction log is unavailable (store unreachable, {why})")
 
-    def _refuse(self, batch: list[_Pending], message: str) -> None:
+    def _refuse(self, batch: list[Pending], message: str) -> None:
         waiting = [p for p in batch if p.future is not None]
         self.refused += len(waiting)
         self.metrics.logged("refused", (p.record for p in waiting))
-        self._settle(batch, _unavailable(message))
+        settle(batch, _unavailable(message))
 
     def _spool_failed(self, message: str, errno_name: str) -> None:
         was_closed = self.spool_breaker.closed
@@ -336,23 +328,12 @@ class PredictionLog:
         finally:
             self.metrics.store_write(time.perf_counter() - started)
 
-    def _failed_in_thread(self, thread: str, exc: Exception, unsettled: list[_Pending]) -> None:
+    def _failed_in_thread(self, thread: str, exc: Exception, unsettled: list[Pending]) -> None:
         self.errors += 1
         self.metrics.writer_error(thread)
         log.exception("log_thread_error", thread=thread, records=len(unsettled), error=repr(exc))
         with contextlib.suppress(Exception):
             self._unkept(unsettled, f"the log writer failed: {exc!r}")
-
-    @staticmethod
-    def _settle(batch: list[_Pending], error: BaseException | None) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = defaultdict(list)
-        for pending in batch:
-            pending.settled = True
-            if pending.future is not None:
-                by_loop[pending.future.get_loop()].append(pending.future)
-        for loop, futures in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop closed while we wrote: nobody waits any more
-                loop.call_soon_threadsafe(_resolve, futures, error)
 
     # -- stopping -----------------------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
@@ -378,25 +359,16 @@ class PredictionLog:
             return  # a thread is still inside a write: leave the files to the process's exit
         self.spool.close()
 
-    def _take_queued(self) -> list[_Pending]:
-        left: list[_Pending] = []
+    def _take_queued(self) -> list[Pending]:
+        left: list[Pending] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return left
-            if isinstance(item, _Pending):
+            if isinstance(item, Pending):
                 left.append(item)
 
 
 def _unavailable(message: str) -> ServiceUnavailableError:
     return ServiceUnavailableError(message, code="log_unavailable", retry_after=_RETRY_AFTER_S)
-
-
-def _resolve(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
-        if not future.done():
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
