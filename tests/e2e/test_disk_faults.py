@@ -141,18 +141,24 @@ def test_serve_refuses_an_unwritable_spool_with_one_clear_line(
         "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     canaryline = Path(sys.executable).with_name("canaryline")
-    done = subprocess.run(
+    serve = subprocess.Popen(
         [str(canaryline), "serve", "--port", str(free_port())],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
-        check=False,
+        start_new_session=True,  # if it started BentoML after all, its workers go down with it
     )
+    try:
+        _, stderr = serve.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(serve.pid, signal.SIGKILL)
+        serve.communicate()
+        pytest.fail("canaryline serve did not refuse the unwritable spool: it was still running after 60 s")
     expected = errno.errorcode[errno.EROFS if fault == "read-only" else errno.ENOSPC]
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert len(lines) == 1 and str(home / "spool") in lines[0] and expected in lines[0], done.stderr
+    lines = stderr.strip().splitlines()
+    assert serve.returncode == 2, stderr[-2000:]
+    assert len(lines) == 1 and str(home / "spool") in lines[0] and expected in lines[0], stderr
 
 
 def test_a_bentoml_worker_with_a_read_only_spool_reports_not_ready_and_recovers(
