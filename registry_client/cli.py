@@ -469,12 +469,14 @@ def serve(
     """Start the gateway (BentoML serving ``service.service:Canaryline``) in the foreground.
 
     Refuses in one line, before BentoML starts, when the settings are invalid (a missing or short
-    token) or the port is taken; BentoML would otherwise restart a refusing worker forever, or print a
-    traceback after it had already started.
+    token), the spool cannot be written (naming the folder and errno) or the port is taken; BentoML
+    would otherwise restart a refusing worker forever, or print a traceback after it had started.
     """
+    from service.composition import check_spool
     from service.settings import GatewaySettings
 
     settings = GatewaySettings.from_env()
+    check_spool(settings)
     _refuse_busy_port(host, port)
     # BentoML's parent process resolves its model store too: the same home as the workers'.
     env = {**os.environ, "CANARYLINE_WORKERS": str(workers), "BENTOML_HOME": str(settings.model_store())}

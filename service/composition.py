@@ -13,6 +13,7 @@ from registry_client.store import Store, open_store, redact_url
 
 from .admin import AdminApi
 from .auth import Gates
+from .errors import StartupError
 from .feedback import Feedback
 from .gateway import Gateway
 from .logs import configure_logging
@@ -22,9 +23,9 @@ from .plans import PlanTable
 from .prediction_log import PredictionLog
 from .settings import GatewaySettings
 from .shadow import ShadowRunner
-from .spool import Spool
+from .spool import Spool, SpoolWriteError, check_writable
 
-__all__ = ["Runtime", "build_runtime"]
+__all__ = ["Runtime", "build_runtime", "check_spool"]
 
 log = structlog.get_logger("canaryline.gateway")
 
@@ -50,6 +51,22 @@ class Runtime:
         self.log.close()  # flushes every queued record before returning
         self.store.close()
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
+
+
+def check_spool(settings: GatewaySettings) -> None:
+    """Refuse to start when the spool folder cannot be written (read-only mount, no space), naming it and the errno.
+
+    ``canaryline serve`` calls this before BentoML starts; a worker started some other way still starts with an
+    unwritable spool, logs it once and reports not ready until the disk takes writes again.
+    """
+    folder = settings.home / "spool"
+    try:
+        check_writable(folder)
+    except SpoolWriteError as exc:
+        raise StartupError(
+            f"refusing to start: the prediction-log spool {folder} cannot be written: {exc.errno_name} ({exc.reason}); "
+            "set CANARYLINE_HOME to a writable folder with free space"
+        ) from exc
 
 
 def build_runtime(settings: GatewaySettings) -> Runtime:

@@ -14,7 +14,8 @@
     ├── InputError (422)                 well-formed JSON that breaks a field's rule (an outcome of the
     │                                    wrong type or length for the model's task and the request's rows)
     ├── NotImplementedByGatewayError (501)  a protocol call the gateway does not serve (KServe :explain)
-    ├── ServiceUnavailableError (503)    nothing loaded for the model, or the log cannot take the record
+    ├── ServiceUnavailableError (503)    nothing loaded for the model, the log cannot take the record, or
+    │                                    the worker is over its concurrency limit (with ``Retry-After``)
     └── StartupError                     a setting forbids starting (e.g. a token missing or too short)
 
 Registry and store errors (``registry_client.errors.CanarylineError``) carry a status the same way;
@@ -43,12 +44,16 @@ __all__ = [
 class GatewayError(Exception):
     status: int = 500
     code: str = "internal_error"
+    #: Seconds a client should wait before trying again (the ``Retry-After`` header), when it is worth it.
+    retry_after: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class BadRequestError(GatewayError):

@@ -236,10 +236,12 @@ class Gateway:
         )
 
     def ready(self) -> bool:
-        return bool(self.plans.models())
+        """A model is served and the log can keep its records (its spool is writable, it is not refusing)."""
+        return bool(self.plans.models()) and self.log.healthy()
 
     def readiness(self) -> dict[str, Any]:
-        """What /readyz reports: ready once a model is served, with revisions and load errors."""
+        """What /readyz reports: ready once a model is served and the log is healthy, with revisions, load
+        errors and the log's state (spool available or why not, store breaker)."""
         return {
             "ready": self.ready(),
             "models": {name: active.plan.revision for name, active in sorted(self.plans.active().items())},

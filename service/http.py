@@ -40,7 +40,7 @@ from .validation import parse_predict, routing_key
 if TYPE_CHECKING:
     from .composition import Runtime
 
-__all__ = ["build_app", "error_response", "json_response", "read_body"]
+__all__ = ["build_app", "error_headers", "error_response", "json_response", "read_body"]
 
 log = structlog.get_logger("canaryline.http")
 _TRACER = RequestTracer()
@@ -51,12 +51,21 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=_JSON)
 
 
-def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
-    body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+def error_headers(exc: GatewayError | CanarylineError, request_id: str) -> dict[str, str]:
+    """``X-Request-ID`` (when header-safe), ``Retry-After`` when the error says when to try again (a 503 of
+    the log or load), and ``WWW-Authenticate`` naming the realm of a missing or wrong token."""
     headers = request_id_header(request_id)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = f'Bearer realm="{exc.realm}"'
-    return json_response(body, exc.status, headers)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return headers
+
+
+def error_response(exc: GatewayError | CanarylineError, request_id: str) -> Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "request_id": request_id}}
+    return json_response(body, exc.status, error_headers(exc, request_id))
 
 
 async def read_body(request: Request, limit: int) -> bytes:

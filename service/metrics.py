@@ -13,6 +13,7 @@ when it is first imported, so this module imports it only when :class:`Metrics` 
 ``build_runtime``, in the worker), never at import. Each :class:`Metrics` registers on a registry of
 its own: building many in one process (the tests do) never collides, and in a worker the values land
 in the shared files all the same. Gauges say how workers combine: ``livesum`` for the spool size,
+``livemin`` for whether the spool can be written (0 when any live worker's cannot),
 ``livemax`` for the plan revision and loaded versions, ``livemostrecent`` for the canary weight,
 shadow sample and the online accuracy and MAE (each worker's window over the outcomes it received;
 the ``canaryline_outcome_*_total`` counters give the exact figure over all workers).
@@ -75,6 +76,12 @@ class Metrics:
             "(ok, client_error for 4xx, server_error for 5xx); refused before routing: empty labels.",
             (*_SERVED, "outcome"),
         )
+        self.requests_shed = counter(
+            "canaryline_requests_shed_total",
+            "Data-plane requests refused 503 (overloaded) because the worker was already answering "
+            "CANARYLINE_MAX_CONCURRENCY requests, by endpoint (route template); not in canaryline_requests_total.",
+            ("endpoint",),
+        )
         self.request_duration = prom.Histogram(
             "canaryline_request_duration_seconds",
             "Time from receiving a prediction request to its answer, by model, version and route.",
@@ -126,6 +133,22 @@ class Metrics:
             "Bytes waiting in the local spool for the store, summed over workers.",
             (),
             "livesum",
+        )
+        self.spool_available = gauge(
+            "canaryline_log_spool_available",
+            "1 while the local spool can be written, 0 while its disk refuses writes (minimum over workers).",
+            (),
+            "livemin",
+        )
+        self.spool_errors = counter(
+            "canaryline_log_spool_errors_total",
+            "Failed writes and probes of the local spool, by errno (ENOSPC, EROFS, EIO, ...).",
+            ("error",),
+        )
+        self.log_thread_errors = counter(
+            "canaryline_log_thread_errors_total",
+            "Unexpected exceptions caught in the prediction log's writer or drainer thread (which carries on).",
+            ("thread",),
         )
         self.store_write_duration = prom.Histogram(
             "canaryline_log_store_write_duration_seconds",
@@ -211,6 +234,10 @@ class Metrics:
         series[0][0 if status < 400 else 1 if status < 500 else 2].inc()
         series[1].observe(seconds)
 
+    def shed(self, endpoint: str) -> None:
+        """Count a request shed by the concurrency limit (``endpoint`` is a route template, never a client path)."""
+        self._child(self.requests_shed, endpoint).inc()
+
     def observe_refused(self, status: int, seconds: float) -> None:
         """Count a refused request under whatever the data plane had bound when it refused (else ``""``)."""
         bound = structlog.contextvars.get_contextvars()
@@ -235,6 +262,15 @@ class Metrics:
 
     def spooled_bytes(self, size: int) -> None:
         self.spool_bytes.set(size)
+
+    def spool_state(self, *, available: bool) -> None:
+        self.spool_available.set(1 if available else 0)
+
+    def spool_error(self, errno_name: str) -> None:
+        self._child(self.spool_errors, errno_name).inc()
+
+    def writer_error(self, thread: str) -> None:
+        self._child(self.log_thread_errors, thread).inc()
 
     def store_write(self, seconds: float) -> None:
         self.store_write_duration.observe(seconds)

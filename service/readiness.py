@@ -1,8 +1,10 @@
 """``/readyz`` with detail: BentoML owns the route, so a small ASGI middleware answers it first.
 
-200 when at least one model is served; 503 before any is. The body names every served model with
-its revision and every model whose latest revision could not be applied, with the reason. Only GET
-and HEAD are answered; any other method is a 405 in the gateway's error body.
+200 when at least one model is served and the prediction log can keep records; 503 before any model is,
+while the spool cannot be written (read-only or full disk: ``log.spool_error`` names the path and errno),
+or while the log refuses predictions (store down and spool full). The body names every served model with
+its revision, every model whose latest revision could not be applied with the reason, and the log's state.
+Only GET and HEAD are answered; any other method is a 405 in the gateway's error body.
 """
 
 from __future__ import annotations

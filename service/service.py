@@ -14,6 +14,7 @@ from .composition import Runtime, build_runtime
 from .fallback_errors import FallbackErrorsMiddleware
 from .http import build_app
 from .logs import render_stdlib_logs_as_json
+from .overload import ConcurrencyLimitMiddleware
 from .readiness import ReadinessMiddleware
 from .settings import GatewaySettings, ServeSettings
 from .tracing import EXCLUDED_FROM_MIDDLEWARE
@@ -50,6 +51,8 @@ class Canaryline:
         return self.runtime.gateway.ready()
 
 
-# The first added is the outermost: BentoML's plain-text answers become the gateway's JSON error body.
-Canaryline.add_asgi_middleware(FallbackErrorsMiddleware)  # type: ignore[attr-defined]  # the decorator returns a bentoml Service
+# The first added is the outermost. The concurrency limit first: a shed request skips every layer after it
+# (service/overload.py); then BentoML's plain-text answers become the gateway's JSON error body.
+Canaryline.add_asgi_middleware(ConcurrencyLimitMiddleware)  # type: ignore[attr-defined]  # a bentoml Service
+Canaryline.add_asgi_middleware(FallbackErrorsMiddleware)  # type: ignore[attr-defined]
 Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]

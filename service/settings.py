@@ -63,6 +63,11 @@ class GatewaySettings(CanarylineSettings):
     plan_poll_s: float = Field(default=0.25, gt=0)
     #: Shadow jobs allowed in flight per worker; more are dropped and counted, never delayed onto the primary.
     shadow_queue: int = Field(default=256, ge=1)
+    #: Data-plane requests each worker answers at once; more are refused 503 with Retry-After (service/overload.py).
+    #: 32 is four times the 8 concurrent requests at which one worker's throughput levels off (micro-batching):
+    #: measured with `python -m load_tests.bench.overload --sweep`, throughput at 8, 16, 32 and 64 concurrent
+    #: requests was within noise of each other while p99 grew with the queue (21, 65, 103, 173 ms).
+    max_concurrency: int = Field(default=32, ge=1)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Identifies the process in prediction records; the default is recomputed in every worker.

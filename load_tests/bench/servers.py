@@ -38,8 +38,11 @@ def bare_bento(workdir: Path, bentoml_home: Path) -> Server:
     return Server("bentoml", argv, http_ok(url + "/readyz"), workdir / "bentoml.log", url=url, env=env, cwd=REPO)
 
 
-def gateway(name: str, workdir: Path, bentoml_home: Path, store_url: str, *, log_mode: str = "ack") -> Server:
-    """``canaryline serve`` with one worker, its own CANARYLINE_HOME, logging to ``store_url``."""
+def gateway(
+    name: str, workdir: Path, bentoml_home: Path, store_url: str, *, log_mode: str = "ack", **settings: str
+) -> Server:
+    """``canaryline serve`` with one worker, its own CANARYLINE_HOME, logging to ``store_url``; ``settings`` are
+    more ``CANARYLINE_*`` variables (``max_concurrency="64"``)."""
     port = free_port()
     argv = [str(_BIN / "canaryline"), "serve", "--port", str(port), "--workers", "1"]
     env = {
@@ -51,6 +54,7 @@ def gateway(name: str, workdir: Path, bentoml_home: Path, store_url: str, *, log
         "CANARYLINE_READ_TOKEN": READ_TOKEN,
         "CANARYLINE_FEEDBACK_TOKEN": FEEDBACK_TOKEN,
         "CANARYLINE_LOG_MODE": log_mode,
+        **{f"CANARYLINE_{key.upper()}": value for key, value in settings.items()},
     }
     url = f"http://127.0.0.1:{port}"
     return Server(name, argv, http_ok(url + "/readyz"), workdir / f"{name}.log", url=url, env=env, cwd=REPO)

@@ -17,7 +17,7 @@ from registry_client.errors import CanarylineError
 from ..errors import GatewayError
 from ..fallback_errors import route_error
 from ..gateway import Prediction
-from ..http import _trace_id, json_response
+from ..http import _trace_id, error_headers, json_response
 from ..ids import new_id, request_id_header
 from ..logs import current_trace_id
 from ..validation import ROUTING_KEY_MAX, routing_key
@@ -39,7 +39,7 @@ EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRA
 
 
 def error_reply(exc: GatewayError | CanarylineError, request_id: str) -> Response:
-    return json_response({"error": exc.message}, exc.status, request_id_header(request_id))
+    return json_response({"error": exc.message}, exc.status, error_headers(exc, request_id))
 
 
 def refused(exc: GatewayError | CanarylineError, request_id: str | None) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -10,13 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from registry_client.registry import Registry
 from registry_client.store import open_store
+from tests.support.load import ROW, Load
 from tests.support.servers import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
-ROW = [5.1, 3.5, 1.4, 0.2]
 
 
 @pytest.fixture
@@ -25,33 +25,6 @@ def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis", persistent=True).start()
     yield server
     server.stop()
-
-
-class Load:
-    """Concurrent predictions in a background thread until stopped; keeps every response."""
-
-    def __init__(self, url: str, model: str, concurrency: int = 8) -> None:
-        self.url, self.model, self.concurrency = url, model, concurrency
-        self.responses: list[httpx.Response] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
-
-            async def worker() -> None:
-                while not self._stop.is_set():
-                    self.responses.append(await client.post("/predict", json={"model": self.model, "inputs": [ROW]}))
-
-            await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def wait_for_count(url: str, model: str, expected: int, timeout: float = 30) -> int:
@@ -72,11 +45,13 @@ def test_redis_outage_mid_load_loses_nothing(
     with Load(gateway.url, model_name) as load:
         time.sleep(1.5)
         redis_server.stop()
+        stopped = time.monotonic()
         time.sleep(3)
-        during = len(load.responses)
+        restarted = time.monotonic()
         redis_server.start()
         time.sleep(1.5)
-    assert during > 0
+    assert load.served_between(stopped, restarted) > 0, "nothing was answered while Redis was down"
+    assert not load.failures, load.failures[:3]
     statuses = {r.status_code for r in load.responses}
     assert statuses == {200}, [r.text for r in load.responses if r.status_code != 200][:3]
     served = {r.json()["prediction_id"] for r in load.responses}
@@ -102,3 +77,41 @@ def test_a_tiny_spool_answers_503_never_loses_silently(
     served = {r.json()["prediction_id"] for r in responses if r.status_code == 200}
     assert wait_for_count(redis_server.url, model_name, len(served)) == len(served)
     assert {r.prediction_id for r in open_store(redis_server.url).iter_predictions(model_name)} == served
+
+
+#: How long Redis is stalled; over twice the store's 2 s socket timeout, like the incident's DEBUG SLEEP 5.
+STALL_S = 5
+
+
+def test_a_stalled_store_costs_acknowledgements_one_timeout_not_one_per_retry(
+    gateway_factory, tmp_path: Path, redis_url: str, model_name: str, iris_models
+) -> None:
+    """Redis under DEBUG SLEEP 5 (from a second connection): after one 2 s socket timeout the breaker opens and
+    records go to the spool at once, so the gateway answers at least 30% as many requests during the stall as
+    in as long a window just before it, where a writer blocked by every retry manages about 10%; nothing is lost."""
+    server = RedisServer(tmp_path / "redis", persistent=True, debug_command=True).start()
+    try:
+        Registry(open_store(server.url)).register(model_name, iris_models["logreg"])
+        gateway = gateway_factory(server.url)
+        side = redis.Redis.from_url(server.url)
+        with Load(gateway.url, model_name) as load:
+            time.sleep(1.0)  # warm: the first requests pay for connections and the first batches
+            normal_from = time.monotonic()
+            time.sleep(STALL_S)
+            stall_from = time.monotonic()
+            stall = threading.Thread(target=lambda: side.execute_command("DEBUG", "SLEEP", STALL_S))
+            stall.start()
+            stall.join()
+            stall_to = time.monotonic()
+            time.sleep(2.0)
+        normal = load.served_between(normal_from, stall_from)
+        during = load.served_between(stall_from, stall_to)
+        side.close()
+        assert not load.failures, load.failures[:3]
+        assert {r.status_code for r in load.responses} == {200}
+        assert during >= 0.3 * normal, f"{during} answered during the {STALL_S} s stall against {normal} before it"
+        served = {r.json()["prediction_id"] for r in load.responses}
+        assert wait_for_count(server.url, model_name, len(served)) == len(served)
+        assert '"event": "store_unreachable_spooling"' in gateway.log()
+    finally:
+        server.stop()

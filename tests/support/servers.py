@@ -41,6 +41,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     #: Keep data across a stop and a start (append-only file, fsync always), for fault tests.
     persistent: bool = False
+    #: Allow ``DEBUG SLEEP`` from local connections, for tests that stall the server.
+    debug_command: bool = False
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,6 +73,7 @@ class RedisServer:
                 "no",
                 "--loglevel",
                 "warning",
+                *(["--enable-debug-command", "local"] if self.debug_command else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

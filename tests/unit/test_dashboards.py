@@ -40,12 +40,16 @@ def exported() -> set[str]:
     metrics = Metrics()
     metrics.observe_request("iris", "v1", "stable", 200, 0.001)
     metrics.observe_refused(400, 0.0001)
+    metrics.shed("/predict")
     for event in ("submitted", "dropped", "error"):
         metrics.shadow_event(event, "iris", "v3")
     metrics.shadow_ran("iris", "v3", rows=2, disagreements=1)
     for kind in ("written", "spooled", "dropped", "refused"):
         metrics.logged(kind, [record("v1", "stable", [0])])
     metrics.spooled_bytes(10)
+    metrics.spool_state(available=False)
+    metrics.spool_error("ENOSPC")
+    metrics.writer_error("writer")
     metrics.store_write(0.002)
     classifier = [record("v1", "stable", [0, 1]), record("v3", "shadow", [0, 0], shadow=True)]
     metrics.outcome(classifier, [0, 1], regression=False)
@@ -129,6 +133,8 @@ def test_alert_rules_validate_and_fire_as_intended() -> None:
         "CanaryLatencyAboveStable",
         "CanaryAccuracyBelowStable",
         "PredictionLogSpoolGrowing",
+        "PredictionLogSpoolUnavailable",
+        "GatewayShedding",
         "VersionLoadFailures",
     } <= alerts
 
