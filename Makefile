@@ -34,6 +34,7 @@ lint: $(STAMP)
 	@$(BIN)/ruff check service registry_client tests load_tests examples
 	@$(BIN)/ruff format --check service registry_client tests load_tests examples
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	@$(BIN)/ruff format service registry_client tests load_tests examples

@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from registry_client.client import GatewayClient
-from registry_client.registry import Registry
+from registry_client.client.gateway import GatewayClient
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.servers import GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV
