@@ -28,8 +28,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from registry_client.client import GatewayClient
-from registry_client.registry import Registry
+from registry_client.client.gateway import GatewayClient
+from registry_client.registry.registry import Registry
 from registry_client.settings import CanarylineSettings
 
 MODEL = "wine"

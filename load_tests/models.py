@@ -14,8 +14,8 @@ from sklearn.datasets import load_iris, load_wine
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from registry_client.plan import Plan
-from registry_client.registry import Registry
+from registry_client.domain.plan import Plan
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 
 __all__ = ["IRIS", "WINE", "Dataset", "dataset", "ensure_plan", "iris_versions", "register_models"]

@@ -94,7 +94,7 @@ class LoadRun:
         return url
 
     def _release_start(self, url: str) -> None:
-        from registry_client.client import GatewayClient
+        from registry_client.client.gateway import GatewayClient
 
         with GatewayClient(url, token=self.token, actor="load-test") as client:
             client.set_canary("iris", "v2", weight=10, reason="load test: canary v2 on 10%")

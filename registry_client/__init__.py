@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .errors import CanarylineError
-from .plan import AuditEntry, Canary, Plan, Shadow
-from .records import OutcomeRecord, PredictionRecord
-from .registry import LoadedVersion, ModelVersion, Registry
-from .settings import CanarylineSettings
-from .store import Store, open_store
+from registry_client.domain.plan import AuditEntry, Canary, Plan, Shadow
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.errors import CanarylineError
+from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
+from registry_client.settings import CanarylineSettings
+from registry_client.store import Store, open_store
 
 __all__ = [
     "AuditEntry",

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ModelNotFoundError, PlanConflictError, PlanError
-from .plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
-from .registry import Registry
-from .versions import validate_version
+from registry_client.domain.plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
+from registry_client.domain.versions import validate_version
+from registry_client.errors import ModelNotFoundError, PlanConflictError, PlanError
+from registry_client.registry.registry import Registry
 
 __all__ = ["ControlPlane", "stable_stack"]
 

@@ -1,29 +1,90 @@
-"""Settings shared by the registry, the CLI and the gateway: the one place that reads the environment."""
+"""Every setting canaryline reads, and the one place that reads the environment (``CANARYLINE_*``).
+
+- :class:`CanarylineSettings`: what the registry, the stores, the CLI and the gateway share — the home, the
+  store URL (typed: a scheme no store speaks is refused when the settings are read, and the URL is shown
+  without its credentials), BentoML's model store, the Redis store's bounds, the gateway the CLI talks to
+  and the tokens it presents.
+- :class:`GatewaySettings`: what serving needs on top, with the token rules as validators, so
+  ``canaryline serve`` (before BentoML starts) and every worker refuse the same settings with the same
+  one-line message (:meth:`GatewaySettings.from_env`):
+
+  - each token that is set has at least 16 characters and no whitespace or control characters (tokens are
+    compared exactly, never stripped, so a padded secret could never be presented);
+  - every token is required: admin (unless ``CANARYLINE_ADMIN_API=0``), read and feedback. With
+    ``CANARYLINE_DEV=1`` a token may stay missing; what it guards is then open, and the gateway logs a
+    warning per missing token at start.
+- :class:`ServeSettings`: what BentoML needs when it imports the service (``bentoml serve``, ``bentoml
+  build``): the worker count and the homes, no token rules.
+
+Tests pass values to the constructors instead of patching the environment.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import (
+    AliasChoices,
+    AnyUrl,
+    Field,
+    SecretStr,
+    UrlConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CanarylineSettings"]
+from registry_client.errors import StartupError
+
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "STORE_SCHEMES",
+    "CanarylineSettings",
+    "GatewaySettings",
+    "ServeSettings",
+    "StoreUrl",
+    "redact_url",
+]
+
+MIN_TOKEN_LENGTH = 16
+_TOKENS = ("admin_token", "read_token", "feedback_token")
+#: The URL schemes a store speaks: SQLite (embedded), Redis (TCP, TLS or a Unix socket).
+STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix")
+StoreUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=list(STORE_SCHEMES))]
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its credentials (``redis://:secret@host`` → ``redis://host``), for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 class CanarylineSettings(BaseSettings):
-    """``CANARYLINE_*`` variables; pass values to the constructor in tests instead of patching."""
+    """``CANARYLINE_*`` variables shared by the registry, the stores, the CLI and the gateway."""
 
-    # Errors never echo the input: it holds the tokens.
+    # Errors never echo the input: it holds the tokens and the store's credentials.
     model_config = SettingsConfigDict(
         env_prefix="CANARYLINE_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
     )
 
     home: Path = Field(default_factory=lambda: Path.home() / "canaryline")
-    #: ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``; empty means SQLite under ``home``.
-    store: str = ""
+    #: ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` (``rediss://``, ``unix://``); unset: SQLite under ``home``.
+    store: StoreUrl | None = None
     #: BentoML's model store (``BENTOML_HOME``, no prefix); unset means ``home/bentoml``, so one home holds both.
     bentoml_home: Path | None = Field(default=None, validation_alias=AliasChoices("bentoml_home", "BENTOML_HOME"))
+    #: The Redis store keeps each model's prediction log in a stream trimmed to about this many entries.
+    redis_stream_maxlen: int = Field(default=1_000_000, ge=1_000)
+    #: How long the Redis store keeps the request index and outcomes: feedback for an older request is a 404.
+    redis_index_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    #: Seconds a store call may take (connect, and each answer) before the store counts as unavailable.
+    store_timeout_s: float = Field(default=2.0, gt=0)
     #: Base URL of a gateway. Control-plane changes go to it (``http://127.0.0.1:3000`` when unset); ``status``
     #: and ``history`` ask it when set, and read the store when not.
     gateway: str | None = None
@@ -32,6 +93,24 @@ class CanarylineSettings(BaseSettings):
     admin_token: SecretStr | None = None
     read_token: SecretStr | None = None
     feedback_token: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, *, refusing: str = "refusing to start") -> Self:
+        """The settings from ``CANARYLINE_*``; StartupError with one line naming every problem (never a value)."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_url=False, include_input=False):
+                message = str(error["msg"]).removeprefix("Value error, ")
+                field = ".".join(str(part) for part in error["loc"])
+                problems.append(f"{_variable(field)}: {message}" if field else message)
+            raise StartupError(f"{refusing}: " + "; ".join(problems)) from None
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _unset_store(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     def model_store(self) -> Path:
         """BentoML's model store in force: ``BENTOML_HOME`` when set, else ``home/bentoml``."""
@@ -45,6 +124,85 @@ class CanarylineSettings(BaseSettings):
 
     def store_url(self) -> str:
         """The store URL in force: the explicit one, else the embedded SQLite file under ``home``."""
-        if self.store:
-            return self.store
+        if self.store is not None:
+            return str(self.store)
         return f"sqlite:///{(self.home / 'canaryline.db').resolve()}"
+
+    def shown_store_url(self) -> str:
+        """:meth:`store_url` without credentials: what messages and logs show."""
+        return redact_url(self.store_url())
+
+
+def _default_instance() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _variable(field: str) -> str:
+    return f"CANARYLINE_{field.upper()}"
+
+
+class ServeSettings(CanarylineSettings):
+    """What BentoML needs when it imports the service (``bentoml serve``, ``bentoml build``): the worker
+    count and the homes, no token rules."""
+
+    workers: int = Field(default=1, ge=1)
+
+
+class GatewaySettings(CanarylineSettings):
+    max_batch: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after;
+    #: ``off``: log nothing — a baseline for benchmarks only, never for serving real traffic.
+    log_mode: Literal["ack", "async", "off"] = "ack"
+    #: Upper bound of each worker's local spool file, used while the store is unreachable.
+    spool_max_bytes: int = Field(default=256 << 20, ge=1024)
+    #: What to do when the spool is full: ``reject`` (answer 503) or ``drop`` (serve, count the loss).
+    log_on_full: Literal["reject", "drop"] = "reject"
+    #: Largest group-commit batch the log writer sends in one round trip.
+    log_batch: int = Field(default=512, ge=1)
+    #: Mount the admin (control-plane) API; it needs ``admin_token`` unless ``dev``.
+    admin_api: bool = True
+    #: A dev setup: tokens may be missing (what each guards is then open; a warning is logged per token).
+    dev: bool = False
+    #: How often each worker checks the store for a new plan revision (seconds).
+    plan_poll_s: float = Field(default=0.25, gt=0)
+    #: Shadow jobs allowed in flight per worker; more are dropped and counted, never delayed onto the primary.
+    shadow_queue: int = Field(default=256, ge=1)
+    #: Data-plane requests each worker answers at once; more are refused 503 with Retry-After
+    #: (service/rest/overload.py).
+    #: 32 is four times the 8 concurrent requests at which one worker's throughput levels off (micro-batching):
+    #: measured with `python -m load_tests.bench.overload --sweep`, throughput at 8, 16, 32 and 64 concurrent
+    #: requests was within noise of each other while p99 grew with the queue (21, 65, 103, 173 ms).
+    max_concurrency: int = Field(default=32, ge=1)
+    workers: int = Field(default=1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Identifies the process in prediction records; the default is recomputed in every worker.
+    instance: str = Field(default_factory=_default_instance)
+
+    @model_validator(mode="after")
+    def _token_rules(self) -> GatewaySettings:
+        for field in _TOKENS:
+            secret: SecretStr | None = getattr(self, field)
+            if secret is not None and not _acceptable(secret.get_secret_value()):
+                raise ValueError(
+                    f"{_variable(field)} must be at least {MIN_TOKEN_LENGTH} characters of visible ASCII, "
+                    "with no spaces or control characters (it is compared exactly)"
+                )
+        missing = self.missing_tokens()
+        if missing and not self.dev:
+            hint = " (or CANARYLINE_ADMIN_API=0 to run without the admin API)" if "admin_token" in missing else ""
+            raise ValueError(
+                f"{', '.join(_variable(f) for f in missing)} {'is' if len(missing) == 1 else 'are'} not set: "
+                f"set {'it' if len(missing) == 1 else 'each'} to a random secret of at least {MIN_TOKEN_LENGTH} "
+                f"characters{hint}, or CANARYLINE_DEV=1 for a dev setup"
+            )
+        return self
+
+    def missing_tokens(self) -> list[str]:
+        """The token fields this gateway needs and lacks (only a dev setup may start so)."""
+        needed = [f for f in _TOKENS if f != "admin_token" or self.admin_api]
+        return [f for f in needed if getattr(self, f) is None]
+
+
+def _acceptable(token: str) -> bool:
+    return len(token) >= MIN_TOKEN_LENGTH and all("!" <= char <= "~" for char in token)

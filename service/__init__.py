@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .errors import GatewayError
-from .gateway import Gateway, Prediction
-from .settings import GatewaySettings
+from registry_client.errors import CanarylineError
+from registry_client.settings import GatewaySettings
+from service.dataplane.gateway import Gateway, Prediction
 
-__all__ = ["Gateway", "GatewayError", "GatewaySettings", "Prediction"]
+__all__ = ["CanarylineError", "Gateway", "GatewaySettings", "Prediction"]

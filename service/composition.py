@@ -8,24 +8,20 @@ from dataclasses import dataclass
 import structlog
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
-from registry_client.store import Store, open_store, redact_url
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings, redact_url
+from registry_client.store import Store, store_of
+from service.dataplane.feedback import Feedback
+from service.dataplane.gateway import Gateway
+from service.dataplane.model_pool import ModelPool
+from service.dataplane.plans import PlanTable
+from service.dataplane.shadow import ShadowRunner
+from service.observability.logs import configure_logging
+from service.observability.metrics import Metrics
+from service.prediction_log.spool import Spool
+from service.prediction_log.writer import PredictionLog
 
-from .admin import AdminApi
-from .auth import Gates
-from .errors import StartupError
-from .feedback import Feedback
-from .gateway import Gateway
-from .logs import configure_logging
-from .metrics import Metrics
-from .model_pool import ModelPool
-from .plans import PlanTable
-from .prediction_log import PredictionLog
-from .settings import GatewaySettings
-from .shadow import ShadowRunner
-from .spool import Spool, SpoolWriteError, check_writable
-
-__all__ = ["Runtime", "build_runtime", "check_spool"]
+__all__ = ["Runtime", "build_runtime"]
 
 log = structlog.get_logger("canaryline.gateway")
 
@@ -40,10 +36,10 @@ class Runtime:
     plans: PlanTable
     log: PredictionLog
     gateway: Gateway
-    admin: AdminApi | None
+    #: The control plane behind the admin API; None when the admin API is off.
+    control: ControlPlane | None
     feedback: Feedback
     metrics: Metrics
-    gates: Gates
 
     def close(self) -> None:
         self.plans.stop()
@@ -53,29 +49,12 @@ class Runtime:
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
 
 
-def check_spool(settings: GatewaySettings) -> None:
-    """Refuse to start when the spool folder cannot be written (read-only mount, no space), naming it and the errno.
-
-    ``canaryline serve`` calls this before BentoML starts; a worker started some other way still starts with an
-    unwritable spool, logs it once and reports not ready until the disk takes writes again.
-    """
-    folder = settings.home / "spool"
-    try:
-        check_writable(folder)
-    except SpoolWriteError as exc:
-        raise StartupError(
-            f"refusing to start: the prediction-log spool {folder} cannot be written: {exc.errno_name} ({exc.reason}); "
-            "set CANARYLINE_HOME to a writable folder with free space"
-        ) from exc
-
-
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level, instance=settings.instance)
-    gates = Gates.from_settings(settings)  # the settings refused missing tokens unless this is a dev setup
     settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
-    store = open_store(settings.store_url())
+    store = store_of(settings)
     registry = Registry(store)
-    metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/metrics.py)
+    metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/observability/metrics.py)
     plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s, metrics=metrics)
     spool = Spool(settings.home / "spool", max_bytes=settings.spool_max_bytes)
     prediction_log = PredictionLog(
@@ -89,7 +68,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
     plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
     gateway = Gateway(settings, plans, prediction_log, shadow, metrics)
-    admin = AdminApi(ControlPlane(registry), plans, gates) if settings.admin_api else None
+    control = ControlPlane(registry) if settings.admin_api else None
     prediction_log.start()
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
@@ -110,7 +89,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
             detail=f"CANARYLINE_{field.upper()} is not set (CANARYLINE_DEV=1): {_OPEN_WITHOUT[field]} need no token",
         )
     feedback = Feedback(store, registry, metrics=metrics)
-    return Runtime(settings, store, registry, plans, prediction_log, gateway, admin, feedback, metrics, gates)
+    return Runtime(settings, store, registry, plans, prediction_log, gateway, control, feedback, metrics)
 
 
 _OPEN_WITHOUT = {

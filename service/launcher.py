@@ -1,10 +1,14 @@
-"""One gateway's process tree: BentoML's server, with a Prometheus multiprocess directory of its own.
+"""One gateway's process tree: a preflight, then BentoML's server with a Prometheus directory of its own.
 
-``canaryline serve`` runs ``python -m service.launcher ARGS``, which runs BentoML's own CLI with
-``ARGS`` (``serve service.service:Canaryline --port … --host …``) in this process, so signals reach
-BentoML's arbiter exactly as with ``python -m bentoml``.
+``canaryline serve`` runs ``python -m service.launcher serve service.service:Canaryline --port P --host H``.
+Before BentoML starts, :func:`preflight` refuses in one line (``error: …`` on stderr, exit 2) what would
+otherwise fail later: settings that break their rules (a missing or short token,
+:class:`registry_client.settings.GatewaySettings`), a spool that cannot be written (naming the folder and
+the errno), a port that is taken. BentoML would restart a refusing worker forever, or print a traceback
+after it had started. Then BentoML's own CLI runs in this process, so signals reach its arbiter exactly as
+with ``python -m bentoml``.
 
-**Why a directory of its own.** BentoML 1.4 keeps every worker's metric files in one directory,
+**Why a metrics directory of its own.** BentoML 1.4 keeps every worker's metric files in one directory,
 ``$BENTOML_HOME/prometheus_multiproc_dir`` (``BentoMLContainer.prometheus_multiproc_dir``), and every
 server start empties it (``bentoml.serving.ensure_prometheus_dir``) before it even binds its port. A
 second gateway on the same ``BENTOML_HOME`` (or a ``serve`` that then fails on a busy port) deleted a
@@ -17,11 +21,16 @@ system's temporary directory; it never touches another gateway's).
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["main", "private_metrics_dir"]
+from registry_client.errors import SpoolUnavailableError, StartupError
+from registry_client.settings import GatewaySettings
+from service.prediction_log.spool import check_writable
+
+__all__ = ["check_port", "check_spool", "main", "preflight", "private_metrics_dir"]
 
 
 def private_metrics_dir() -> Path:
@@ -29,8 +38,56 @@ def private_metrics_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="canaryline-metrics-"))
 
 
+def check_spool(settings: GatewaySettings) -> None:
+    """Refuse to start when the spool folder cannot be written (read-only mount, no space), naming it and the errno.
+
+    A worker started some other way (a raw ``bentoml serve``) still starts with an unwritable spool, logs it
+    once and reports not ready until the disk takes writes again.
+    """
+    folder = settings.home / "spool"
+    try:
+        check_writable(folder)
+    except SpoolUnavailableError as exc:
+        raise StartupError(
+            f"refusing to start: the prediction-log spool {folder} cannot be written: {exc.errno_name} ({exc.reason}); "
+            "set CANARYLINE_HOME to a writable folder with free space"
+        ) from exc
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse to start when ``host:port`` cannot be bound (a listener is there); the probe closes at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise StartupError(f"cannot serve on {host}:{port}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to take
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve on port {port} of {host}: {exc.strerror} (is another gateway running there?)"
+            ) from exc
+
+
+def preflight(argv: list[str]) -> None:
+    """Everything ``serve`` checks before BentoML starts; StartupError with one line when it must not."""
+    check_spool(GatewaySettings.from_env())
+    host = argv[argv.index("--host") + 1] if "--host" in argv else "127.0.0.1"
+    port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 3000
+    check_port(host, port)
+
+
 def main(argv: list[str]) -> int:
-    """Run BentoML's CLI with ``argv`` on a private metrics directory; its exit code."""
+    """Run BentoML's CLI with ``argv`` on a private metrics directory (after the preflight for ``serve``);
+    its exit code."""
+    if argv[:1] == ["serve"]:
+        try:
+            preflight(argv)
+        except StartupError as exc:
+            sys.stderr.write(f"error: {exc.message}\n")
+            return 2
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml_cli.cli import cli
 

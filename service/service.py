@@ -3,21 +3,21 @@
 It only wires things: settings → :func:`service.composition.build_runtime` → the Starlette app
 mounted at ``/`` inside this service, so predictions are routed in the worker that holds the models.
 BentoML keeps serving ``/livez``, ``/readyz`` and ``/metrics`` and runs the worker processes; its plain-text
-error answers get the gateway's error body (:mod:`service.fallback_errors`).
+error answers get the gateway's error body (:mod:`service.rest.fallback`).
 """
 
 from __future__ import annotations
 
 import bentoml
 
-from .composition import Runtime, build_runtime
-from .fallback_errors import FallbackErrorsMiddleware
-from .http import build_app
-from .logs import render_stdlib_logs_as_json
-from .overload import ConcurrencyLimitMiddleware
-from .readiness import ReadinessMiddleware
-from .settings import GatewaySettings, ServeSettings
-from .tracing import EXCLUDED_FROM_MIDDLEWARE
+from registry_client.settings import GatewaySettings, ServeSettings
+from service.composition import Runtime, build_runtime
+from service.observability.logs import render_stdlib_logs_as_json
+from service.observability.tracing import EXCLUDED_FROM_MIDDLEWARE
+from service.rest.app import build_app
+from service.rest.fallback import FallbackErrorsMiddleware
+from service.rest.overload import ConcurrencyLimitMiddleware
+from service.rest.readiness import ReadinessMiddleware
 
 __all__ = ["Canaryline"]
 
@@ -34,7 +34,7 @@ _WORKERS = _SETTINGS.workers
     workers=_WORKERS,
     logging={"access": {"enabled": False}},
     traffic={"timeout": 60},
-    # /predict opens its own single server span (service/tracing.py) instead of the middleware's four.
+    # /predict opens its own single server span (service/observability/tracing.py) instead of the middleware's four.
     tracing={"excluded_urls": EXCLUDED_FROM_MIDDLEWARE},
 )
 @bentoml.asgi_app(build_app(), path="/")
@@ -52,7 +52,7 @@ class Canaryline:
 
 
 # The first added is the outermost. The concurrency limit first: a shed request skips every layer after it
-# (service/overload.py); then BentoML's plain-text answers become the gateway's JSON error body.
+# (service/rest/overload.py); then BentoML's plain-text answers become the gateway's JSON error body.
 Canaryline.add_asgi_middleware(ConcurrencyLimitMiddleware)  # type: ignore[attr-defined]  # a bentoml Service
 Canaryline.add_asgi_middleware(FallbackErrorsMiddleware)  # type: ignore[attr-defined]
 Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]

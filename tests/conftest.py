@@ -21,7 +21,7 @@ from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
 from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
-from registry_client.registry import Registry  # noqa: E402
+from registry_client.registry.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
 from tests.support.servers import GatewayProcess, PostgresServer, RedisServer  # noqa: E402
 from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV  # noqa: E402
@@ -148,10 +148,23 @@ def sqlite_registry(sqlite_url: str) -> Iterator[Registry]:
     registry.store.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failed test's report carries the tail of every gateway log it started (its workers' own lines)."""
+    report = yield
+    if report.failed:
+        for gateway in item.stash.get(_GATEWAYS, []):
+            report.sections.append((f"gateway log {gateway.logfile.name} (tail)", gateway.log()[-6000:]))
+    return report
+
+
+_GATEWAYS = pytest.StashKey[list[GatewayProcess]]()
+
+
 @pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator:
-    """Start real `canaryline serve` processes; all are stopped after the test."""
-    started: list[GatewayProcess] = []
+def gateway_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
+    """Start real `canaryline serve` processes; all are stopped after the test (a failure shows their logs)."""
+    started: list[GatewayProcess] = request.node.stash.setdefault(_GATEWAYS, [])
 
     def start(store_url: str, *, workers: int = 1, ready: bool = True, **settings: str) -> GatewayProcess:
         env = {

@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_limit() -> int:
-    from service.settings import GatewaySettings
+    from registry_client.settings import GatewaySettings
 
     return int(GatewaySettings.model_fields["max_concurrency"].default)
 

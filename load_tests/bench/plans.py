@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from load_tests.models import IRIS
-from registry_client.client import GatewayClient
+from registry_client.client.gateway import GatewayClient
 
 __all__ = ["MainPlan"]
 

@@ -417,7 +417,7 @@ class Bench:
 
 def gateway_log_modes() -> tuple[str, ...]:
     """The gateway's log modes as its settings declare them (``off`` arrived after ``ack`` and ``async``)."""
-    from service.settings import GatewaySettings
+    from registry_client.settings import GatewaySettings
 
     return typing.get_args(GatewaySettings.model_fields["log_mode"].annotation)
 

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-from .base import Store
+from registry_client.settings import CanarylineSettings
+from registry_client.store.base import Store
 
-__all__ = ["Store", "open_store", "redact_url"]
+__all__ = ["Store", "open_store", "store_of"]
 
 
-def open_store(url: str) -> Store:
-    """Open the store that ``url`` names; raises StoreError for an unknown scheme."""
-    from ..errors import StoreError
+def store_of(settings: CanarylineSettings) -> Store:
+    """The store the settings name, with their bounds (Redis stream length, index TTL) and timeout."""
+    return open_store(
+        settings.store_url(),
+        timeout_s=settings.store_timeout_s,
+        stream_maxlen=settings.redis_stream_maxlen,
+        index_ttl_s=settings.redis_index_ttl_s,
+    )
+
+
+def open_store(
+    url: str, *, timeout_s: float = 2.0, stream_maxlen: int = 1_000_000, index_ttl_s: int = 7 * 24 * 3600
+) -> Store:
+    """Open the store that ``url`` names; raises StoreError for an unknown scheme. The bounds apply to Redis
+    (the SQLite store keeps everything, and waits up to 30 s for a lock)."""
+    from registry_client.errors import StoreError
 
     if url.startswith("sqlite:///"):
-        from .sqlite import SQLiteStore
+        from registry_client.store.sqlite import SQLiteStore
 
         return SQLiteStore(url)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore
+        from registry_client.store.redis import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, stream_maxlen=stream_maxlen, index_ttl_s=index_ttl_s, socket_timeout=timeout_s)
     raise StoreError(f"store URL {url!r} is not supported: use sqlite:///PATH or redis://HOST:PORT/DB")
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its credentials (``redis://:secret@host`` → ``redis://host``), for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..plan import AuditEntry, Plan, PlanAction
-from ..records import OutcomeRecord, PredictionRecord
+from registry_client.domain.plan import AuditEntry, Plan, PlanAction
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
 
 __all__ = ["Store"]
 

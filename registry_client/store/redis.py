@@ -31,11 +31,11 @@ from typing import Any, cast
 import orjson
 import redis
 
-from ..errors import PlanConflictError, StoreError, StoreUnavailableError
-from ..plan import AuditEntry, Plan, PlanAction
-from ..records import OutcomeRecord, PredictionRecord
+from registry_client.domain.plan import AuditEntry, Plan, PlanAction
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.errors import PlanConflictError, StoreError, StoreUnavailableError
 
-__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key"]
+__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
 
 PREFIX = "canaryline"
 PLANS_CHANNEL = f"{PREFIX}:plans"

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import PlanConflictError, StoreError
-from ..plan import AuditEntry, Plan, PlanAction
-from ..records import OutcomeRecord, PredictionRecord
+from registry_client.domain.plan import AuditEntry, Plan, PlanAction
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.errors import PlanConflictError, StoreError
 
 __all__ = ["SQLiteStore"]
 

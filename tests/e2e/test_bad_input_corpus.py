@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
 from tests.support.servers import GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.filesystems import fill, remount, small_tmpfs
 from tests.support.load import ROW, Load

@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from registry_client.client import GatewayClient
+from registry_client.client.gateway import GatewayClient
 from registry_client.errors import GatewayClientError
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_ENV
 

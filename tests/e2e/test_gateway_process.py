@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.tokens import READ_TOKEN, bearer
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
-from service.routing import bucket, canary_threshold
+from service.dataplane.routing import bucket, canary_threshold
 from tests.support.servers import GatewayProcess
 from tests.support.tokens import TOKEN_ENV
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.load import ROW, Load
 from tests.support.servers import RedisServer

@@ -22,10 +22,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry_client.control import ControlPlane
-from registry_client.records import PredictionRecord
-from registry_client.registry import Registry
+from registry_client.domain.records import PredictionRecord
+from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
-from service.logs import REQUEST_FIELDS
+from service.observability.logs import REQUEST_FIELDS
 from tests.support.prometheus import DASHBOARD, RULES, PrometheusServer, exposed_names, metric_names, promtool
 from tests.support.servers import GatewayProcess, wait_until
 from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_ENV, bearer

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.load import ROW, Load
 from tests.support.servers import GatewayProcess, wait_until

@@ -9,9 +9,9 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
-from service.routing import bucket, canary_threshold
+from service.dataplane.routing import bucket, canary_threshold
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]

@@ -8,11 +8,11 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
 from service.composition import build_runtime
-from service.http import build_app
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.tokens import FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 TOKEN = "correct-horse-battery-staple"
@@ -269,7 +269,7 @@ def test_without_the_admin_api_no_admin_token_is_needed(tmp_path: Path) -> None:
     runtime = build_runtime(
         GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, admin_api=False, **settings)
     )
-    assert runtime.admin is None
+    assert runtime.control is None
     runtime.close()
     with pytest.raises(ValidationError, match="CANARYLINE_READ_TOKEN is not set"):
         GatewaySettings(home=tmp_path, admin_api=False, feedback_token=FEEDBACK_TOKEN)

@@ -7,14 +7,14 @@ import asyncio
 import numpy as np
 import pytest
 
-from registry_client.registry import Registry
+from registry_client.errors import InputError
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
-from service.batching import Batcher
 from service.composition import build_runtime
-from service.errors import InputError
-from service.model_pool import ModelPool
-from service.settings import GatewaySettings
-from service.validation import PredictRequest
+from service.dataplane.batching import Batcher
+from service.dataplane.model_pool import ModelPool
+from service.dataplane.validation import PredictRequest
 from tests.support.tokens import TOKEN_SETTINGS
 
 

@@ -26,6 +26,7 @@ def test_bentoml_build_succeeds(tmp_path: Path) -> None:
     [bento] = [p for p in (tmp_path / "bentos" / "canaryline").iterdir() if p.name != "latest"]
     src = bento / "src"
     assert (src / "service" / "service.py").is_file()
-    assert (src / "registry_client" / "registry.py").is_file()
+    assert (src / "registry_client" / "registry" / "registry.py").is_file()
+    assert (src / "service" / "rest" / "app.py").is_file()
     assert not (src / "tests").exists()
     assert "service.service:Canaryline" in (bento / "bento.yaml").read_text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry_client.bulk_feedback import FeedbackLine, post_feedback_lines
-from registry_client.client import GatewayClient
+from registry_client.client.bulk_feedback import FeedbackLine, post_feedback_lines
+from registry_client.client.gateway import GatewayClient
 from registry_client.errors import GatewayClientError
 from tests.support.servers import free_port
 

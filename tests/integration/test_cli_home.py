@@ -12,7 +12,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 
 CANARYLINE = Path(sys.executable).with_name("canaryline")

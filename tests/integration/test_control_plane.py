@@ -6,7 +6,7 @@ import pytest
 
 from registry_client.control import ControlPlane
 from registry_client.errors import ModelNotFoundError, PlanConflictError, PlanError
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 from registry_client.store import Store
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import Store
 from service.composition import build_runtime
-from service.http import build_app
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 

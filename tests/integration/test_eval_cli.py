@@ -21,13 +21,13 @@ from sklearn.datasets import load_diabetes
 from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
-from registry_client.plan import Plan
-from registry_client.records import PredictionRecord
-from registry_client.registry import Registry
+from registry_client.domain.plan import Plan
+from registry_client.domain.records import PredictionRecord
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import Store, open_store
 from service.composition import build_runtime
-from service.http import build_app
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json, wilson
 from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 

@@ -14,12 +14,12 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression
 from starlette.testclient import TestClient
 
-from registry_client.records import PredictionRecord
-from registry_client.registry import Registry
+from registry_client.domain.records import PredictionRecord
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
 from service.composition import build_runtime
-from service.http import build_app
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.cli import canaryline, read_jsonl
 from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
 

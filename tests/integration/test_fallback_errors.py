@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from service.fallback_errors import FallbackErrorsMiddleware
+from service.rest.fallback import FallbackErrorsMiddleware
 
 
 def _livez(_request) -> Response:

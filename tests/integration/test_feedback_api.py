@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from registry_client.joined import joined_rows
-from registry_client.registry import Registry
+from registry_client.analysis.joined import joined_rows
+from registry_client.domain.identifiers import new_id
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import Store
 from service.composition import Runtime, build_runtime
-from service.http import build_app
-from service.ids import new_id
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]

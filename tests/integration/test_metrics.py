@@ -15,10 +15,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
+from registry_client.store.redis import RedisStore
 from service.composition import Runtime
-from service.metrics import LATENCY_BUCKETS, Metrics
-from service.prediction_log import PredictionLog
-from service.spool import Spool
+from service.observability.metrics import LATENCY_BUCKETS, Metrics
+from service.prediction_log.spool import Spool
+from service.prediction_log.writer import PredictionLog
 from tests.support.gateways import canaried_gateway
 from tests.support.records import make_record
 from tests.support.servers import RedisServer
@@ -181,8 +182,6 @@ def test_metrics_can_be_built_many_times_in_one_process() -> None:
 @pytest.mark.redis
 def test_spool_metrics_follow_a_store_outage(tmp_path: Path, redis_url: str) -> None:
     """Store down: records count as spooled and the spool gauge grows; back up: they count as written, gauge 0."""
-    from registry_client.store.redis import RedisStore
-
     server = RedisServer(tmp_path / "redis").start()
     metrics = Metrics()
     log = PredictionLog(

@@ -8,8 +8,8 @@ import orjson
 import pytest
 import redis
 
-from registry_client.joined import joined_rows
-from registry_client.records import OutcomeRecord, PredictionRecord
+from registry_client.analysis.joined import joined_rows
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.store import Store
 from registry_client.store.redis import RedisStore
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from service.routing import bucket, canary_threshold
+from service.dataplane.routing import bucket, canary_threshold
 from tests.support.gateways import canaried_gateway
 
 ROW = [5.1, 3.5, 1.4, 0.2]

@@ -11,12 +11,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from service import protocols
+from registry_client.settings import GatewaySettings
 from service.composition import Runtime, build_runtime
-from service.http import build_app
-from service.protocols import tensors
-from service.routing import bucket, canary_threshold
-from service.settings import GatewaySettings
+from service.dataplane.routing import bucket, canary_threshold
+from service.rest import tensors
+from service.rest.app import build_app
 from tests.support.gateways import canaried_gateway
 from tests.support.tokens import TOKEN_SETTINGS
 
@@ -69,11 +68,6 @@ def assert_v2_error(response, status: int, message: str) -> None:
     assert set(body) == {"error"} and isinstance(body["error"], str), body
     assert message in body["error"], body["error"]
     assert response.headers["x-request-id"]
-
-
-def test_public_surface() -> None:
-    """The package exports one function: the routes mounted in the app."""
-    assert protocols.__all__ == ["protocol_routes"]
 
 
 def test_server_metadata_and_health(served) -> None:

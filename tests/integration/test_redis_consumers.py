@@ -6,7 +6,7 @@ import orjson
 import pytest
 import redis
 
-from registry_client.records import PredictionRecord
+from registry_client.domain.records import PredictionRecord
 from registry_client.store.redis import CONSUMER_GROUP, RedisStore, log_key
 from tests.support.records import make_record
 

@@ -23,7 +23,7 @@ from registry_client.errors import (
     UnsupportedModelError,
     VersionExistsError,
 )
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
 
 
 def test_register_saves_a_bentoml_model_with_metadata(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from registry_client.registry import Registry
-from service.errors import InputError
-from service.shadow import run_shadow
+from registry_client.errors import InputError
+from registry_client.registry.registry import Registry
+from service.dataplane.shadow import run_shadow
 
 
 def test_a_non_finite_shadow_answer_is_a_failed_run_not_a_record_of_nulls(

@@ -15,11 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from registry_client.records import PredictionRecord
+from registry_client.domain.records import PredictionRecord
+from registry_client.errors import ServiceUnavailableError
 from registry_client.store.redis import RedisStore
-from service.errors import ServiceUnavailableError
-from service.prediction_log import PredictionLog
-from service.spool import Spool
+from service.prediction_log.spool import Spool
+from service.prediction_log.writer import PredictionLog
 from tests.support.filesystems import remount, small_tmpfs
 from tests.support.records import make_record
 from tests.support.servers import RedisServer, wait_until

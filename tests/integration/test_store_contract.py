@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from registry_client.domain.plan import Canary, Plan
+from registry_client.domain.records import PredictionRecord
 from registry_client.errors import PlanConflictError
-from registry_client.plan import Canary, Plan
-from registry_client.records import PredictionRecord
 from registry_client.store import Store
 from tests.support.records import make_record
 

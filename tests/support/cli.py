@@ -1,5 +1,5 @@
 """The `canaryline` command as a subprocess over a given store, and the independent statistics the
-evaluation tests compare its output with (numpy and scipy, not registry_client.statistics)."""
+evaluation tests compare its output with (numpy and scipy, not registry_client.analysis.statistics)."""
 
 from __future__ import annotations
 

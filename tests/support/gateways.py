@@ -10,11 +10,11 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
-from registry_client.registry import Registry
+from registry_client.registry.registry import Registry
+from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
-from service.http import build_app
-from service.settings import GatewaySettings
+from service.rest.app import build_app
 from tests.support.tokens import TOKEN_SETTINGS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from registry_client.records import PredictionRecord
+from registry_client.domain.records import PredictionRecord
 
 
 def make_record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.breaker import Backoff, Breaker
+from service.prediction_log.breaker import Backoff, Breaker
 
 
 class Clock:

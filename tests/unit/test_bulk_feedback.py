@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_client.bulk_feedback import FeedbackFileError, FeedbackLine, Refusal, Summary, read_feedback
+from registry_client.client.bulk_feedback import FeedbackFileError, FeedbackLine, Refusal, Summary, read_feedback
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

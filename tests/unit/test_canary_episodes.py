@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from registry_client import canary_episodes as module
-from registry_client.canary_episodes import CanaryEpisode, canary_episodes
-from registry_client.plan import AuditEntry, Canary, Plan, PlanAction, Shadow
+from registry_client.domain.canary_episodes import CanaryEpisode, canary_episodes
+from registry_client.domain.plan import AuditEntry, Canary, Plan, PlanAction, Shadow
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -27,11 +26,6 @@ def history(*changes: tuple[PlanAction, dict[str, Any]]) -> list[AuditEntry]:
 
 def at(minute: int) -> float:
     return (T0 + timedelta(minutes=minute)).timestamp()
-
-
-def test_public_surface() -> None:
-    """The module exports the episode type and the function that finds them."""
-    assert sorted(module.__all__) == ["CanaryEpisode", "canary_episodes"]
 
 
 def test_no_canary_no_episode() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.content_encoding import body_decoder
-from service.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from registry_client.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from service.rest.content_encoding import body_decoder
 
 
 def decode(encoding: str | None, body: bytes, limit: int, chunk: int = 1000) -> bytes:

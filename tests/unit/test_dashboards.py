@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 from prometheus_client import generate_latest
 
-from registry_client.plan import Canary, Plan, Shadow
-from registry_client.records import PredictionRecord
-from service.metrics import Metrics
+from registry_client.domain.plan import Canary, Plan, Shadow
+from registry_client.domain.records import PredictionRecord
+from service.observability.metrics import Metrics
 from tests.support.prometheus import DASHBOARD, RULES, exposed_names, metric_names, promtool
 
 PROMETHEUS = RULES.parent
@@ -39,7 +39,7 @@ def exported() -> set[str]:
     """Every series name the gateway's metrics expose once each of them has been used."""
     metrics = Metrics()
     metrics.observe_request("iris", "v1", "stable", 200, 0.001)
-    metrics.observe_refused(400, 0.0001)
+    metrics.request().answered(400)  # refused before routing: empty labels
     metrics.shed("/predict")
     for event in ("submitted", "dropped", "error"):
         metrics.shadow_event(event, "iris", "v3")

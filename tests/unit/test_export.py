@@ -15,12 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from registry_client import export
+from registry_client.analysis.export import COLUMNS, ExportError, export_rows, parquet_schema, rows_to_dataframe
+from registry_client.analysis.joined import JoinedRow
+from registry_client.analysis.labels import Labels
 from registry_client.errors import CanarylineError
-from registry_client.export import COLUMNS, ExportError, export_rows, parquet_schema, rows_to_dataframe
-from registry_client.joined import JoinedRow
-from registry_client.label_types import Labels
-from registry_client.registry import ModelVersion
+from registry_client.registry.registry import ModelVersion
 
 T0 = 1_700_000_000.0
 CLASSES = {"v1": [0, 1, 2], "v2": [0, 1, 2]}
@@ -76,23 +75,6 @@ def _classified() -> list[JoinedRow]:
 def _utc(ts: float) -> datetime:
     """ts at the microsecond, as the export stores it."""
     return datetime.fromtimestamp(round(ts * 1_000_000) / 1_000_000, UTC)
-
-
-def test_public_surface() -> None:
-    """The module exports the column layout, the schema, the errors and the two functions."""
-    assert set(export.__all__) == {
-        "BATCH_ROWS",
-        "COLUMNS",
-        "SUPPORTED_EXTENSIONS",
-        "ExportError",
-        "ExportWriteError",
-        "PandasUnavailableError",
-        "export_rows",
-        "parquet_schema",
-        "rows_to_dataframe",
-    }
-    assert export.SUPPORTED_EXTENSIONS == (".csv", ".jsonl", ".parquet")
-    assert COLUMNS[-2:] == ("probabilities", "classes")
 
 
 def test_parquet_columns_are_native_for_an_int_classifier(tmp_path: Path) -> None:
@@ -214,7 +196,8 @@ def test_csv_keeps_string_labels_unquoted(tmp_path: Path) -> None:
     labels = Labels.of_versions([_version("v1", "classification", ["setosa", "virginica"])])
     out = tmp_path / "rows.csv"
     export_rows([_row(1, prediction="setosa", outcome="virginica", version="v1")], out, labels=labels)
-    [line] = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    with out.open(newline="", encoding="utf-8") as handle:
+        [line] = list(csv.DictReader(handle))
     assert (line["prediction"], line["outcome"]) == ("setosa", "virginica")
 
 

@@ -10,9 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_client.store import redact_url
-from service.errors import BadRequestError
-from service.ids import (
+from registry_client.domain.identifiers import (
     REQUEST_ID_RULE,
     accept_request_id,
     header_safe,
@@ -21,6 +19,8 @@ from service.ids import (
     request_id_header,
     valid_request_id,
 )
+from registry_client.errors import BadRequestError
+from registry_client.settings import redact_url
 
 RULE = re.escape(REQUEST_ID_RULE)
 # Text the rule accepts: no control characters (Cc) and no surrogates (Cs), 1-256 characters.

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_client import joined
+from registry_client.analysis.joined import JoinedRow, JoinError, explode
+from registry_client.domain.records import PredictionRecord
 from registry_client.errors import CanarylineError
-from registry_client.joined import JoinedRow, JoinError, explode
-from registry_client.records import PredictionRecord
 
 
 def _record(rows: int = 3, **overrides: object) -> PredictionRecord:
@@ -31,11 +30,6 @@ def _record(rows: int = 3, **overrides: object) -> PredictionRecord:
     }
     fields.update(overrides)
     return PredictionRecord(**fields)  # type: ignore[arg-type]
-
-
-def test_public_surface() -> None:
-    """The module exports the joined row, its error, explode and the joined view of a store."""
-    assert sorted(joined.__all__) == ["JoinError", "JoinedRow", "PAGE_RECORDS", "explode", "joined_rows"]
 
 
 def test_explode_makes_one_row_per_input_row() -> None:

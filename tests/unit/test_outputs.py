@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.errors import InputError
-from service.outputs import check_finite
+from registry_client.errors import InputError
+from service.dataplane.outputs import check_finite
 
 finite_probabilities = st.lists(
     st.lists(st.floats(min_value=0, max_value=1), min_size=3, max_size=3), min_size=1, max_size=20

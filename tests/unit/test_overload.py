@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.overload import shed_endpoint
+from service.rest.overload import shed_endpoint
 
 TEMPLATES = {
     "/predict",

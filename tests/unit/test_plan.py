@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from registry_client.domain.plan import Canary, Plan, Shadow
 from registry_client.errors import PlanError
-from registry_client.plan import Canary, Plan, Shadow
 
 
 def test_initial_plan_serves_only_stable() -> None:

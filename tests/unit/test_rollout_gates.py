@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_client.rollout_gates import (
+from registry_client.rollout.gates import (
     Coverage,
     GateResult,
     GateThresholds,
@@ -19,7 +19,7 @@ from registry_client.rollout_gates import (
     quality_gate,
     sample_ratio_gate,
 )
-from registry_client.rollout_policy import StepClock, decide
+from registry_client.rollout.policy import StepClock, decide
 
 LIMITS = GateThresholds(margin=0.01, min_outcomes=200, min_latency_samples=200)
 FULL = Coverage(1000, 900, 1000, 900)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_client.plan import Canary, Plan, Shadow
-from service.errors import NotFoundError
-from service.routing import BUCKETS, bucket, choose, shadow_sampled
+from registry_client.domain.plan import Canary, Plan, Shadow
+from registry_client.errors import NotFoundError
+from service.dataplane.routing import BUCKETS, bucket, choose, shadow_sampled
 
 weights = st.integers(min_value=1, max_value=10_000).map(lambda w: w / 100)
 

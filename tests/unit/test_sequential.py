@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from registry_client.sequential import (
+from registry_client.analysis.sequential import (
     aipw_pseudo_outcomes,
     cumulative_bounds,
     difference_sequence,
@@ -16,7 +16,7 @@ from registry_client.sequential import (
     outcomes_needed,
     rho_squared,
 )
-from registry_client.statistics import two_proportions
+from registry_client.analysis.statistics import two_proportions
 
 ALPHA = 0.05
 T_OPT = 200  # the rollout's default --min-outcomes

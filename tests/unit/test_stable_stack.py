@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry_client.control import stable_stack
-from registry_client.plan import AuditEntry, Canary, Plan, utcnow
+from registry_client.domain.plan import AuditEntry, Canary, Plan, utcnow
 
 
 def history(*steps: tuple[str, str, bool]) -> list[AuditEntry]:

@@ -8,24 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from registry_client import statistics
-from registry_client.statistics import Estimate, mae, mcnemar, rmse, t_mean, two_proportions, welch, wilson
-
-
-def test_public_surface() -> None:
-    """The module exports the estimate type, the quantile and the seven statistics."""
-    assert sorted(statistics.__all__) == [
-        "Estimate",
-        "Z95",
-        "mae",
-        "mcnemar",
-        "rmse",
-        "t_mean",
-        "two_proportions",
-        "welch",
-        "wilson",
-        "wilson_bounds",
-    ]
+from registry_client.analysis.statistics import Estimate, mae, mcnemar, rmse, t_mean, two_proportions, welch, wilson
 
 
 def test_wilson_reproduces_published_intervals() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry_client.timestamps import TimestampError, parse_timestamp
+from registry_client.domain.timestamps import TimestampError, parse_timestamp
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.errors import BadRequestError, InputError
-from service.validation import check_width, load_json, parse_predict
+from registry_client.errors import BadRequestError, InputError
+from service.dataplane.validation import check_width, load_json, parse_predict
 
 
 def parse(body: bytes, max_batch: int = 1000):

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_client.domain.versions import next_default_version, sort_versions, validate_version
 from registry_client.errors import InvalidVersionError
-from registry_client.versions import next_default_version, sort_versions, validate_version
 
 
 @pytest.mark.parametrize("version", ["v1", "v10", "1.2.3", "prod-2024.01", "a", "x_y", "9" * 63])

@@ -1,0 +1,112 @@
+"""``canaryline eval`` and ``export``: the prediction log joined with its outcomes, read from the store.
+
+``eval`` reports quality and latency per version and route, each canary against the stable traffic of
+the plan revisions it ran in, and shadow versions against the primary on the same requests. ``export``
+streams the joined rows to Parquet, CSV or JSON Lines in bounded memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from registry_client.cli.context import invocation
+from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
+from registry_client.domain.timestamps import parse_timestamp
+from registry_client.errors import EvaluationError, ModelNotFoundError, TimestampError
+from registry_client.registry.registry import Task
+
+__all__ = ["evaluate_model", "export"]
+
+
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only predictions at or after T (ISO 8601, or epoch seconds).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only predictions before T (ISO 8601, or epoch seconds).")
+]
+
+
+def _window(since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    bounds: list[float | None] = []
+    for name, value in (("--since", since), ("--until", until)):
+        try:
+            bounds.append(None if value is None else parse_timestamp(value))
+        except TimestampError as exc:
+            fail(f"{name} {exc}", 2)
+    low, high = bounds
+    if low is not None and high is not None and low >= high:
+        fail(f"--since ({since}) must be before --until ({until})", 2)
+    return low, high
+
+
+def evaluate_model(
+    ctx: typer.Context,
+    model: str,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression [default: the task of the stable version, from the registry]"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
+
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
+    is compared with the stable traffic of the plan revisions it ran in (see the plan history).
+    """
+    from registry_client.analysis.evaluation import evaluate
+    from registry_client.analysis.joined import joined_rows
+    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables
+
+    low, high = _window(since, until)
+    if task not in (None, "classification", "regression"):
+        fail(f"--task must be classification or regression, not {task!r}", 2)
+    registry = invocation(ctx).registry()
+    stable = registry.stable(model)
+    known = None if stable is None else registry.get(model, stable).task  # every version has the same task
+    if known is not None and task not in (None, known):
+        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
+    if known is None and task is None:
+        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
+    chosen = cast("Task", known or task)
+    rows = joined_rows(registry.store, model, since=low, until=high)
+    report = evaluate(rows, task=chosen, history=registry.store.history(model))
+    if as_json:
+        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
+    else:
+        console.print(evaluation_tables(report, model=model))
+
+
+def export(
+    ctx: typer.Context,
+    model: str,
+    out: Annotated[Path, typer.Option("--out", help="File to write: .parquet, .csv or .jsonl.")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Write MODEL's logged rows joined with their outcomes to a file, streaming (bounded memory).
+
+    Labels are typed by the model's registered classes (or its task); a warning says when they are of
+    several types and are written as JSON text.
+    """
+    from registry_client.analysis.export import export_rows
+    from registry_client.analysis.joined import joined_rows
+    from registry_client.analysis.labels import Labels
+
+    low, high = _window(since, until)
+    registry = invocation(ctx).registry()
+    store = registry.store
+    if store.get_plan(model) is None and store.count_predictions(model) == 0:
+        raise ModelNotFoundError(f"model {model!r} has no routing plan and no logged predictions in the store")
+    try:
+        labels = Labels.of_versions(registry.versions(model))
+    except ModelNotFoundError:  # logged, but no longer in this BentoML model store: the values decide
+        labels = None
+    if labels is not None and labels.note:
+        err_console.print(f"[yellow]warning:[/yellow] {labels.note}", highlight=False, soft_wrap=True)
+    written = export_rows(joined_rows(store, model, since=low, until=high), out, labels=labels)
+    console.print(f"wrote {written} rows of {model} to {out}", highlight=False)

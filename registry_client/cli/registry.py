@@ -1,0 +1,60 @@
+"""``canaryline models`` and ``versions``: the registry's tables, read from the store of the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from registry_client.cli.context import invocation
+from registry_client.cli.output import JsonOpt, console, print_json
+
+__all__ = ["models", "versions"]
+
+
+def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List registered models with their version count and stable version."""
+    registry = invocation(ctx).registry()
+    rows = [
+        {"model": name, "versions": len(registry.versions(name)), "stable": registry.stable(name)}
+        for name in registry.models()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("model", "versions", "stable")
+    for row in rows:
+        table.add_row(str(row["model"]), str(row["versions"]), str(row["stable"] or "-"))
+    console.print(table)
+
+
+def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
+    """One row per registered version of MODEL, like an experiments table."""
+    registry = invocation(ctx).registry()
+    found = registry.versions(model)
+    stable = registry.stable(model)
+    if as_json:
+        print_json([{**v.to_dict(), "stable": v.version == stable} for v in found])
+        return
+    table = Table(
+        "version", "created", "task", "params", "metrics", "data", "code", "sha256", "stable",
+        title=f"{model}: {len(found)} versions",
+    )  # fmt: skip
+    for v in found:
+        table.add_row(
+            v.version,
+            v.created.strftime("%Y-%m-%d %H:%M:%S"),
+            v.task,
+            _short(v.params),
+            _short(v.metrics),
+            v.data_version or "-",
+            v.code_version or "-",
+            v.sha256[:12],
+            "✓" if v.version == stable else "",
+        )
+    console.print(table)
+
+
+def _short(value: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"

@@ -1,0 +1,350 @@
+"""The model registry: immutable, human-readable versions in the BentoML model store.
+
+A version is saved as BentoML tag ``name:version``; its task, params, metrics, data and code
+versions, description, feature count and the artifact's SHA-256 are its metadata. The first version
+of a model becomes its stable version in the store's routing plan.
+
+The task is the estimator's own (the framework adapter tells it; ``task=`` may be given and must
+agree, and is needed only when the framework cannot tell). Every version of a model has the same task
+and input width, since outcomes, evaluation and the canary comparison treat its versions as
+interchangeable: a version that differs is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from registry_client.domain.plan import Plan
+from registry_client.domain.versions import (
+    VERSION_PATTERN,
+    is_version_name,
+    next_default_version,
+    sort_versions,
+    validate_version,
+)
+from registry_client.errors import (
+    CanarylineError,
+    IncompatibleVersionError,
+    InvalidTaskError,
+    InvalidVersionError,
+    ModelNotFoundError,
+    PlanConflictError,
+    VersionExistsError,
+)
+from registry_client.registry.artifacts import digest_files, read_artifact, read_verified
+from registry_client.registry.frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
+from registry_client.settings import CanarylineSettings
+from registry_client.store import Store, store_of
+
+__all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
+
+_TASKS: tuple[Task, ...] = ("classification", "regression")
+_NOUNS: dict[Task, str] = {"classification": "classifier", "regression": "regressor"}
+_NAME_RE = re.compile(VERSION_PATTERN)
+_DEFAULT_NAME_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What the registry knows of one registered version."""
+
+    model: str
+    version: str
+    created: datetime
+    task: Task
+    framework: str
+    sha256: str
+    n_features: int | None
+    classes: list[Any] | None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_version: str | None = None
+    code_version: str | None = None
+    description: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "created": self.created.isoformat(),
+            "task": self.task,
+            "framework": self.framework,
+            "params": self.params,
+            "metrics": self.metrics,
+            "data_version": self.data_version,
+            "code_version": self.code_version,
+            "description": self.description,
+            "sha256": self.sha256,
+            "n_features": self.n_features,
+            "classes": self.classes,
+        }
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A version whose artifact passed its SHA-256 check, with the model object ready to predict."""
+
+    info: ModelVersion
+    model: Any
+
+
+def _json_safe(value: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+    except TypeError as exc:
+        raise CanarylineError(f"{what} must be JSON-serialisable: {exc}") from exc
+    return result
+
+
+class Registry:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @classmethod
+    def from_settings(cls, settings: CanarylineSettings) -> Registry:
+        """The registry of ``settings``: its store, and BentoML's model store under the same home."""
+        settings.use_model_store()
+        return cls(store_of(settings))
+
+    @classmethod
+    def from_env(cls) -> Registry:
+        return cls.from_settings(CanarylineSettings())
+
+    # -- writing -------------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        version: str | None = None,
+        task: Task | None = None,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        data_version: str | None = None,
+        code_version: str | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one.
+
+        ``task`` defaults to the estimator's own; raises InvalidTaskError when a given task contradicts
+        it or when it cannot be told and none is given, and IncompatibleVersionError when the model's
+        existing versions have another task or input width. Either is raised before anything is written.
+        """
+        import bentoml
+
+        if not _NAME_RE.fullmatch(name):
+            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
+        if task is not None and task not in _TASKS:
+            raise InvalidTaskError(f"model {name!r}: task {task!r} is invalid: use 'classification' or 'regression'")
+        if version is not None:
+            validate_version(version)
+        adapter = adapter_for_model(model)
+        task = _task(name, model, adapter, task)
+        n_features = getattr(model, "n_features_in_", None)
+        self._check_compatible(name, task, None if n_features is None else int(n_features))
+        self.store.ping()  # fail before writing anything when the plan cannot be recorded
+        classes = getattr(model, "classes_", None)
+        metadata: dict[str, Any] = {
+            "canaryline": 1,
+            "task": task,
+            "params": _json_safe(params or {}, "params"),
+            "metrics": _json_safe(metrics or {}, "metrics"),
+            "data_version": data_version,
+            "code_version": code_version,
+            "description": description,
+            "n_features": int(n_features) if n_features is not None else None,
+            # tolist() gives native ints, floats or strs for any numpy dtype (orjson cannot encode str arrays)
+            "classes": list(classes.tolist() if hasattr(classes, "tolist") else classes)
+            if classes is not None and task == "classification"
+            else None,
+        }
+        metadata = {key: value for key, value in metadata.items() if value is not None}  # BentoML refuses None
+        attempts = 1 if version is not None else _DEFAULT_NAME_ATTEMPTS
+        for _ in range(attempts):
+            chosen = version or next_default_version(self._bento_versions(name))
+            try:
+                saved = self._save(name, chosen, model, adapter, metadata)
+                break
+            except VersionExistsError:
+                if version is not None:
+                    raise
+        else:  # every default name was taken by concurrent registrations
+            raise VersionExistsError(f"model {name!r}: could not pick a free default version name")
+        try:
+            if self.store.get_plan(name) is None:
+                self.store.save_plan(Plan.initial(name, chosen), before=None, action="create")
+        except PlanConflictError:
+            pass  # another registration created the plan first; ours is then not stable
+        except BaseException:
+            bentoml.models.delete(saved.tag)  # no half-written state: the version goes with the plan
+            raise
+        return saved
+
+    def _save(self, name: str, version: str, model: Any, adapter: Any, metadata: dict[str, Any]) -> ModelVersion:
+        import bentoml
+        from bentoml._internal.models.model import ModelContext
+        from bentoml.exceptions import BentoMLException
+
+        tag = f"{name}:{version}"
+        if version in self._bento_versions(name):
+            raise VersionExistsError(f"model {name!r} already has version {version!r}; versions are immutable")
+        context = ModelContext(framework_name=adapter.framework, framework_versions={})
+        try:
+            with bentoml.models.create(
+                tag,
+                module=adapter.module,
+                labels={"canaryline": "1"},
+                metadata=metadata,
+                context=context,
+            ) as bento_model:
+                folder = bento_model.path_of("/")
+                from pathlib import Path
+
+                adapter.write(model, Path(folder))
+                bento_model.info.metadata["sha256"] = digest_files(read_artifact(Path(folder)))
+        except BentoMLException as exc:
+            if "already exists" in str(exc):
+                raise VersionExistsError(
+                    f"model {name!r} already has version {version!r}; versions are immutable"
+                ) from exc
+            raise
+        return self.get(name, version)
+
+    def _check_compatible(self, name: str, task: Task, n_features: int | None) -> None:
+        """Refuse a new version whose task or input width differs from the model's existing versions.
+
+        Concurrent registrations of different tasks can still both pass: the check reads, it does not lock.
+        """
+        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
+        rule = "every version of a model has the same task and input width; register this one under another name"
+        others = sort_versions(v.version for v in existing if v.task != task)
+        if others:
+            theirs = next(v.task for v in existing if v.task != task)
+            raise IncompatibleVersionError(
+                f"model {name!r} is a {theirs} model (versions {', '.join(others)}), not {task}: {rule}"
+            )
+        widths = sorted({v.n_features for v in existing if v.n_features is not None})
+        if n_features is not None and widths and widths != [n_features]:
+            taken = " or ".join(map(str, widths))
+            raise IncompatibleVersionError(
+                f"model {name!r}: its versions take {taken} input features and this one takes {n_features}: {rule}"
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+    def _bento_versions(self, name: str) -> list[str]:
+        import bentoml
+        from bentoml.exceptions import NotFound
+
+        try:
+            return [str(m.tag.version) for m in bentoml.models.list(name)]
+        except NotFound:
+            return []
+
+    def models(self) -> list[str]:
+        """Names of the models that have at least one canaryline version."""
+        import bentoml
+
+        names = {str(m.tag.name) for m in bentoml.models.list() if m.info.labels.get("canaryline") == "1"}
+        return sorted(names)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every registered version, ordered numerically (``v2`` before ``v10``)."""
+        found = {v.version: v for v in (self._info(name, ver) for ver in self._bento_versions(name)) if v}
+        if not found:
+            raise ModelNotFoundError(f"model {name!r} has no registered versions")
+        return [found[v] for v in sort_versions(found)]
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        info = self._info(name, version)
+        if info is None:
+            raise ModelNotFoundError(f"model {name!r} has no version {version!r}")
+        return info
+
+    def _info(self, name: str, version: str) -> ModelVersion | None:
+        return version_info(name, version)
+
+    def stable(self, name: str) -> str | None:
+        plan = self.store.get_plan(name)
+        return plan.stable if plan else None
+
+    def load(self, name: str, version: str) -> LoadedVersion:
+        """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
+        return load_version(name, version)
+
+
+def _task(name: str, model: Any, adapter: FrameworkAdapter, declared: Task | None) -> Task:
+    """The task of ``model``: what its framework tells, which a declared task must agree with."""
+    told = adapter.task(model)
+    kind = type(model).__name__
+    if told is not None:
+        if declared not in (None, told):
+            raise InvalidTaskError(
+                f"model {name!r}: a {kind} is a {_NOUNS[told]} ({adapter.framework} says so), so it cannot be "
+                f"registered with task={declared!r}; leave task out or pass task={told!r}"
+            )
+        return told
+    if declared is None:
+        raise InvalidTaskError(
+            f"model {name!r}: cannot tell the task of a {kind}, which {adapter.framework} calls neither a "
+            "classifier nor a regressor; pass task='classification' or task='regression'"
+        )
+    return declared
+
+
+def version_info(name: str, version: str) -> ModelVersion | None:
+    """What the BentoML model store holds for ``name:version``, or None when it is not a canaryline version."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    if not is_version_name(version):
+        return None  # BentoML would resolve 'latest', lowercase 'V1' or refuse '../v1' with a ValueError
+    try:
+        bento_model = bentoml.models.get(f"{name}:{version}")
+    except (NotFound, ValueError):
+        return None
+    if str(bento_model.tag.version) != version:  # an alias or a normalised spelling: not this exact version
+        return None
+    meta: dict[str, Any] = dict(bento_model.info.metadata)
+    if meta.get("canaryline") != 1 or "sha256" not in meta:
+        return None
+    return ModelVersion(
+        model=name,
+        version=version,
+        created=bento_model.info.creation_time,
+        task=meta["task"],
+        framework=bento_model.info.module,
+        sha256=meta["sha256"],
+        n_features=meta.get("n_features"),
+        classes=meta.get("classes"),
+        params=meta.get("params") or {},
+        metrics=meta.get("metrics") or {},
+        data_version=meta.get("data_version"),
+        code_version=meta.get("code_version"),
+        description=meta.get("description") or "",
+    )
+
+
+def load_version(name: str, version: str) -> LoadedVersion:
+    """Read ``name:version``'s artifact, verify its SHA-256 and load the model from exactly those bytes.
+
+    Needs only the BentoML model store, so a shadow process can load versions without a canaryline store.
+    """
+    from pathlib import Path
+
+    import bentoml
+
+    info = version_info(name, version)
+    if info is None:
+        raise ModelNotFoundError(f"model {name!r} has no version {version!r}")
+    folder = Path(bentoml.models.get(info.tag).path_of("/"))
+    files = read_verified(folder, info.sha256, what=f"model {name!r} version {version!r}")
+    return LoadedVersion(info=info, model=adapter_for_module(info.framework).load(files))

@@ -1,0 +1,74 @@
+"""A loaded, verified model version ready to predict, and the pool that loads and shares them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
+
+__all__ = ["ModelPool", "ServingVersion"]
+
+
+@dataclass(slots=True, frozen=True, eq=False, weakref_slot=True)  # identity: one object per load
+class ServingVersion:
+    info: ModelVersion
+    model: Any
+    n_features: int | None
+    has_proba: bool
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedVersion) -> ServingVersion:
+        n_features = getattr(loaded.model, "n_features_in_", None)
+        return cls(
+            info=loaded.info,
+            model=loaded.model,
+            n_features=int(n_features) if n_features is not None else loaded.info.n_features,
+            has_proba=loaded.info.task == "classification" and hasattr(loaded.model, "predict_proba"),
+        )
+
+    def predict(self, rows: list[list[float]]) -> tuple[list[Any], list[list[float]] | None]:
+        """Predictions (and class probabilities for classifiers that have them) for ``rows``.
+
+        NumPy's floating-point warnings are off: a non-finite result is refused by the caller
+        (:func:`service.dataplane.outputs.check_finite`), and a warning would only add noise (or, under
+        ``-W error``, turn a refusal into a crash).
+        """
+        features = np.asarray(rows, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            predictions = self.model.predict(features).tolist()
+            probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
+        return predictions, probabilities
+
+
+class ModelPool:
+    """Loads each (model, version) once per process; every load verifies the artifact's SHA-256."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._loaded: dict[tuple[str, str], ServingVersion] = {}
+        self._lock = threading.Lock()
+
+    def get_or_load(self, model: str, version: str) -> ServingVersion:
+        key = (model, version)
+        found = self._loaded.get(key)
+        if found is not None:
+            return found
+        # raises ArtifactIntegrityError, ModelNotFoundError
+        serving = ServingVersion.from_loaded(self.registry.load(model, version))
+        with self._lock:
+            return self._loaded.setdefault(key, serving)
+
+    def retain_only(self, keep: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Unload every version not in ``keep``; returns what was unloaded."""
+        with self._lock:
+            gone = [key for key in self._loaded if key not in keep]
+            for key in gone:
+                del self._loaded[key]
+        return gone
+
+    def loaded(self) -> list[tuple[str, str]]:
+        return sorted(self._loaded)

@@ -1,0 +1,179 @@
+"""The admin (control-plane) HTTP API, mounted at ``/admin`` on the gateway.
+
+Reads of the plan and history need the read (or admin) token, every mutation the admin token
+(:mod:`service.rest.auth`). A mutation takes a ``reason`` and an optional ``expected_revision`` (409 when
+the plan moved on), and records the actor from ``X-Canaryline-Actor``. After saving, this gateway
+applies the new revision before answering; every other worker and replica picks it up from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from registry_client.control import ControlPlane
+from registry_client.domain.identifiers import ACTOR_PATTERN, new_id, request_id_header, valid_actor
+from registry_client.domain.plan import AuditEntry, first_error
+from registry_client.errors import BadRequestError, InputError
+from service.dataplane.plans import PlanTable
+from service.dataplane.validation import load_json
+from service.rest.http import json_response, read_body
+
+__all__ = ["routes"]
+
+_MAX_ADMIN_BODY = 64 * 1024
+
+
+class _Mutation(BaseModel):
+    # Strict: JSON ``true`` is not a weight of 1 %, ``"10"`` not 10, ``"yes"`` not true, ``"1"`` not revision 1.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    reason: str = Field(min_length=1, max_length=500)
+    expected_revision: int | None = Field(default=None, ge=1)
+
+
+class _Promote(_Mutation):
+    version: str = Field(min_length=1)
+
+
+class _Canary(_Mutation):
+    version: str = Field(min_length=1)
+    weight: float
+    sticky: bool = True
+
+
+class _Shadow(_Mutation):
+    version: str = Field(min_length=1)
+    sample: float = 100.0
+
+
+class _Rollback(_Mutation):
+    to: str | None = None
+
+
+Action = Callable[[ControlPlane, str, Any, str], AuditEntry]
+
+
+def routes() -> list[BaseRoute]:
+    """The admin API's routes; the app mounts them only when the admin API is on."""
+    base = "/admin/models/{model}"
+    return [
+        Route(f"{base}/plan", _read(_plan), methods=["GET"]),
+        Route(f"{base}/history", _read(_history), methods=["GET"]),
+        Route(f"{base}/promote", _mutate(_Promote, _promote), methods=["POST"]),
+        Route(f"{base}/canary", _mutate(_Canary, _canary), methods=["POST"]),
+        Route(f"{base}/canary/clear", _mutate(_Mutation, _clear_canary), methods=["POST"]),
+        Route(f"{base}/shadow", _mutate(_Shadow, _shadow), methods=["POST"]),
+        Route(f"{base}/shadow/clear", _mutate(_Mutation, _clear_shadow), methods=["POST"]),
+        Route(f"{base}/rollback", _mutate(_Rollback, _rollback), methods=["POST"]),
+    ]
+
+
+# -- actions --------------------------------------------------------------------------------------------
+def _plan(control: ControlPlane, model: str) -> dict[str, Any]:
+    return {"plan": control.plan(model).model_dump(mode="json")}
+
+
+def _history(control: ControlPlane, model: str) -> dict[str, Any]:
+    return {"history": [entry.model_dump(mode="json") for entry in control.history(model)]}
+
+
+def _promote(control: ControlPlane, model: str, body: _Promote, actor: str) -> AuditEntry:
+    return control.promote(
+        model, body.version, actor=actor, reason=body.reason, expected_revision=body.expected_revision
+    )
+
+
+def _canary(control: ControlPlane, model: str, body: _Canary, actor: str) -> AuditEntry:
+    return control.set_canary(
+        model,
+        body.version,
+        weight=body.weight,
+        sticky=body.sticky,
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+
+
+def _clear_canary(control: ControlPlane, model: str, body: _Mutation, actor: str) -> AuditEntry:
+    return control.clear_canary(model, actor=actor, reason=body.reason, expected_revision=body.expected_revision)
+
+
+def _shadow(control: ControlPlane, model: str, body: _Shadow, actor: str) -> AuditEntry:
+    return control.set_shadow(
+        model,
+        body.version,
+        sample=body.sample,
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+
+
+def _clear_shadow(control: ControlPlane, model: str, body: _Mutation, actor: str) -> AuditEntry:
+    return control.clear_shadow(model, actor=actor, reason=body.reason, expected_revision=body.expected_revision)
+
+
+def _rollback(control: ControlPlane, model: str, body: _Rollback, actor: str) -> AuditEntry:
+    return control.rollback(
+        model, to=body.to, actor=actor, reason=body.reason, expected_revision=body.expected_revision
+    )
+
+
+# -- plumbing -------------------------------------------------------------------------------------------
+def _read(action: Callable[[ControlPlane, str], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request.app.state.gates.read.check(request.headers)
+        control: ControlPlane = request.app.state.control
+        return json_response(await anyio.to_thread.run_sync(action, control, request.path_params["model"]))
+
+    return endpoint
+
+
+def _mutate(body_type: type[_Mutation], action: Action) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request_id = request.state.request_id = new_id()
+        request.app.state.gates.admin.check(request.headers)
+        actor = _actor(request)
+        body = _parse(body_type, await read_body(request, _MAX_ADMIN_BODY))
+        model = request.path_params["model"]
+        control: ControlPlane = request.app.state.control
+        plans: PlanTable = request.app.state.gateway.plans
+        entry = await anyio.to_thread.run_sync(action, control, model, body, actor)
+        await anyio.to_thread.run_sync(plans.refresh)  # this worker applies it before answering
+        applied = plans.get(model)
+        return json_response(
+            {
+                "plan": entry.after.model_dump(mode="json"),
+                "audit": entry.model_dump(mode="json"),
+                "applied_revision": applied.plan.revision if applied else None,
+                "apply_error": plans.errors.get(model),
+            },
+            headers=request_id_header(request_id),
+        )
+
+    return endpoint
+
+
+def _actor(request: Request) -> str:
+    actor = request.headers.get("x-canaryline-actor")
+    if actor is None:
+        return "admin"
+    if not valid_actor(actor):
+        raise BadRequestError(f"header X-Canaryline-Actor must match {ACTOR_PATTERN}", code="invalid_header")
+    return actor
+
+
+def _parse(body_type: type[_Mutation], raw: bytes) -> _Mutation:
+    payload = load_json(raw or b"{}")
+    try:
+        return body_type.model_validate(payload)
+    except ValidationError as exc:
+        raise InputError(f"field {first_error(exc)}") from exc
