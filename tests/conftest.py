@@ -15,6 +15,7 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="canaryline-tests-"))
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+import psycopg  # noqa: E402
 import redis  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
@@ -102,14 +103,34 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a fresh, empty database on the test PostgreSQL, dropped after the test."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store backend in turn: the contract suites run against both."""
+    """Each store backend in turn: the contract suites run against all three."""
     if request.param == "sqlite":
         opened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
+    elif request.param == "redis":
         request.getfixturevalue("redis_client")  # flushed after the test
         opened = open_store(request.getfixturevalue("redis_url"))
+    else:
+        opened = open_store(request.getfixturevalue("postgres_db"))  # a database of its own, dropped after
     yield opened
     opened.close()
 

@@ -1,0 +1,151 @@
+"""The PostgreSQL store: plans, the prediction log and outcomes shared by a fleet, with history that lasts.
+
+Opening it checks the schema lazily: the first call that needs the database applies the migrations it
+lacks (:mod:`~registry_client.store.postgres.migrations`), so a gateway worker starts while PostgreSQL is
+down and serves from its spool until it comes back; ``canaryline serve`` checks the same first, and refuses
+to start with one line when the database cannot be used (:meth:`PostgresStore.check`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from registry_client.domain.plan import AuditEntry, Plan, PlanAction
+from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.store.postgres import log, outcomes, plans
+from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
+from registry_client.store.postgres.migrations import migrate
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+
+class PostgresStore:
+    """Thread-safe: every call borrows a pooled connection for its own transaction."""
+
+    def __init__(self, url: str, *, timeout_s: float = 2.0, pool_size: int = 4) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._pool = open_pool(url, timeout_s=timeout_s, max_size=pool_size, prepare=log.create_staging)
+        self._partitions = log.Partitions()
+        self._listener = plans.PlanListener(url, timeout_s)
+        self._migrated = False
+        self._migrating = threading.Lock()
+
+    # -- the schema ----------------------------------------------------------------------------
+    def check(self) -> int:
+        """Connect and bring the schema up to date now; the schema version. StoreError naming the problem."""
+        with self._migrating:
+            conn = connect(self.url, self.timeout_s)
+            try:
+                with mapped_errors(self.url, "migrating the schema"):
+                    version = migrate(conn)
+            finally:
+                conn.close()
+            self._migrated = True
+        return version
+
+    @contextmanager
+    def _conn(self, doing: str) -> Iterator[Connection]:
+        if not self._migrated:
+            self.check()
+        with mapped_errors(self.url, doing), self._pool.connection() as conn:
+            yield conn
+
+    def _call(self, doing: str, work: Callable[[Connection], T]) -> T:
+        with self._conn(doing) as conn:
+            return work(conn)
+
+    def ping(self) -> None:
+        self._call("pinging", lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # -- plans ---------------------------------------------------------------------------------
+    def get_plan(self, model: str) -> Plan | None:
+        return self._call(f"reading the plan of {model!r}", lambda conn: plans.get_plan(conn, model))
+
+    def plans(self) -> dict[str, Plan]:
+        return self._call("reading plans", plans.plans)
+
+    def plans_epoch(self) -> int:
+        return self._call("reading the plans epoch", plans.epoch)
+
+    def wait_plan_change(self, timeout: float) -> None:
+        """Return on a NOTIFY from any plan change, or after ``timeout``; meant for one thread."""
+        self._listener.wait(timeout)
+
+    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+        return self._call(
+            f"saving the plan of {plan.model!r}",
+            lambda conn: plans.save_plan(conn, plan, before=before, action=action),
+        )
+
+    def history(self, model: str) -> list[AuditEntry]:
+        return self._call(f"reading the history of {model!r}", lambda conn: plans.history(conn, model))
+
+    # -- prediction log ------------------------------------------------------------------------
+    def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
+        if records:
+            self._call(
+                f"writing {len(records)} prediction records",
+                lambda conn: log.append(conn, self._partitions, records),
+            )
+
+    def iter_predictions(
+        self, model: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[PredictionRecord]:
+        after = 0
+        while True:
+            rows = self._call(
+                f"reading the log of {model or 'every model'}",
+                lambda conn, after=after: log.page(conn, after, model, since, until),  # type: ignore[misc]
+            )
+            if not rows:
+                return
+            for seq, record in rows:
+                yield record
+                after = seq
+
+    def count_predictions(self, model: str | None = None) -> int:
+        return self._call("counting prediction records", lambda conn: log.count(conn, model))
+
+    def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
+        return self._call(f"looking up request {request_id!r}", lambda conn: log.for_request(conn, request_id))
+
+    def forget_partitions(self) -> None:
+        """Partitions were dropped behind this store's back (retention): look them up again when writing."""
+        self._partitions.forget()
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def put_outcome(
+        self,
+        request_id: str,
+        outcome: Any,
+        observed_at: float,
+        received_at: float,
+        *,
+        prediction_id: str | None = None,
+    ) -> bool:
+        return self._call(
+            f"writing the outcome of request {request_id!r}",
+            lambda conn: outcomes.put_outcome(conn, request_id, outcome, observed_at, received_at, prediction_id),
+        )
+
+    def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        return self._call(
+            f"reading the outcomes of {len(request_ids)} requests",
+            lambda conn: outcomes.get_outcomes(conn, request_ids),
+        )
+
+    def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
+        return self._call(
+            f"reading the outcomes of {len(prediction_ids)} predictions",
+            lambda conn: outcomes.get_prediction_outcomes(conn, prediction_ids),
+        )
+
+    def close(self) -> None:
+        self._listener.close()
+        self._pool.close()
