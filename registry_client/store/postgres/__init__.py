@@ -8,6 +8,6 @@ in ``migrations/``, applied under an advisory lock), ``plans`` (revisions, audit
 
 from __future__ import annotations
 
-from registry_client.store.postgres.store import PostgresStore
+from registry_client.store.postgres.store import PostgresStore, prepare_database
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "prepare_database"]

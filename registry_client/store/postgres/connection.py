@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool
 from registry_client.errors import StoreError, StoreUnavailableError
 from registry_client.settings import redact_url
 
-__all__ = ["SCHEMA", "Connection", "connect", "connection_kwargs", "mapped_errors", "open_pool"]
+__all__ = ["SCHEMA", "Connection", "configure", "connect", "connection_kwargs", "mapped_errors", "open_pool"]
 
 #: The PostgreSQL schema every canaryline table and view lives in.
 SCHEMA = "canaryline"
@@ -96,5 +96,6 @@ def mapped_errors(url: str, doing: str) -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """The server's own words: libpq's first line, without its ``connection to server … failed:`` preamble."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    return " ".join(text.rpartition(" failed: ")[2].replace("FATAL: ", "").split())

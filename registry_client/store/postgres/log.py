@@ -38,8 +38,8 @@ __all__ = [
     "create_staging",
     "for_request",
     "page",
-    "record_of",
     "partition_name",
+    "record_of",
 ]
 
 #: The advisory-lock key partition creation and retention run under ("cl-parts").
@@ -63,8 +63,10 @@ COLUMNS = (
     "trace_id",
     "primary_id",
 )
-_TYPES = ("text", "text", "timestamptz", "text", "text", "text", "int4", "jsonb", "jsonb", "float8", "text")
-_TYPES += ("bool", "jsonb", "text", "text")
+_TYPES = (
+    *("text", "text", "timestamptz", "text", "text", "text", "int4", "jsonb", "jsonb", "float8", "text"),
+    *("bool", "jsonb", "text", "text"),
+)
 _COLS = ", ".join(COLUMNS)
 _SELECT = ", ".join("extract(epoch FROM ts)::float8" if c == "ts" else c for c in COLUMNS)
 _STAGING = "canaryline_staging"
@@ -161,12 +163,18 @@ def page(
     conn: Connection, after: int, model: str | None, since: float | None, until: float | None
 ) -> list[tuple[int, PredictionRecord]]:
     """Up to 1,000 records with ``seq > after`` (and the filters), in write order, each with its seq."""
-    conditions, params = ["seq > %s"], [after]
-    for clause, value in (("model = %s", model), ("ts >= to_timestamp(%s)", since), ("ts < to_timestamp(%s)", until)):
+    conditions, params = ["seq > %s"], list[object]([after])
+    filters: tuple[tuple[str, object], ...] = (
+        ("model = %s", model),
+        ("ts >= to_timestamp(%s)", since),
+        ("ts < to_timestamp(%s)", until),
+    )
+    for clause, value in filters:
         if value is not None:
             conditions.append(clause)
-            params.append(value)  # type: ignore[arg-type]
-    query = f"SELECT seq, {_SELECT} FROM canaryline.predictions WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT {PAGE}"  # noqa: S608
+            params.append(value)
+    where = " AND ".join(conditions)
+    query = f"SELECT seq, {_SELECT} FROM canaryline.predictions WHERE {where} ORDER BY seq LIMIT {PAGE}"  # noqa: S608
     rows = conn.execute(query.encode(), params).fetchall()
     return [(int(row[0]), record_of(row[1:])) for row in rows]
 

@@ -92,7 +92,7 @@ def migrate(conn: Connection, *, upto: int | None = None) -> int:
             )
         for migration in known:
             if migration.version > current:
-                conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                conn.execute(migration.sql.encode())
                 conn.execute(
                     sql.SQL("INSERT INTO {}.schema_version (version, name) VALUES (%s, %s)").format(
                         sql.Identifier(SCHEMA)

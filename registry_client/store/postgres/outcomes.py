@@ -27,6 +27,7 @@ def put_outcome(
     outcome: Any,
     observed_at: float,
     received_at: float,
+    *,
     prediction_id: str | None,
 ) -> bool:
     observed, received = datetime.fromtimestamp(observed_at, UTC), datetime.fromtimestamp(received_at, UTC)

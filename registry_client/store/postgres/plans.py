@@ -13,6 +13,7 @@ periodic epoch check takes over; the next wait connects again.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 
 import psycopg
 
@@ -109,7 +110,5 @@ class PlanListener:
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
+            with suppress(psycopg.Error):  # closing a connection the server already dropped
                 conn.close()
-            except psycopg.Error:
-                pass  # closing a connection the server already dropped

@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from psycopg_pool import ConnectionPool
+
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.store.postgres import log, outcomes, plans
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "prepare_database"]
 
 T = TypeVar("T")
 
@@ -30,30 +32,30 @@ class PostgresStore:
     def __init__(self, url: str, *, timeout_s: float = 2.0, pool_size: int = 4) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._pool = open_pool(url, timeout_s=timeout_s, max_size=pool_size, prepare=log.create_staging)
+        self.pool_size = pool_size
+        self._pool: ConnectionPool[Connection] | None = None
         self._partitions = log.Partitions()
         self._listener = plans.PlanListener(url, timeout_s)
-        self._migrated = False
-        self._migrating = threading.Lock()
+        self._opening = threading.Lock()
 
     # -- the schema ----------------------------------------------------------------------------
     def check(self) -> int:
         """Connect and bring the schema up to date now; the schema version. StoreError naming the problem."""
-        with self._migrating:
-            conn = connect(self.url, self.timeout_s)
-            try:
-                with mapped_errors(self.url, "migrating the schema"):
-                    version = migrate(conn)
-            finally:
-                conn.close()
-            self._migrated = True
-        return version
+        return prepare_database(self.url, self.timeout_s)
+
+    def _open(self) -> ConnectionPool[Connection]:
+        with self._opening:
+            if self._pool is None:
+                self.check()
+                self._pool = open_pool(
+                    self.url, timeout_s=self.timeout_s, max_size=self.pool_size, prepare=log.create_staging
+                )
+            return self._pool
 
     @contextmanager
     def _conn(self, doing: str) -> Iterator[Connection]:
-        if not self._migrated:
-            self.check()
-        with mapped_errors(self.url, doing), self._pool.connection() as conn:
+        pool = self._pool or self._open()
+        with mapped_errors(self.url, doing), pool.connection() as conn:
             yield conn
 
     def _call(self, doing: str, work: Callable[[Connection], T]) -> T:
@@ -131,7 +133,9 @@ class PostgresStore:
     ) -> bool:
         return self._call(
             f"writing the outcome of request {request_id!r}",
-            lambda conn: outcomes.put_outcome(conn, request_id, outcome, observed_at, received_at, prediction_id),
+            lambda conn: outcomes.put_outcome(
+                conn, request_id, outcome, observed_at, received_at, prediction_id=prediction_id
+            ),
         )
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
@@ -148,4 +152,21 @@ class PostgresStore:
 
     def close(self) -> None:
         self._listener.close()
-        self._pool.close()
+        with self._opening:
+            if self._pool is not None:
+                self._pool.close()
+            self._pool = None
+
+
+def prepare_database(url: str, timeout_s: float) -> int:
+    """Connect to ``url`` and apply the migrations it lacks; its schema version.
+
+    StoreUnavailableError when it cannot be reached or refuses the login (wrong host, port, database or
+    credentials: the message says which), StoreSchemaError when its schema is newer than this code.
+    """
+    conn = connect(url, timeout_s)
+    try:
+        with mapped_errors(url, "migrating the schema"):
+            return migrate(conn)
+    finally:
+        conn.close()
