@@ -17,6 +17,8 @@ from psycopg_pool import ConnectionPool
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.errors import StoreSchemaError
+from registry_client.settings import redact_url
 from registry_client.store.postgres import log, outcomes, plans
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
@@ -168,5 +170,7 @@ def prepare_database(url: str, timeout_s: float) -> int:
     try:
         with mapped_errors(url, "migrating the schema"):
             return migrate(conn)
+    except StoreSchemaError as exc:
+        raise StoreSchemaError(f"{redact_url(url)}: {exc.message}") from exc
     finally:
         conn.close()
