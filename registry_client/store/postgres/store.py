@@ -19,7 +19,7 @@ from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.errors import StoreSchemaError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import log, outcomes, plans
+from registry_client.store.postgres import log, outcomes, plans, retention
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
@@ -119,9 +119,14 @@ class PostgresStore:
     def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
         return self._call(f"looking up request {request_id!r}", lambda conn: log.for_request(conn, request_id))
 
-    def forget_partitions(self) -> None:
-        """Partitions were dropped behind this store's back (retention): look them up again when writing."""
+    def prune(self, days: int, *, now: float | None = None, dry_run: bool = False) -> retention.Pruned:
+        """Drop the day partitions wholly older than ``days`` days, with their outcomes (see ``retention``)."""
+        pruned = self._call(
+            f"dropping partitions older than {days} days",
+            lambda conn: retention.prune(conn, days, now=now, dry_run=dry_run),
+        )
         self._partitions.forget()
+        return pruned
 
     # -- outcomes ------------------------------------------------------------------------------
     def put_outcome(
