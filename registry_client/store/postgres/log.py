@@ -37,6 +37,7 @@ __all__ = [
     "count",
     "create_staging",
     "for_request",
+    "models",
     "page",
     "partition_name",
     "record_of",
@@ -160,12 +161,14 @@ def _write(conn: Connection, records: Sequence[PredictionRecord], stamps: list[d
 
 
 def page(
-    conn: Connection, after: int, model: str | None, since: float | None, until: float | None
+    conn: Connection, after: int, model: str, since: float | None, until: float | None
 ) -> list[tuple[int, PredictionRecord]]:
-    """Up to 1,000 records with ``seq > after`` (and the filters), in write order, each with its seq."""
-    conditions, params = ["seq > %s"], list[object]([after])
+    """Up to 1,000 records of ``model`` with ``seq > after`` (and in the window), in write order, with their seq.
+
+    Per model, so each page is a range of the (model, seq) index in every partition the window touches.
+    """
+    conditions, params = ["model = %s", "seq > %s"], list[object]([model, after])
     filters: tuple[tuple[str, object], ...] = (
-        ("model = %s", model),
         ("ts >= to_timestamp(%s)", since),
         ("ts < to_timestamp(%s)", until),
     )
@@ -177,6 +180,20 @@ def page(
     query = f"SELECT seq, {_SELECT} FROM canaryline.predictions WHERE {where} ORDER BY seq LIMIT {PAGE}"  # noqa: S608
     rows = conn.execute(query.encode(), params).fetchall()
     return [(int(row[0]), record_of(row[1:])) for row in rows]
+
+
+def models(conn: Connection) -> list[str]:
+    """The models that have records, by name: a loose scan of the (model, seq) index, one probe per model
+    (a plain DISTINCT would read every row)."""
+    rows = conn.execute(
+        "WITH RECURSIVE m (model) AS ("
+        " (SELECT model FROM canaryline.predictions ORDER BY model LIMIT 1)"
+        " UNION ALL"
+        " SELECT (SELECT p.model FROM canaryline.predictions AS p WHERE p.model > m.model ORDER BY p.model LIMIT 1)"
+        " FROM m WHERE m.model IS NOT NULL)"
+        " SELECT model FROM m WHERE model IS NOT NULL"
+    ).fetchall()
+    return [str(model) for (model,) in rows]
 
 
 def count(conn: Connection, model: str | None) -> int:

@@ -29,13 +29,13 @@ CREATE TABLE canaryline.plans_epoch (
 );
 INSERT INTO canaryline.plans_epoch (id, epoch) VALUES (true, 0);
 
--- Every prediction_id ever logged, with its record's ts: what makes writes idempotent across day
--- partitions (a unique index on the partitioned table must include ts, so it cannot do this alone).
+-- Every prediction_id logged, with its record's ts: what makes writes idempotent across day partitions
+-- (a unique index on the partitioned table must include ts, so it cannot do this alone). Retention
+-- deletes the ids of the partitions it drops.
 CREATE TABLE canaryline.prediction_ids (
     prediction_id text PRIMARY KEY,
     ts            timestamptz NOT NULL
 );
-CREATE INDEX prediction_ids_ts ON canaryline.prediction_ids (ts);
 
 -- The prediction log: one row per record (primary or shadow), partitioned by day on ts (UTC days).
 CREATE TABLE canaryline.predictions (
