@@ -12,6 +12,7 @@ from registry_client.analysis.joined import joined_rows
 from registry_client.domain.plan import Plan
 from registry_client.domain.records import PredictionRecord
 from registry_client.errors import StoreUnavailableError
+from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from registry_client.store.postgres import PostgresStore
 from tests.support.records import make_record
@@ -157,3 +158,30 @@ def test_a_missing_database_is_named_and_credentials_are_not(postgres_url: str) 
         assert "s3cret" not in info.value.message
     finally:
         store.close()
+
+
+def test_registering_a_version_fills_the_model_versions_table(pg: PostgresStore, model_name: str, iris_models) -> None:
+    """Each registered version gets its analyst row: task, framework, params, metrics, SHA-256, artifact."""
+    registry = Registry(pg)
+    info = registry.register(
+        model_name, iris_models["logreg"], params={"C": 1.0}, metrics={"accuracy": 0.97}, data_version="d1"
+    )
+    registry.register(model_name, iris_models["tree"], description="a tree")
+    with pg._conn("test") as conn:
+        rows = conn.execute(
+            "SELECT version, task, framework, params, metrics, data_version, description, sha256, artifact_uri "
+            "FROM canaryline.model_versions WHERE name = %s ORDER BY version",
+            (model_name,),
+        ).fetchall()
+    assert rows[0] == (
+        "v1",
+        "classification",
+        info.framework,
+        {"C": 1.0},
+        {"accuracy": 0.97},
+        "d1",
+        "",
+        info.sha256,
+        f"bentoml:{model_name}:v1",
+    )
+    assert [(r[0], r[6]) for r in rows] == [("v1", ""), ("v2", "a tree")]

@@ -9,10 +9,11 @@ to start with one line when the database cannot be used (:meth:`PostgresStore.ch
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
@@ -158,6 +159,24 @@ class PostgresStore:
         return self._call(
             f"reading the outcomes of {len(prediction_ids)} predictions",
             lambda conn: outcomes.get_prediction_outcomes(conn, prediction_ids),
+        )
+
+    # -- the version catalog ------------------------------------------------------------------
+    def record_version(self, version: Mapping[str, Any]) -> None:
+        self._call(
+            f"recording version {version.get('name')}:{version.get('version')}",
+            lambda conn: conn.execute(
+                "INSERT INTO canaryline.model_versions (name, version, task, framework, params, metrics, "
+                "data_version, code_version, description, sha256, artifact_uri, created_at, created_by) "
+                "VALUES (%(name)s, %(version)s, %(task)s, %(framework)s, %(params)s, %(metrics)s, %(data_version)s, "
+                "%(code_version)s, %(description)s, %(sha256)s, %(artifact_uri)s, %(created_at)s, %(created_by)s) "
+                "ON CONFLICT (name, version) DO NOTHING",
+                {
+                    **version,
+                    "params": Jsonb(version.get("params") or {}),
+                    "metrics": Jsonb(version.get("metrics") or {}),
+                },
+            ),
         )
 
     def close(self) -> None:
