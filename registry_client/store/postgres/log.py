@@ -13,13 +13,13 @@ temporary table, then one statement inserts the new ids (``ON CONFLICT DO NOTHIN
 records, in the batch's order, in the same transaction. A retried or replayed batch writes nothing twice,
 and two writers racing on one id wait on each other's index entry, so one of them writes it.
 
-Reads page by ``seq`` (the identity column, in write order), one short query per 1,000 records, so a slow
-reader never holds a connection or a snapshot open.
+Reads go model by model in ``seq`` order (the identity column: write order) through a server-side cursor,
+1,000 rows per fetch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -38,9 +38,9 @@ __all__ = [
     "create_staging",
     "for_request",
     "models",
-    "page",
     "partition_name",
     "record_of",
+    "stream",
 ]
 
 #: The advisory-lock key partition creation and retention run under ("cl-parts").
@@ -160,14 +160,15 @@ def _write(conn: Connection, records: Sequence[PredictionRecord], stamps: list[d
         return cur.rowcount
 
 
-def page(
-    conn: Connection, after: int, model: str, since: float | None, until: float | None
-) -> list[tuple[int, PredictionRecord]]:
-    """Up to 1,000 records of ``model`` with ``seq > after`` (and in the window), in write order, with their seq.
+def stream(conn: Connection, model: str, since: float | None, until: float | None) -> Iterator[PredictionRecord]:
+    """Every record of ``model`` in the window, in write order, through a server-side cursor.
 
-    Per model, so each page is a range of the (model, seq) index in every partition the window touches.
+    One query (a merge of the (model, seq) index of each partition the window touches), fetched 1,000 rows
+    at a time: memory stays flat however long the log is, and each partition's index is opened once, not
+    once per page as keyset paging would (with a year of day partitions that is 365 index probes a page).
+    The cursor's transaction holds ``conn`` until the iteration ends or the iterator is closed.
     """
-    conditions, params = ["model = %s", "seq > %s"], list[object]([model, after])
+    conditions, params = ["model = %s"], list[object]([model])
     filters: tuple[tuple[str, object], ...] = (
         ("ts >= to_timestamp(%s)", since),
         ("ts < to_timestamp(%s)", until),
@@ -177,9 +178,12 @@ def page(
             conditions.append(clause)
             params.append(value)
     where = " AND ".join(conditions)
-    query = f"SELECT seq, {_SELECT} FROM canaryline.predictions WHERE {where} ORDER BY seq LIMIT {PAGE}"  # noqa: S608
-    rows = conn.execute(query.encode(), params).fetchall()
-    return [(int(row[0]), record_of(row[1:])) for row in rows]
+    query = f"SELECT {_SELECT} FROM canaryline.predictions WHERE {where} ORDER BY seq"  # noqa: S608
+    with conn.transaction(), conn.cursor(name="canaryline_log") as cur:
+        cur.itersize = PAGE
+        cur.execute(query.encode(), params)
+        for row in cur:
+            yield record_of(row)
 
 
 def models(conn: Connection) -> list[str]:

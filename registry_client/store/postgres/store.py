@@ -102,20 +102,11 @@ class PostgresStore:
     def iter_predictions(
         self, model: str | None = None, *, since: float | None = None, until: float | None = None
     ) -> Iterator[PredictionRecord]:
-        """Model by model (by name), each in write order, a page of 1,000 per query."""
+        """Model by model (by name), each in write order, through a server-side cursor (``log.stream``)."""
         names = [model] if model is not None else self._call("listing logged models", log.models)
         for name in names:
-            after = 0
-            while True:
-                rows = self._call(
-                    f"reading the log of {name!r}",
-                    lambda conn, name=name, after=after: log.page(conn, after, name, since, until),  # type: ignore[misc]
-                )
-                if not rows:
-                    break
-                for seq, record in rows:
-                    yield record
-                    after = seq
+            with self._conn(f"reading the log of {name!r}") as conn:
+                yield from log.stream(conn, name, since, until)
 
     def count_predictions(self, model: str | None = None) -> int:
         return self._call("counting prediction records", lambda conn: log.count(conn, model))
