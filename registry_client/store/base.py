@@ -1,8 +1,9 @@
 """The store seam: routing plans with their audit history, the prediction log and outcomes.
 
-Two implementations share one contract (``tests/integration/test_store_contract.py``):
-:class:`~registry_client.store.sqlite.SQLiteStore` (embedded default) and
-:class:`~registry_client.store.redis.RedisStore` (shared by every replica).
+Three implementations share one contract (``tests/integration/test_store_contract.py`` and
+``test_outcome_contract.py``): :class:`~registry_client.store.sqlite.SQLiteStore` (embedded default),
+:class:`~registry_client.store.redis.RedisStore` (shared by every replica, bounded history) and
+:class:`~registry_client.store.postgres.PostgresStore` (shared, history kept until retention drops it).
 All methods are synchronous and thread-safe; the gateway calls them from background threads.
 
 A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
