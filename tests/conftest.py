@@ -24,7 +24,7 @@ from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 from registry_client.registry.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
-from tests.support.servers import GatewayProcess, PostgresServer, RedisServer  # noqa: E402
+from tests.support.servers import LOADED_TIMEOUT_S, GatewayProcess, PostgresServer, RedisServer  # noqa: E402
 from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV  # noqa: E402
 
 __all__ = ["ADMIN_TOKEN"]  # re-exported for the tests that import it from here
@@ -130,7 +130,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         request.getfixturevalue("redis_client")  # flushed after the test
         opened = open_store(request.getfixturevalue("redis_url"))
     else:
-        opened = open_store(request.getfixturevalue("postgres_db"))  # a database of its own, dropped after
+        # a database of its own, dropped after; a timeout for a loaded machine (the contract is not about it)
+        opened = open_store(request.getfixturevalue("postgres_db"), timeout_s=LOADED_TIMEOUT_S)
     yield opened
     opened.close()
 

@@ -14,6 +14,7 @@ from registry_client.store.postgres import PostgresStore, prepare_database
 from registry_client.store.postgres.connection import connect
 from registry_client.store.postgres.migrations import latest_version, migrate, migrations
 from tests.support.records import make_record
+from tests.support.servers import LOADED_TIMEOUT_S as LOADED
 
 pytestmark = pytest.mark.postgres
 
@@ -40,7 +41,7 @@ def test_the_shipped_migrations_are_numbered_one_by_one() -> None:
 
 def test_an_empty_database_gets_the_whole_schema(postgres_db: str) -> None:
     """The first store on an empty database creates the canaryline schema at the newest version."""
-    assert prepare_database(postgres_db, 2.0) == latest_version()
+    assert prepare_database(postgres_db, LOADED) == latest_version()
     assert versions(postgres_db) == list(range(1, latest_version() + 1))
     assert set(tables(postgres_db)) >= {
         "joined",
@@ -58,7 +59,7 @@ def test_an_empty_database_gets_the_whole_schema(postgres_db: str) -> None:
 
 def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postgres_db: str) -> None:
     """Data written under schema N-1 is still there after the store migrates to N, and the new view reads it."""
-    conn = connect(postgres_db, 2.0)
+    conn = connect(postgres_db, LOADED)
     try:
         assert migrate(conn, upto=latest_version() - 1) == latest_version() - 1
     finally:
@@ -75,7 +76,7 @@ def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postg
             "revision, shadow, inputs, predictions, latency_ms, instance) VALUES ('p1', 'r1', '2025-12-02 10:00+00', "
             "'iris', 'v1', 'stable', 1, false, '[[1.0, 2.0]]', '[0]', 0.5, 'old')"
         )
-    store = PostgresStore(postgres_db)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         store.put_outcome("r1", [0], 1.0, 2.0)
         assert [r.prediction_id for r in store.predictions_for_request("r1")] == ["p1"]
@@ -131,14 +132,14 @@ def test_processes_starting_at_once_share_one_schema(postgres_db: str) -> None:
 
 def test_a_schema_newer_than_the_code_is_refused(postgres_db: str) -> None:
     """A database migrated by newer code (version 99) is refused with a message naming both versions."""
-    prepare_database(postgres_db, 2.0)
+    prepare_database(postgres_db, LOADED)
     with psycopg.connect(postgres_db, autocommit=True) as raw:
         raw.execute("INSERT INTO canaryline.schema_version (version, name) VALUES (99, 'from_the_future')")
     with pytest.raises(
         StoreSchemaError, match=rf"at version 99, newer than this canaryline .*up to {latest_version()}"
     ):
-        prepare_database(postgres_db, 2.0)
-    store = PostgresStore(postgres_db)
+        prepare_database(postgres_db, LOADED)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         with pytest.raises(StoreSchemaError):
             store.get_plan("iris")

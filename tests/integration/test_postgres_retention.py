@@ -15,6 +15,7 @@ from registry_client.store.postgres import PostgresStore
 from registry_client.store.postgres.retention import day_partitions
 from tests.support.cli import canaryline
 from tests.support.records import make_record
+from tests.support.servers import LOADED_TIMEOUT_S as LOADED
 
 pytestmark = pytest.mark.postgres
 
@@ -32,7 +33,7 @@ def record(i: int, ts: float, request_id: str | None = None) -> PredictionRecord
 
 @pytest.fixture
 def pg(postgres_db: str):
-    store = PostgresStore(postgres_db)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     yield store
     store.close()
 
@@ -80,7 +81,7 @@ def test_a_dry_run_reports_and_drops_nothing(pg: PostgresStore) -> None:
 
 def test_a_gateway_that_knew_a_dropped_day_can_still_write_to_it(pg: PostgresStore, postgres_db: str) -> None:
     """Another store cached the partition that a prune dropped: its next write there recreates it."""
-    other = PostgresStore(postgres_db)
+    other = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         other.append_predictions([record(1, at("2025-08-24T10:00"))])
         pg.prune(30, now=NOW)
@@ -94,7 +95,7 @@ def test_a_gateway_that_knew_a_dropped_day_can_still_write_to_it(pg: PostgresSto
 def test_the_cli_prunes_with_days_and_refuses_without_a_limit(postgres_db: str, tmp_path: Path) -> None:
     """`canaryline retention --days 30` drops the 100-day-old partition only; without a limit it refuses."""
     now = time.time()
-    store = PostgresStore(postgres_db)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         store.append_predictions([record(1, now - 100 * DAY), record(2, now - DAY)])
     finally:
@@ -105,7 +106,7 @@ def test_the_cli_prunes_with_days_and_refuses_without_a_limit(postgres_db: str, 
     assert done.returncode == 0, done.stderr
     report = orjson.loads(done.stdout)
     assert (report["predictions"], len(report["partitions"]), report["dry_run"]) == (1, 1, False)
-    store = PostgresStore(postgres_db)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         assert [r.prediction_id for r in store.iter_predictions()] == ["p2"]
     finally:

@@ -14,6 +14,7 @@ import pytest
 from registry_client.domain.plan import Canary, Plan
 from registry_client.store.postgres import PostgresStore
 from tests.support.records import make_record
+from tests.support.servers import LOADED_TIMEOUT_S as LOADED
 
 pytestmark = pytest.mark.postgres
 
@@ -31,7 +32,7 @@ def readme_queries() -> list[str]:
 def analyst(postgres_db: str):
     """A store with three plan revisions (the middle one ran canary v2), labelled records and an orders table;
     and a plain psycopg connection on it, as an analyst's psql session would be."""
-    store = PostgresStore(postgres_db)
+    store = PostgresStore(postgres_db, timeout_s=LOADED)
     first = Plan.initial("iris", "v1")
     second = first.evolve(actor="a", reason="try v2", canary=Canary(version="v2", weight=10))
     third = second.evolve(actor="a", reason="stop", canary=None)
