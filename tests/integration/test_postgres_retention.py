@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -117,3 +118,30 @@ def test_the_cli_refuses_a_store_without_partitions(tmp_path: Path) -> None:
     """On the SQLite store, retention refuses in one line (exit 2) instead of pretending."""
     done = canaryline("retention", "--days", "30", store_url=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
     assert done.returncode == 2 and "has none" in done.stderr
+
+
+def test_writers_keep_writing_today_while_old_days_are_dropped(pg: PostgresStore, postgres_db: str) -> None:
+    """A prune racing a writer of today's records drops the old days and loses none of today's."""
+    now = time.time()
+    pg.append_predictions([record(i, now - (40 + i % 5) * DAY, f"old{i}") for i in range(500)])
+    for i in range(0, 500, 2):
+        pg.put_outcome(f"old{i}", [1], now, now)
+    writer_store = PostgresStore(postgres_db, timeout_s=LOADED)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for b in range(30):
+                writer_store.append_predictions([record(10_000 + b * 20 + i, now) for i in range(20)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    pruned = pg.prune(30)
+    writer.join()
+    writer_store.close()
+    assert not errors, errors
+    assert (pruned.predictions, pruned.outcomes, len(pruned.partitions)) == (500, 250, 5)
+    assert pg.count_predictions() == 600
+    assert pg.get_outcomes([f"old{i}" for i in range(500)]) == {}
