@@ -34,7 +34,8 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── ServiceUnavailableError (503)     nothing loaded for a model, the log cannot take a record, a worker
     │   │                                 over its concurrency limit (these say when to retry: Retry-After)
     │   ├── StoreError (503)              the store answered badly
-    │   │   └── StoreUnavailableError (503) the store cannot be reached right now
+    │   │   ├── StoreUnavailableError (503) the store cannot be reached right now
+    │   │   └── StoreSchemaError (503)    the store's schema is newer than this code, or cannot be migrated
     │   └── SpoolUnavailableError (503)   the local spool cannot be written (read-only, full, I/O error)
     └── GatewayClientError                a gateway answered a client call with an error (its status)
         ├── GatewayRefusedError (4xx)     it refused the call: the caller's to fix
@@ -74,6 +75,7 @@ __all__ = [
     "SpoolUnavailableError",
     "StartupError",
     "StoreError",
+    "StoreSchemaError",
     "StoreUnavailableError",
     "TimestampError",
     "UnauthorizedError",
@@ -224,6 +226,12 @@ class StoreError(ServiceUnavailableError):
 
 class StoreUnavailableError(StoreError):
     code = "store_unavailable"
+
+
+class StoreSchemaError(StoreError):
+    """Retrying does not help: the schema must be migrated (by newer code) before this code can use it."""
+
+    code = "store_schema"
 
 
 class SpoolUnavailableError(ServiceUnavailableError):

@@ -39,7 +39,7 @@ from registry_client.errors import (
 from registry_client.registry.artifacts import digest_files, read_artifact, read_verified
 from registry_client.registry.frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
 from registry_client.settings import CanarylineSettings
-from registry_client.store import Store, store_of
+from registry_client.store import Store, VersionCatalog, store_of
 
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
@@ -180,6 +180,8 @@ class Registry:
         else:  # every default name was taken by concurrent registrations
             raise VersionExistsError(f"model {name!r}: could not pick a free default version name")
         try:
+            if isinstance(self.store, VersionCatalog):
+                self.store.record_version(_catalog_row(saved))
             if self.store.get_plan(name) is None:
                 self.store.save_plan(Plan.initial(name, chosen), before=None, action="create")
         except PlanConflictError:
@@ -279,6 +281,25 @@ class Registry:
     def load(self, name: str, version: str) -> LoadedVersion:
         """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
         return load_version(name, version)
+
+
+def _catalog_row(info: ModelVersion) -> dict[str, Any]:
+    """``info`` as a row of a store's version catalog; the artifact is the BentoML model store's tag."""
+    return {
+        "name": info.model,
+        "version": info.version,
+        "task": info.task,
+        "framework": info.framework,
+        "params": info.params,
+        "metrics": info.metrics,
+        "data_version": info.data_version,
+        "code_version": info.code_version,
+        "description": info.description,
+        "sha256": info.sha256,
+        "artifact_uri": f"bentoml:{info.tag}",
+        "created_at": info.created,
+        "created_by": None,
+    }
 
 
 def _task(name: str, model: Any, adapter: FrameworkAdapter, declared: Task | None) -> Task:
