@@ -38,7 +38,8 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
         print_json([{**v.to_dict(), "stable": v.version == stable} for v in found])
         return
     table = Table(
-        "version", "created", "task", "params", "metrics", "data", "code", "sha256", "stable",
+        "version", "created", "task", "framework", "inputs", "params", "metrics", "data", "code", "sha256",
+        "stable",
         title=f"{model}: {len(found)} versions",
     )  # fmt: skip
     for v in found:
@@ -46,6 +47,8 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
             v.version,
             v.created.strftime("%Y-%m-%d %H:%M:%S"),
             v.task,
+            v.framework.removeprefix("bentoml."),
+            v.input_schema.describe() if v.input_schema is not None else f"{v.n_features or '?'} numbers",
             _short(v.params),
             _short(v.metrics),
             v.data_version or "-",

@@ -36,16 +36,14 @@ from registry_client.domain.versions import (
 )
 from registry_client.errors import (
     CanarylineError,
-    IncompatibleVersionError,
     InvalidTaskError,
     InvalidVersionError,
     ModelNotFoundError,
     PlanConflictError,
-    SchemaError,
     VersionExistsError,
 )
+from registry_client.registry.admission import check_compatible, schema_of, task_of
 from registry_client.registry.artifacts import digest_files, read_artifact, read_verified
-from registry_client.registry.frames import schema_from_frame
 from registry_client.registry.frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
 from registry_client.settings import CanarylineSettings
 from registry_client.store import Store, store_of
@@ -53,7 +51,6 @@ from registry_client.store import Store, store_of
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
 _TASKS: tuple[Task, ...] = ("classification", "regression")
-_NOUNS: dict[Task, str] = {"classification": "classifier", "regression": "regressor"}
 _NAME_RE = re.compile(VERSION_PATTERN)
 _DEFAULT_NAME_ATTEMPTS = 5
 
@@ -166,10 +163,11 @@ class Registry:
         if version is not None:
             validate_version(version)
         adapter = adapter_for_model(model)
-        task = _task(name, model, adapter, task)
+        task = task_of(name, model, adapter, task)
         n_features = adapter.n_features(model)
-        input_schema = _schema(name, model, adapter, sample, schema)
-        self._check_compatible(name, task, n_features, input_schema, allow_schema_change=allow_schema_change)
+        input_schema = schema_of(name, model, adapter, sample, schema)
+        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
+        check_compatible(name, existing, task, n_features, input_schema, allow_schema_change=allow_schema_change)
         self.store.ping()  # fail before writing anything when the plan cannot be recorded
         classes = adapter.classes(model)
         metadata: dict[str, Any] = {
@@ -239,42 +237,6 @@ class Registry:
             raise
         return self.get(name, version)
 
-    def _check_compatible(
-        self,
-        name: str,
-        task: Task,
-        n_features: int | None,
-        schema: InputSchema | None,
-        *,
-        allow_schema_change: bool,
-    ) -> None:
-        """Refuse a new version whose task, input width or schema differs from the model's existing versions.
-
-        Concurrent registrations of different tasks can still both pass: the check reads, it does not lock.
-        """
-        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
-        rule = "every version of a model has the same task and input width; register this one under another name"
-        others = sort_versions(v.version for v in existing if v.task != task)
-        if others:
-            theirs = next(v.task for v in existing if v.task != task)
-            raise IncompatibleVersionError(
-                f"model {name!r} is a {theirs} model (versions {', '.join(others)}), not {task}: {rule}"
-            )
-        widths = sorted({v.n_features for v in existing if v.n_features is not None})
-        if n_features is not None and widths and widths != [n_features]:
-            taken = " or ".join(map(str, widths))
-            raise IncompatibleVersionError(
-                f"model {name!r}: its versions take {taken} input features and this one takes {n_features}: {rule}"
-            )
-        changed = sort_versions(v.version for v in existing if v.input_schema != schema)
-        if changed and not allow_schema_change:
-            before = next(v.input_schema for v in existing if v.input_schema != schema)
-            raise IncompatibleVersionError(
-                f"model {name!r}: this version's inputs ({_inputs(schema)}) differ from those of versions "
-                f"{', '.join(changed)} ({_inputs(before)}); callers sending those would be refused: pass "
-                "allow_schema_change=True when the change is meant"
-            )
-
     # -- reading -------------------------------------------------------------------------------
     def _bento_versions(self, name: str) -> list[str]:
         import bentoml
@@ -315,49 +277,6 @@ class Registry:
     def load(self, name: str, version: str) -> LoadedVersion:
         """Read the artifact, verify its SHA-256 and load the model from exactly those bytes."""
         return load_version(name, version)
-
-
-def _task(name: str, model: Any, adapter: FrameworkAdapter, declared: Task | None) -> Task:
-    """The task of ``model``: what its framework tells, which a declared task must agree with."""
-    told = adapter.task(model)
-    kind = type(model).__name__
-    if told is not None:
-        if declared not in (None, told):
-            raise InvalidTaskError(
-                f"model {name!r}: a {kind} is a {_NOUNS[told]} ({adapter.framework} says so), so it cannot be "
-                f"registered with task={declared!r}; leave task out or pass task={told!r}"
-            )
-        return told
-    if declared is None:
-        raise InvalidTaskError(
-            f"model {name!r}: cannot tell the task of a {kind}, which {adapter.framework} calls neither a "
-            "classifier nor a regressor; pass task='classification' or task='regression'"
-        )
-    return declared
-
-
-def _inputs(schema: InputSchema | None) -> str:
-    return "a numeric matrix" if schema is None else schema.describe()
-
-
-def _schema(name: str, model: Any, adapter: FrameworkAdapter, sample: Any, given: Any) -> InputSchema | None:
-    """The version's input schema: given, or captured from ``sample``; it must name the model's columns."""
-    if sample is not None and given is not None:
-        raise SchemaError(f"model {name!r}: pass sample= or schema=, not both")
-    if given is not None:
-        schema = InputSchema.from_json(given)
-    elif sample is not None:
-        schema = schema_from_frame(sample)
-    else:
-        return None
-    fitted = adapter.feature_names(model)
-    if fitted is not None and sorted(fitted) != sorted(schema.names):
-        missing = sorted(set(fitted) - set(schema.names))
-        extra = sorted(set(schema.names) - set(fitted))
-        raise SchemaError(
-            f"model {name!r} was fitted on columns {fitted}; the input schema lacks {missing} and adds {extra}"
-        )
-    return schema
 
 
 def version_info(name: str, version: str) -> ModelVersion | None:

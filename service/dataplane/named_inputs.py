@@ -117,46 +117,68 @@ def _check_names(sent: set[str], schema: InputSchema, path: Callable[[str], str]
 
 
 Check = Callable[[Any, str, int], None]
+#: A kind's rule: None when the value (never null here) obeys it, else (what it must be, error code).
+Rule = Callable[[Any, type], tuple[str, str] | None]
+
+
+def _number(value: Any, t: type) -> tuple[str, str] | None:
+    if t is float:
+        return None if math.isfinite(value) else ("a finite number", "invalid_input")
+    return None if t is int else ("a number", "invalid_input")
+
+
+def _integer(value: Any, t: type) -> tuple[str, str] | None:
+    if t is not int:
+        return "an integer", "invalid_input"
+    return None if _INT64[0] <= value <= _INT64[1] else ("an integer within int64", "invalid_input")
+
+
+def _boolean(value: Any, t: type) -> tuple[str, str] | None:
+    return None if t is bool else ("a boolean", "invalid_input")
+
+
+def _rule(field: Field, max_length: int) -> Rule:
+    if field.kind == "number":
+        return _number
+    if field.kind == "integer":
+        return _integer
+    if field.kind == "boolean":
+        return _boolean
+    if field.kind == "string":
+        limit = min(field.max_length or max_length, max_length)
+
+        def string(value: Any, t: type) -> tuple[str, str] | None:
+            if t is not str:
+                return "a string", "invalid_input"
+            return None if len(value) <= limit else (f"a string of at most {limit} characters", "string_too_long")
+
+        return string
+    allowed = {(type(c), c) for c in field.categories or ()}  # typed: the category 1 is not true
+    shown = ", ".join(map(repr, (field.categories or ())[:20]))
+
+    def category(value: Any, t: type) -> tuple[str, str] | None:
+        if t in (str, int, bool) and (t, value) in allowed:
+            return None
+        return f"one of the categories {shown}", "unknown_category"
+
+    return category
 
 
 def _checker(field: Field, max_length: int) -> Check:
     """The check of one field's values: ``check(value, path, row)`` raises InputError or returns."""
+    rule = _rule(field, max_length)
     nullable = field.nullable
-    kind = field.kind
-    limit = min(field.max_length or max_length, max_length)
-    allowed = {(type(c), c) for c in field.categories or ()}  # typed: the category 1 is not true
-
-    def refuse(path: str, row: int, rule: str, value: Any, code: str = "invalid_input") -> None:
-        raise InputError(f"field {path!r} (row {row}) must be {rule}, not {_show(value)}", code=code)
+    null_rule = f"{_article(field.kind)} (the field is not nullable)"
 
     def check(value: Any, path: str, row: int) -> None:
         if value is None:
-            if not nullable:
-                refuse(path, row, f"{_article(kind)} (the field is not nullable)", value, "null_not_allowed")
-            return
-        t = type(value)
-        if kind == "number":
-            if t is float:
-                if not math.isfinite(value):
-                    refuse(path, row, "a finite number", value)
-            elif t is not int:
-                refuse(path, row, "a number", value)
-        elif kind == "integer":
-            if t is not int:
-                refuse(path, row, "an integer", value)
-            elif not _INT64[0] <= value <= _INT64[1]:
-                refuse(path, row, "an integer within int64", value)
-        elif kind == "boolean":
-            if t is not bool:
-                refuse(path, row, "a boolean", value)
-        elif kind == "string":
-            if t is not str:
-                refuse(path, row, "a string", value)
-            elif len(value) > limit:
-                refuse(path, row, f"a string of at most {limit} characters", value, "string_too_long")
-        elif t not in (str, int, bool) or (t, value) not in allowed:
-            shown = ", ".join(map(repr, (field.categories or ())[:20]))
-            refuse(path, row, f"one of the categories {shown}", value, "unknown_category")
+            if nullable:
+                return
+            problem: tuple[str, str] | None = (null_rule, "null_not_allowed")
+        else:
+            problem = rule(value, type(value))
+        if problem is not None:
+            raise InputError(f"field {path!r} (row {row}) must be {problem[0]}, not {_show(value)}", code=problem[1])
 
     return check
 
