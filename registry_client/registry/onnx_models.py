@@ -107,9 +107,15 @@ class OnnxAdapter:
         return [i.name for i in inputs] if len(inputs) > 1 else None
 
     def save(self, tag: str, model: Any, *, labels: dict[str, str], metadata: dict[str, Any]) -> None:
+        """Through ``bentoml.onnx``, which BentoML 1.4 deprecates (it warns on import) but still ships and
+        loads: its layout is the one ``bentoml.onnx.load_model`` and existing Bentos read."""
+        import warnings
+
         import bentoml
 
-        bentoml.onnx.save_model(tag, model, labels=labels, metadata=metadata)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`bentoml.onnx` is deprecated")
+            bentoml.onnx.save_model(tag, model, labels=labels, metadata=metadata)
 
     def load(self, files: Mapping[str, bytes], options: Mapping[str, Any], *, task: Task, classes: Any) -> Any:
         ort = import_framework("onnxruntime", "onnx", "an ONNX model")
