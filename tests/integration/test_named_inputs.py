@@ -105,7 +105,7 @@ def test_both_versions_answer_by_their_own_pipeline(served: Served) -> None:
     for version in ("v1", "v2"):
         labels, probabilities = expected(served, version, [OTHER])
         body = predict(served, [OTHER], version=version).json()
-        assert body["model_version"] == version
+        assert body["model_version"] == version and body["predictions"] == labels
         np.testing.assert_allclose(body["probabilities"], probabilities)
     routed = {predict(served, [RECORD], version=None, routing_key=f"user-{i}").json()["route"] for i in range(40)}
     assert routed == {"stable", "canary"}
