@@ -217,3 +217,14 @@ def test_a_schema_must_name_the_columns_the_model_was_fitted_on(
     with pytest.raises(SchemaError, match="not both"):
         sqlite_registry.register(model_name, v1, sample=frame, schema={"fields": []})
     assert sqlite_registry.models() == [] or model_name not in sqlite_registry.models()
+
+
+def test_the_readmes_named_input_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's named-input example registers its pipeline from the frame, as it says."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Named inputs and frameworks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("CANARYLINE_HOME", str(tmp_path))
+    monkeypatch.delenv("CANARYLINE_STORE", raising=False)
+    name = f"irisnamed{tmp_path.name[-8:].lower().replace('_', '')}"
+    exec(compile(code.replace('"iris-named"', repr(name)), "README.md", "exec"), {})  # noqa: S102 — our own docs
