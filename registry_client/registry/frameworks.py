@@ -2,7 +2,8 @@
 
 scikit-learn (any estimator or Pipeline, including ColumnTransformer, OneHotEncoder and text vectorizers
 over a DataFrame) is always installed; XGBoost and LightGBM (:mod:`.boosters`) and ONNX (:mod:`.onnx_models`)
-are extras (``canaryline[xgboost]``, ``[lightgbm]``, ``[onnx]``). They are tried first: an
+and MLflow pyfunc models (:mod:`.mlflow_models`) are extras (``canaryline[xgboost]``, ``[lightgbm]``,
+``[onnx]``, ``[mlflow]``). They are tried first: an
 ``XGBClassifier`` is a scikit-learn estimator too, but its own framework saves it without pickle. A
 version's task never rests on a default: the framework tells it (scikit-learn's ``is_classifier`` looks
 at the last step of a Pipeline) or the registration declares it.
@@ -16,6 +17,7 @@ from typing import Any
 from registry_client.errors import UnsupportedModelError
 from registry_client.registry.adapter import FrameworkAdapter, Task
 from registry_client.registry.boosters import LightGBMAdapter, XGBoostAdapter
+from registry_client.registry.mlflow_models import MlflowAdapter
 from registry_client.registry.onnx_models import OnnxAdapter
 
 __all__ = [
@@ -73,7 +75,8 @@ class SklearnAdapter:
 
 
 ADAPTERS: dict[str, FrameworkAdapter] = {
-    adapter.module: adapter for adapter in (XGBoostAdapter(), LightGBMAdapter(), OnnxAdapter(), SklearnAdapter())
+    adapter.module: adapter
+    for adapter in (XGBoostAdapter(), LightGBMAdapter(), OnnxAdapter(), MlflowAdapter(), SklearnAdapter())
 }
 
 

@@ -45,6 +45,7 @@ from registry_client.errors import (
 from registry_client.registry.admission import check_compatible, schema_of, task_of
 from registry_client.registry.artifacts import digest_files, read_artifact, read_verified
 from registry_client.registry.frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
+from registry_client.registry.mlflow_models import MlflowModel
 from registry_client.settings import CanarylineSettings
 from registry_client.store import Store, store_of
 
@@ -203,6 +204,15 @@ class Registry:
             bentoml.models.delete(saved.tag)  # no half-written state: the version goes with the plan
             raise
         return saved
+
+    def import_mlflow(self, name: str, uri: str, **options: Any) -> ModelVersion:
+        """Register the MLflow model at ``uri`` (a directory, ``runs:/…``, ``models:/name/version`` or
+        ``models:/name@alias``) as a new version of ``name``; its MLflow signature is the input schema
+        unless ``schema=`` or ``sample=`` is given. ``options`` are :meth:`register`'s."""
+        model = MlflowModel(uri)
+        if options.get("schema") is None and options.get("sample") is None:
+            options["schema"] = model.schema()
+        return self.register(name, model, **options)
 
     def _save(
         self, name: str, version: str, model: Any, adapter: FrameworkAdapter, metadata: dict[str, Any]
