@@ -60,7 +60,7 @@ def test_an_mlflow_model_registers_with_its_signature_as_schema(
 def test_the_gateway_serves_the_pyfunc_on_named_inputs(
     tmp_path: Path, sqlite_registry: Registry, model_name: str, saved
 ) -> None:
-    """Records reach MLflow's pyfunc as a DataFrame and get the pipeline's own labels (a pyfunc has no probabilities)."""
+    """Records reach MLflow's pyfunc as a DataFrame and get the pipeline's labels (a pyfunc has no probabilities)."""
     folder, pipeline, _ = saved
     sqlite_registry.import_mlflow(model_name, str(folder))
     url = f"sqlite:///{tmp_path / 'store.db'}"
