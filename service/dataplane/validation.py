@@ -106,14 +106,20 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with field 'inputs'")
     value = payload.get("inputs")
-    named = parse_named(value, field="inputs", max_batch=max_batch)
-    return PredictRequest(
+    request = PredictRequest(
         model=require_str(payload, "model"),
-        rows=parse_rows(value, field="inputs", max_batch=max_batch) if named is None else [],
+        rows=[],
         version=require_str(payload, "version"),
         routing_key=routing_key(payload.get("routing_key"), "field 'routing_key'"),
-        named=named,
     )
+    # A matrix (rows that are lists) takes the path it always took; only anything else may be named.
+    if type(value) is list and value and type(value[0]) is list:
+        request.rows = parse_rows(value, field="inputs", max_batch=max_batch)
+    else:
+        request.named = parse_named(value, field="inputs", max_batch=max_batch)
+        if request.named is None:
+            request.rows = parse_rows(value, field="inputs", max_batch=max_batch)
+    return request
 
 
 def routing_key(value: Any, source: str) -> str | None:

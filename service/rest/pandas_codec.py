@@ -20,6 +20,7 @@ PANDAS_CONTENT_TYPE = "pd"
 _NUMERIC = ("FP16", "FP32", "FP64", *(f"{s}INT{b}" for s in ("", "U") for b in (8, 16, 32, 64)))
 DATATYPES = (*_NUMERIC, "BOOL", "BYTES")
 _BINARY = "binary tensor data is not supported: send JSON data (tritonclient: binary_data=False)"
+_COLUMNS = "a column's shape is [rows] or [rows, 1] (several input tensors are DataFrame columns, as PandasCodec sends)"
 
 
 def is_pandas_request(parameters: dict[str, Any], inputs: list[Any]) -> bool:
@@ -58,9 +59,9 @@ def _column(index: int, tensor: Any) -> tuple[str, list[Any]]:
         )
     shape = tensor.get("shape")
     if type(shape) is not list or not 1 <= len(shape) <= 2 or any(type(d) is not int or d < 0 for d in shape):
-        raise InputError(f"{label} has shape {shape!r}; a column's shape is [rows] or [rows, 1]", code="wrong_shape")
+        raise InputError(f"{label} has shape {shape!r}; {_COLUMNS}", code="wrong_shape")
     if len(shape) == 2 and shape[1] != 1:
-        raise InputError(f"{label} has shape {shape}; a column's shape is [rows] or [rows, 1]", code="wrong_shape")
+        raise InputError(f"{label} has shape {shape}; {_COLUMNS}", code="wrong_shape")
     data = tensor.get("data")
     if type(data) is not list:
         raise InputError(f"{label} needs field 'data': a list of {shape[0]} values", code="missing_field")
