@@ -3,6 +3,7 @@ text field and a nullable number, registered from its training frame and served 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from registry_client.registry.registry import Registry
 from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
+from service.dataplane.batching import Batcher
+from service.dataplane.model_pool import ModelPool
 from service.rest.app import build_app
 from tests.support.cli import canaryline
 from tests.support.frames import RECORD, iris_frame, text_pipeline
@@ -228,3 +231,20 @@ def test_the_readmes_named_input_example_runs(tmp_path: Path, monkeypatch: pytes
     monkeypatch.delenv("CANARYLINE_STORE", raising=False)
     name = f"irisnamed{tmp_path.name[-8:].lower().replace('_', '')}"
     exec(compile(code.replace('"iris-named"', repr(name)), "README.md", "exec"), {})  # noqa: S102 — our own docs
+
+
+def test_concurrent_named_requests_share_one_model_call(served: Served) -> None:
+    """Named rows of concurrent requests to one version are one DataFrame call; each gets its own answers."""
+    serving = ModelPool(served.registry).get_or_load(served.model, "v1")
+    batches = [[RECORD], [OTHER, RECORD], [OTHER]] * 4
+    batcher = Batcher(max_rows=1000)
+
+    async def together() -> list:
+        return await asyncio.gather(*(batcher.predict(serving, rows) for rows in batches))
+
+    results = asyncio.run(together())
+    assert (batcher.calls, batcher.requests) == (1, 12)
+    for rows, (predictions, probabilities) in zip(batches, results, strict=True):
+        labels, expected_probabilities = expected(served, "v1", rows)
+        assert predictions == labels
+        np.testing.assert_allclose(probabilities, expected_probabilities)
