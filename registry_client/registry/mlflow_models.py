@@ -11,7 +11,9 @@ model has one; otherwise ``task=`` is needed. A pyfunc answers ``predict`` only:
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +77,11 @@ class MlflowModel:
 class PyfuncModel:
     """An MLflow pyfunc as a model: ``predict`` only (MLflow's pyfunc has no probabilities)."""
 
-    def __init__(self, pyfunc: Any, folder: tempfile.TemporaryDirectory[str], n_features: int | None) -> None:
+    def __init__(self, pyfunc: Any, folder: str, n_features: int | None) -> None:
         self.pyfunc = pyfunc
-        self._folder = folder  # the verified files it was loaded from live as long as it does
         self.n_features_in_ = n_features
+        # The verified files it was loaded from live as long as it does (a pyfunc may read them lazily).
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
 
     def predict(self, features: Any) -> Any:
         return np.asarray(self.pyfunc.predict(features)).ravel()
@@ -121,11 +124,11 @@ class MlflowAdapter:
 
     def load(self, files: Mapping[str, bytes], options: Mapping[str, Any], *, task: Task, classes: Any) -> Any:
         mlflow = import_framework("mlflow.pyfunc", "mlflow", "an MLflow model")
-        folder = tempfile.TemporaryDirectory(prefix="canaryline-mlflow-")
+        folder = tempfile.mkdtemp(prefix="canaryline-mlflow-")
         for name, data in files.items():
-            path = Path(folder.name, name)
+            path = Path(folder, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        pyfunc = mlflow.load_model(str(Path(folder.name, _FOLDER)))
+        pyfunc = mlflow.load_model(str(Path(folder, _FOLDER)))
         inputs = pyfunc.metadata.get_input_schema()
         return PyfuncModel(pyfunc, folder, len(inputs.inputs) if inputs is not None else None)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from registry_client.domain.schema import InputSchema
-from registry_client.registry.frames import frame_of
+from registry_client.registry.frames import FrameBuilder
 from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
 
 __all__ = ["ModelPool", "ServingVersion"]
@@ -23,6 +23,7 @@ class ServingVersion:
     has_proba: bool
     #: Named inputs it takes (rows are then dicts, given to the model as a DataFrame); None: a matrix.
     schema: InputSchema | None = None
+    frames: FrameBuilder | None = None
 
     @classmethod
     def from_loaded(cls, loaded: LoadedVersion) -> ServingVersion:
@@ -33,6 +34,7 @@ class ServingVersion:
             n_features=int(n_features) if n_features is not None else loaded.info.n_features,
             has_proba=loaded.info.task == "classification" and hasattr(loaded.model, "predict_proba"),
             schema=loaded.info.input_schema,
+            frames=FrameBuilder(loaded.info.input_schema) if loaded.info.input_schema is not None else None,
         )
 
     def predict(self, rows: list[Any]) -> tuple[list[Any], list[list[float]] | None]:
@@ -42,7 +44,7 @@ class ServingVersion:
         (:func:`service.dataplane.outputs.check_finite`), and a warning would only add noise (or, under
         ``-W error``, turn a refusal into a crash).
         """
-        features = np.asarray(rows, dtype=np.float64) if self.schema is None else frame_of(rows, self.schema)
+        features = np.asarray(rows, dtype=np.float64) if self.frames is None else self.frames(rows)
         with np.errstate(all="ignore"):
             predictions = self.model.predict(features).tolist()
             probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
