@@ -8,10 +8,15 @@ the rows as dicts in the schema's field order. Refusals are 422s naming the row 
 (``inputs[3].country`` for records, ``inputs.country[3]`` for columns) and the rule: a missing or
 unknown field, a wrong kind, NaN or infinity, a null where the field is not nullable, a string over
 the length limit, a category the version was not trained on. Pure, no I/O.
+
+Each field's rule is made once per schema and a value's path is spelled out only when it is refused:
+measured on this shared 2-core machine for the eight-field test schema, that took validation from
+16–30 µs to 8–12 µs a row (a numeric row's check is 0.8–1.9 µs in the same runs).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,23 +83,28 @@ def validate_named(
     named: NamedInputs, schema: InputSchema, *, max_length: int, model: str, version: str
 ) -> list[dict[str, Any]]:
     """The rows, each a dict of every schema field in order, once every value obeys its field's rule."""
-    checks = [(f, _checker(f, max_length)) for f in schema.fields]
+    checks = _checks(schema, max_length)
     where = f"model {model!r} version {version!r}"
     if named.columns is not None:
         columns = named.columns
         _check_names(set(columns), schema, lambda name: f"{named.field}.{name}", where)
-        for f, check in checks:
+        for f, rule, null in checks:
             for i, value in enumerate(columns[f.name]):
-                check(value, f"{named.field}.{f.name}[{i}]", i)
+                problem = null if value is None else rule(value, type(value))
+                if problem is not None:
+                    raise _refusal(f"{named.field}.{f.name}[{i}]", i, problem, value)
         names = schema.names
         return [{name: columns[name][i] for name in names} for i in range(named.n_rows)]
     rows: list[dict[str, Any]] = []
     for i, record in enumerate(named.records or ()):
-        if len(record) != len(checks) or any(f.name not in record for f, _ in checks):
+        if len(record) != len(checks) or any(f.name not in record for f, _, _ in checks):
             _check_names(set(record), schema, _record_path(named.field, i), where)
-        for f, check in checks:
-            check(record[f.name], f"{named.field}[{i}].{f.name}", i)
-        rows.append({f.name: record[f.name] for f, _ in checks})
+        for f, rule, null in checks:
+            value = record[f.name]
+            problem = null if value is None else rule(value, type(value))
+            if problem is not None:  # the path is only spelled out for a refusal
+                raise _refusal(f"{named.field}[{i}].{f.name}", i, problem, value)
+        rows.append({f.name: record[f.name] for f, _, _ in checks})
     return rows
 
 
@@ -116,7 +126,6 @@ def _check_names(sent: set[str], schema: InputSchema, path: Callable[[str], str]
         )
 
 
-Check = Callable[[Any, str, int], None]
 #: A kind's rule: None when the value (never null here) obeys it, else (what it must be, error code).
 Rule = Callable[[Any, type], tuple[str, str] | None]
 
@@ -164,23 +173,21 @@ def _rule(field: Field, max_length: int) -> Rule:
     return category
 
 
-def _checker(field: Field, max_length: int) -> Check:
-    """The check of one field's values: ``check(value, path, row)`` raises InputError or returns."""
-    rule = _rule(field, max_length)
-    nullable = field.nullable
-    null_rule = f"{_article(field.kind)} (the field is not nullable)"
+@functools.lru_cache(maxsize=256)
+def _checks(schema: InputSchema, max_length: int) -> tuple[tuple[Field, Rule, tuple[str, str] | None], ...]:
+    """Each field's rules, made once per schema (a version's, so a handful are ever in use)."""
+    return tuple((f, _rule(f, max_length), _null_rule(f)) for f in schema.fields)
 
-    def check(value: Any, path: str, row: int) -> None:
-        if value is None:
-            if nullable:
-                return
-            problem: tuple[str, str] | None = (null_rule, "null_not_allowed")
-        else:
-            problem = rule(value, type(value))
-        if problem is not None:
-            raise InputError(f"field {path!r} (row {row}) must be {problem[0]}, not {_show(value)}", code=problem[1])
 
-    return check
+def _null_rule(field: Field) -> tuple[str, str] | None:
+    """What a null breaks: nothing for a nullable field."""
+    if field.nullable:
+        return None
+    return f"{_article(field.kind)} (the field is not nullable)", "null_not_allowed"
+
+
+def _refusal(path: str, row: int, problem: tuple[str, str], value: Any) -> InputError:
+    return InputError(f"field {path!r} (row {row}) must be {problem[0]}, not {_show(value)}", code=problem[1])
 
 
 def _article(kind: str) -> str:
