@@ -23,6 +23,7 @@ from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.dataplane.batching import Batcher
 from service.dataplane.model_pool import ModelPool
+from service.dataplane.shadow import run_shadow
 from service.rest.app import build_app
 from tests.support.cli import canaryline
 from tests.support.frames import RECORD, iris_frame, text_pipeline
@@ -248,3 +249,11 @@ def test_concurrent_named_requests_share_one_model_call(served: Served) -> None:
         labels, expected_probabilities = expected(served, "v1", rows)
         assert predictions == labels
         np.testing.assert_allclose(probabilities, expected_probabilities)
+
+
+def test_a_shadow_run_scores_named_rows(served: Served) -> None:
+    """The shadow process's run loads the named version itself and scores the primary's validated rows."""
+    predictions, probabilities, _ = run_shadow(served.model, "v2", [RECORD, OTHER])
+    labels, expected_probabilities = expected(served, "v2", [RECORD, OTHER])
+    assert predictions == labels
+    np.testing.assert_allclose(probabilities, expected_probabilities)
