@@ -14,14 +14,16 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── MethodNotAllowedError (405)       a method the path does not take
     ├── ConflictError (409)               a request ID with several primary predictions and none named
     │   ├── VersionExistsError (409)      a version is registered already; nothing is overwritten
-    │   ├── IncompatibleVersionError (409) a new version's task or input width differs from its model's
+    │   ├── IncompatibleVersionError (409) a new version's task, input width or input schema differs from
+    │   │                                 its model's (a schema change only when declared)
     │   └── PlanConflictError (409)       expected_revision no longer matches the stored plan
     ├── PayloadTooLargeError (413)        a body over CANARYLINE_MAX_BODY_BYTES, as sent or decompressed
     ├── UnsupportedMediaTypeError (415)   a Content-Encoding other than gzip or identity
     ├── InputError (422)                  well-formed input that breaks a field's rule
     │   ├── InvalidVersionError (422)     a version or model name breaks the naming rule
     │   ├── InvalidTaskError (422)        a task that is unknown, contradicts the estimator, or cannot be told
-    │   ├── UnsupportedModelError (422)   no framework adapter can save this object
+    │   ├── UnsupportedModelError (422)   no framework adapter can save this object, or its extra is missing
+    │   ├── SchemaError (422)             an input schema that breaks its rules or does not fit the model
     │   ├── PlanError (422)               a routing plan would be invalid
     │   ├── TimestampError (422)          neither ISO 8601 text nor finite epoch seconds
     │   ├── EvaluationError (422)         an evaluation that cannot be computed as asked
@@ -71,6 +73,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanConflictError",
     "PlanError",
+    "SchemaError",
     "ServiceUnavailableError",
     "SpoolUnavailableError",
     "StartupError",
@@ -174,6 +177,10 @@ class InvalidTaskError(InputError):
 
 class UnsupportedModelError(InputError):
     code = "unsupported_model"
+
+
+class SchemaError(InputError):
+    code = "invalid_schema"
 
 
 class PlanError(InputError):

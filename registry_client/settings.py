@@ -155,6 +155,8 @@ class ServeSettings(CanarylineSettings):
 class GatewaySettings(CanarylineSettings):
     max_batch: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: Longest string a named input may hold (a field's own ``max_length`` may only lower it).
+    max_string_length: int = Field(default=16384, ge=1)
     #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after;
     #: ``off``: log nothing — a baseline for benchmarks only, never for serving real traffic.
     log_mode: Literal["ack", "async", "off"] = "ack"

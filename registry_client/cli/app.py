@@ -1,6 +1,6 @@
 """The ``canaryline`` command: the registry's tables, serving, the control plane, and outcomes.
 
-Commands, by group: ``models``, ``versions`` (:mod:`~registry_client.cli.registry`); ``serve``
+Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`); ``serve``
 (:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``,
 ``history`` (:mod:`~registry_client.cli.control`); ``feedback`` (:mod:`~registry_client.cli.feedback`);
 ``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
@@ -43,6 +43,7 @@ def _settings(ctx: typer.Context) -> None:
 _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("models", registry.models),
     ("versions", registry.versions),
+    ("import-mlflow", registry.import_mlflow),
     ("serve", serving.serve),
     ("status", control.status),
     ("promote", control.promote),
