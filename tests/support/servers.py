@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -24,7 +24,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 15, what: str = "the condition", interval: float = 0.05
+) -> None:
+    """Poll ``predicate`` every ``interval`` seconds until it is truthy; TimeoutError naming ``what`` after
+    ``timeout`` seconds. The one way tests wait: a deadline, never a fixed sleep."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
