@@ -189,9 +189,9 @@ def test_a_slow_shadow_runs_after_the_answer(gateway_factory, sqlite_url: str, m
     assert len(shadows) == stats["runs"]
     shadow_ms = statistics.median(r.latency_ms for r in shadows)
     assert statistics.median(primaries) * 1000 < shadow_ms / 2, (statistics.median(primaries), shadow_ms)
-    primaries = {r.request_id: r for r in records if not r.shadow}
+    primary_of = {r.request_id: r for r in records if not r.shadow}
     for record in shadows:
-        primary = primaries[record.request_id]
+        primary = primary_of[record.request_id]
         assert (record.model_version, record.route, primary.model_version) == ("v2", "shadow", "v1")
         assert record.prediction_id != primary.prediction_id and record.inputs == primary.inputs
         assert record.primary_id == primary.prediction_id  # what an outcome naming the primary joins through

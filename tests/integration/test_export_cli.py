@@ -109,7 +109,8 @@ def test_csv_and_jsonl_of_a_classifier_are_native(
     assert [line["prediction"] for line in jsonl] == [e["prediction"] for e in expected]
     for line, record in zip(lines, jsonl, strict=True):
         assert datetime.fromisoformat(line["ts"]) == datetime.fromisoformat(record["ts"])
-        assert datetime.fromisoformat(record["ts"]).utcoffset().total_seconds() == 0
+        offset = datetime.fromisoformat(record["ts"]).utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
 
 
 def test_a_regressor_exports_floats_without_probabilities(

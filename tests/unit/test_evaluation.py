@@ -87,6 +87,8 @@ def _traffic(task: str, seed: int = 11) -> Iterator[JoinedRow]:
     for i in range(240):
         route, version = ("canary", "v2") if i % 3 == 0 else ("stable", "v1")
         size = 2 if i % 4 == 0 else 1
+        truth: list[Any]
+        pred: list[Any]
         if task == "classification":
             truth = [LABELS[int(k)] for k in rng.integers(0, 3, size)]
             skill = 0.7 if route == "canary" else 0.8
@@ -223,15 +225,15 @@ def test_classification_shadow_matches_a_hand_computation(tmp_path: Path) -> Non
     assert shadow.pairs == len(pairs)
     assert shadow.agreement == pytest.approx(np.mean([s["prediction"] == p["prediction"] for s, p in pairs]))
     judged = [(s, p, p["outcome"] if p["outcome"] is not None else s["outcome"]) for s, p in pairs]
-    judged = [(s["prediction"] == o, p["prediction"] == o) for s, p, o in judged if o is not None]
-    n = len(judged)
-    b = sum(s and not p for s, p in judged)
-    c = sum(p and not s for s, p in judged)
+    hits = [(s["prediction"] == o, p["prediction"] == o) for s, p, o in judged if o is not None]
+    n = len(hits)
+    b = sum(s and not p for s, p in hits)
+    c = sum(p and not s for s, p in hits)
     p10, p01 = b / n, c / n
     se = math.sqrt((p10 + p01 - (p10 - p01) ** 2) / n)
     assert shadow.paired_outcomes == n
     assert (shadow.shadow_value, shadow.primary_value) == pytest.approx(
-        (np.mean([s for s, _ in judged]), np.mean([p for _, p in judged]))
+        (np.mean([s for s, _ in hits]), np.mean([p for _, p in hits]))
     )
     _close(shadow.difference, p10 - p01, p10 - p01 - Z * se, p10 - p01 + Z * se)
     assert shadow.p_value == pytest.approx(stats.binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
