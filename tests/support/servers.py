@@ -17,6 +17,9 @@ from pathlib import Path
 
 import httpx
 
+from registry_client.client.gateway import GatewayClient
+from tests.support.tokens import ADMIN_TOKEN
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -185,6 +188,8 @@ class GatewayProcess:
     workers: int = 1
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Clients made by :func:`admin_client`, closed by :meth:`stop` (an unclosed one leaks its socket).
+    clients: list[GatewayClient] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -233,6 +238,8 @@ class GatewayProcess:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
     def stop(self, timeout: float = 30) -> int | None:
+        while self.clients:
+            self.clients.pop().close()
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -245,3 +252,11 @@ class GatewayProcess:
         code = self.proc.returncode
         self.proc = None
         return code
+
+
+def admin_client(gateway: GatewayProcess) -> GatewayClient:
+    """A control-plane client of ``gateway`` presenting the admin token, as actor ``tests``; closed when the
+    gateway stops, so a test may use it without a ``with`` block and leak no socket."""
+    client = GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests")
+    gateway.clients.append(client)
+    return client
