@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
@@ -22,15 +21,11 @@ from tests.support.tokens import TOKEN_SETTINGS
 
 @dataclass
 class Gateway:
-    """A client on the app of a running runtime, the control plane over its store, and small helpers."""
+    """A client on the app of a running runtime, the control plane over its store, and its metric samples."""
 
     client: TestClient
     runtime: Runtime
     control: ControlPlane
-
-    def predict(self, model: str, rows: list[list[float]], **kwargs: Any) -> httpx.Response:
-        """POST /predict of ``rows`` to ``model``; ``kwargs`` go to the client (headers=…)."""
-        return self.client.post("/predict", json={"model": model, "inputs": rows}, **kwargs)
 
     def value(self, name: str, **labels: str) -> float | None:
         """The runtime's metric sample ``name`` with exactly these ``labels``; None when it was never set."""
