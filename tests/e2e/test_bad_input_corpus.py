@@ -26,6 +26,8 @@ from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_
 pytestmark = pytest.mark.e2e
 M = "corpus"  # the model every case talks about: iris, v1 stable, v2 a sticky 50 % canary
 ROW = [5.1, 3.5, 1.4, 0.2]
+#: A header over the 256-character limit (typed so it can only fill the ``**headers`` of a case).
+LONG_ROUTING_KEY: dict[str, Any] = {"X-Routing-Key": "k" * 257}
 ADMIN, READ, FEEDBACK = bearer(ADMIN_TOKEN), bearer(READ_TOKEN), bearer(FEEDBACK_TOKEN)
 
 
@@ -119,7 +121,7 @@ CASES = [
     predict("an empty model name", inputs([ROW], model="")),
     predict("a routing key of 257 characters", inputs([ROW], routing_key="k" * 257)),
     predict("an empty routing key", inputs([ROW], routing_key="")),
-    predict("an X-Routing-Key of 257 characters", inputs([ROW]), **{"X-Routing-Key": "k" * 257}),
+    predict("an X-Routing-Key of 257 characters", inputs([ROW]), **LONG_ROUTING_KEY),
     predict("three features for a four-feature model", inputs([ROW[:3]]), code="wrong_width"),
     predict("1,001 rows", inputs([ROW] * 1001), code="batch_too_large"),
     predict("a body over the limit", b'{"inputs": [' + b"[5.1, 3.5, 1.4, 0.2], " * 60_000 + b"[1]]}", 413, None),

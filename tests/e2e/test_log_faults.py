@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import redis
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.load import ROW, Load
-from tests.support.servers import RedisServer
+from tests.support.servers import RedisServer, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -28,11 +29,14 @@ def redis_server(tmp_path: Path, redis_url: str) -> Iterator[RedisServer]:
 
 
 def wait_for_count(url: str, model: str, expected: int, timeout: float = 30) -> int:
+    """The number of ``model``'s records once it reached ``expected``, or when ``timeout`` ran out."""
     store = open_store(url)
-    deadline = time.monotonic() + timeout
-    while (count := store.count_predictions(model)) < expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return count
+    try:
+        with suppress(TimeoutError):
+            wait_until(lambda: store.count_predictions(model) >= expected, timeout, f"{expected} records", 0.2)
+        return store.count_predictions(model)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("log_mode", ["ack", "async"])

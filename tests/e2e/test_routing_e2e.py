@@ -1,64 +1,30 @@
-"""Routing on real gateway processes: canary share, sticky keys, pinning, shadow, hot swap, replicas."""
+"""Routing on real gateway processes: canary share, sticky keys, pinning, hot swap, replicas; tokens at start."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-from registry_client.client.gateway import GatewayClient
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
-from tests.support.servers import GatewayProcess
+from tests.support.load import fire
+from tests.support.servers import GatewayProcess, admin_client, wait_until
 from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV
 
 pytestmark = pytest.mark.e2e
 ROW = [5.1, 3.5, 1.4, 0.2]
 NEGATIVE_ROW = [-5.1, -3.5, -1.4, -0.2]  # no flower measures that, but the linear models still answer
-
-
-@pytest.fixture
-def admin() -> Iterator[Callable[[GatewayProcess], GatewayClient]]:
-    """Admin clients for gateways, each closed when the test ends."""
-    clients: list[GatewayClient] = []
-
-    def client_for(gateway: GatewayProcess) -> GatewayClient:
-        clients.append(GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests"))
-        return clients[-1]
-
-    yield client_for
-    for client in clients:
-        client.close()
-
-
-async def fire(
-    url: str, payloads: list[dict], concurrency: int = 16, headers: dict | None = None
-) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as client:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(payload: dict) -> httpx.Response:
-            async with gate:
-                return await client.post("/predict", json=payload)
-
-        return await asyncio.gather(*(one(p) for p in payloads))
 
 
 @pytest.fixture
@@ -69,11 +35,11 @@ def three_versions(sqlite_url: str, model_name: str, iris_models) -> str:
     return model_name
 
 
-def test_canary_share_and_sticky_keys(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_canary_share_and_sticky_keys(gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """Unkeyed canary share is within 4 sigma of the weight; keys stay put; raising the weight only adds keys."""
     model = three_versions
     gateway = gateway_factory(sqlite_url)
-    admin(gateway).set_canary(model, "v2", weight=20, reason="canary v2")
+    admin_client(gateway).set_canary(model, "v2", weight=20, reason="canary v2")
     n = 3000
     unkeyed = asyncio.run(fire(gateway.url, [{"inputs": [ROW]}] * n))
     assert all(r.status_code == 200 for r in unkeyed)
@@ -88,7 +54,7 @@ def test_canary_share_and_sticky_keys(admin, gateway_factory, sqlite_url: str, t
     assert before == {k: r.json()["model_version"] for k, r in zip(keys, again, strict=True)}
     assert 0 < sum(v == "v2" for v in before.values()) < len(keys)
 
-    admin(gateway).set_canary(model, "v2", weight=60, reason="widen")
+    admin_client(gateway).set_canary(model, "v2", weight=60, reason="widen")
     after = asyncio.run(fire(gateway.url, [{"inputs": [ROW], "routing_key": k} for k in keys]))
     after_versions = {k: r.json()["model_version"] for k, r in zip(keys, after, strict=True)}
     assert all(after_versions[k] == "v2" for k, v in before.items() if v == "v2")
@@ -114,12 +80,12 @@ def _served_version(http: httpx.Client, model: str, protocol: str, key: str, *, 
 
 
 def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
-    admin, gateway_factory, sqlite_url: str, three_versions: str
+    gateway_factory, sqlite_url: str, three_versions: str
 ) -> None:
     """With a sticky 50% canary, a key sent as X-Routing-Key or in the body gets one version on every protocol."""
     model = three_versions
     gateway = gateway_factory(sqlite_url)
-    admin(gateway).set_canary(model, "v2", weight=50, reason="sticky canary")
+    admin_client(gateway).set_canary(model, "v2", weight=50, reason="sticky canary")
     keys = [f"user-{i}" for i in range(60)]
     seen: dict[str, set[str]] = {key: set() for key in keys}
     with httpx.Client(base_url=gateway.url, timeout=30) as http:
@@ -132,11 +98,11 @@ def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
     assert {version for versions in seen.values() for version in versions} == {"v1", "v2"}
 
 
-def test_pinning_by_header_and_body(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_pinning_by_header_and_body(gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """A pinned version in the plan is served with route 'pinned'; any other is a 404 listing what is served."""
     model = three_versions
     gateway = gateway_factory(sqlite_url)
-    admin(gateway).set_shadow(model, "v3", sample=100, reason="shadow v3")
+    admin_client(gateway).set_shadow(model, "v3", sample=100, reason="shadow v3")
     by_header = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}, headers={"X-Model-Version": "v3"})
     by_body = httpx.post(gateway.url + "/predict", json={"inputs": [ROW], "version": "v1"})
     assert (by_header.json()["model_version"], by_header.json()["route"]) == ("v3", "pinned")
@@ -147,101 +113,11 @@ def test_pinning_by_header_and_body(admin, gateway_factory, sqlite_url: str, thr
     assert "versions being served: v1, v3" in refused.json()["error"]["message"]
 
 
-def wait_for_shadow(client: GatewayClient, model: str, version: str, offered: int, timeout: float = 60) -> dict:
-    """Shadow counters once every one of ``offered`` mirrored requests has run, failed or been dropped."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = client.model(model)["shadow"].get(version, {})
-        done = stats.get("runs", 0) + stats.get("errors", 0) + stats.get("dropped", 0)
-        if done >= offered or time.monotonic() > deadline:
-            assert done == offered, stats
-            return stats
-        time.sleep(0.1)
-
-
-def wait_for_shadow_ready(client: GatewayClient, model: str, version: str, timeout: float = 60) -> None:
-    """Until the shadow process has loaded ``version`` (so the first mirrored request does not load it)."""
-    deadline = time.monotonic() + timeout
-    while not client.model(model)["shadow"].get(version, {}).get("ready"):
-        assert time.monotonic() < deadline, f"shadow {version} never became ready"
-        time.sleep(0.1)
-
-
-def _sequential_latencies(url: str, n: int) -> list[float]:
-    latencies = []
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for i in range(n):
-            started = time.perf_counter()
-            response = client.post("/predict", json={"inputs": [ROW], "routing_key": f"k{i}"})
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 200
-    return latencies
-
-
-def test_a_slow_shadow_runs_after_the_answer(admin, gateway_factory, sqlite_url: str, model_name: str, iris) -> None:
-    """With a shadow far slower than the primary at 100 %, primaries answer in under half the shadow's own
-    time (they would take longer than it if they waited for it); every shadow run is logged.
-
-    How much a shadow costs the primaries on a shared CPU is the benchmark's shadow arm, not a timed test."""
-    X, y = iris
-    registry = Registry(open_store(sqlite_url))
-    registry.register(model_name, LogisticRegression(max_iter=500).fit(X, y))
-    registry.register(model_name, RandomForestClassifier(n_estimators=1500, random_state=0).fit(X, y))
-    gateway = gateway_factory(sqlite_url)
-    client = admin(gateway)
-    client.set_shadow(model_name, "v2", sample=100, reason="slow shadow")
-    wait_for_shadow_ready(client, model_name, "v2")
-    primaries = _sequential_latencies(gateway.url, 40)
-    stats = wait_for_shadow(client, model_name, "v2", 40)
-    assert stats["runs"] == 40 and stats["errors"] == 0
-    gateway.stop()
-    records = list(open_store(sqlite_url).iter_predictions(model_name))
-    shadows = [r for r in records if r.shadow]
-    assert len(shadows) == stats["runs"]
-    shadow_ms = statistics.median(r.latency_ms for r in shadows)
-    assert statistics.median(primaries) * 1000 < shadow_ms / 2, (statistics.median(primaries), shadow_ms)
-    primaries = {r.request_id: r for r in records if not r.shadow}
-    for record in shadows:
-        primary = primaries[record.request_id]
-        assert (record.model_version, record.route, primary.model_version) == ("v2", "shadow", "v1")
-        assert record.prediction_id != primary.prediction_id and record.inputs == primary.inputs
-        assert record.primary_id == primary.prediction_id  # what an outcome naming the primary joins through
-
-
-def test_failing_and_overloaded_shadows_never_touch_primaries(
-    admin, gateway_factory, sqlite_url: str, model_name: str, iris
-) -> None:
-    """A shadow that errors on every request, or whose queue is full, leaves every primary a 200 and is counted."""
-    X, y = iris
-    registry = Registry(open_store(sqlite_url))
-    registry.register(model_name, LogisticRegression(max_iter=500).fit(X, y))
-    # Takes square roots first: on the negative measurements sent below it computes NaN and scikit-learn
-    # refuses to predict, while the primary answers them (every version of a model has the same width).
-    registry.register(
-        model_name, make_pipeline(FunctionTransformer(np.sqrt), LogisticRegression(max_iter=500)).fit(X, y)
-    )
-    registry.register(model_name, RandomForestClassifier(n_estimators=300, random_state=0).fit(X, y))  # slow
-    gateway = gateway_factory(sqlite_url, shadow_queue="2")
-    client = admin(gateway)
-    client.set_shadow(model_name, "v2", sample=100, reason="broken shadow")
-    failing = asyncio.run(fire(gateway.url, [{"inputs": [NEGATIVE_ROW]}] * 100))
-    assert all(r.status_code == 200 and r.json()["model_version"] == "v1" for r in failing)
-    client.set_shadow(model_name, "v3", sample=100, reason="slow shadow, tiny queue")
-    burst = asyncio.run(fire(gateway.url, [{"inputs": [ROW]}] * 200, concurrency=32))
-    assert all(r.status_code == 200 for r in burst)
-    failing_stats = wait_for_shadow(client, model_name, "v2", 100)
-    assert failing_stats["runs"] == 0 and failing_stats["errors"] == failing_stats["submitted"] > 0
-    burst_stats = wait_for_shadow(client, model_name, "v3", 200)
-    assert burst_stats["dropped"] > 0 and burst_stats["errors"] == 0
-    assert burst_stats["submitted"] == burst_stats["runs"] <= 200 - burst_stats["dropped"]
-    assert '"event": "shadow_failed"' in gateway.log()
-
-
-def test_hot_swap_under_load_fails_nothing(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """Promote and roll back repeatedly under continuous load: zero failures, every answer allowed by its revision."""
     model = three_versions
     gateway = gateway_factory(sqlite_url, workers=2)
-    client = admin(gateway)
+    client = admin_client(gateway)
     stop = threading.Event()
     seen: list[tuple[int, str, str]] = []
     failures: list[str] = []
@@ -289,10 +165,14 @@ def test_hot_swap_under_load_fails_nothing(admin, gateway_factory, sqlite_url: s
 def serves_everywhere(gateway, version: str, deadline: float, consecutive: int = 8) -> float:
     """Time at which ``consecutive`` fresh connections in a row (so every worker) answer with ``version``."""
     streak = 0
-    while streak < consecutive:
-        assert time.monotonic() < deadline, f"{gateway.url} does not serve {version} on every worker in time"
+
+    def everywhere() -> bool:
+        nonlocal streak
         served = httpx.post(gateway.url + "/predict", json={"inputs": [ROW]}).json()["model_version"]
         streak = streak + 1 if served == version else 0
+        return streak >= consecutive
+
+    wait_until(everywhere, deadline - time.monotonic(), f"{gateway.url} to serve {version} on every worker", 0)
     return time.monotonic()
 
 
@@ -313,13 +193,7 @@ def applied_at(gateway: GatewayProcess, model: str, revision: int) -> dict[str, 
     "backend", [pytest.param("redis", marks=pytest.mark.redis), pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_three_replicas_follow_a_cli_rollback_within_a_second(
-    admin,
-    request: pytest.FixtureRequest,
-    gateway_factory,
-    model_name: str,
-    iris_models,
-    tmp_path: Path,
-    backend: str,
+    request: pytest.FixtureRequest, gateway_factory, model_name: str, iris_models, tmp_path: Path, backend: str
 ) -> None:
     """Three two-worker gateways on one Redis (pub/sub) or one PostgreSQL (LISTEN/NOTIFY): every worker applies
     a CLI rollback within 1 s of the CLI's answer (each worker's own log line says when), then serves the
@@ -333,8 +207,7 @@ def test_three_replicas_follow_a_cli_rollback_within_a_second(
     registry.register(model_name, iris_models["logreg"])
     registry.register(model_name, iris_models["tree"])
     gateways = [gateway_factory(url, workers=2) for _ in range(3)]
-    with admin(gateways[0]) as client:
-        client.promote(model_name, "v2", reason="v2 goes live")
+    admin_client(gateways[0]).promote(model_name, "v2", reason="v2 goes live")
     for g in gateways:
         serves_everywhere(g, "v2", time.monotonic() + 30)  # set-up
     env = {**os.environ, "CANARYLINE_GATEWAY": gateways[1].url, **TOKEN_ENV}
@@ -350,9 +223,12 @@ def test_three_replicas_follow_a_cli_rollback_within_a_second(
     answered = time.time()
     assert result.returncode == 0, result.stderr
     assert "revision 3, stable v1" in result.stdout
-    deadline = time.monotonic() + 30
-    while sum(len(applied_at(g, model_name, 3)) for g in gateways) < 6 and time.monotonic() < deadline:
-        time.sleep(0.1)
+
+    def every_worker_applied() -> bool:
+        return sum(len(applied_at(g, model_name, 3)) for g in gateways) >= 6
+
+    with suppress(TimeoutError):
+        wait_until(every_worker_applied, 30, "every worker to apply revision 3", 0.1)
     lags = {f"{g.url} {who}": at - answered for g in gateways for who, at in applied_at(g, model_name, 3).items()}
     assert len(lags) == 6, lags  # two workers on each of three gateways
     assert max(lags.values()) < 1.0, lags

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
-from registry_client.registry.registry import Registry
 from registry_client.settings import GatewaySettings
-from registry_client.store import open_store
 from service.composition import build_runtime
 from service.rest.app import build_app
+from tests.support.gateways import gateway
 from tests.support.tokens import FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 TOKEN = "correct-horse-battery-staple"
@@ -21,15 +21,9 @@ TOKEN = "correct-horse-battery-staple"
 @pytest.fixture
 def admin(tmp_path: Path, model_name: str, iris_models):
     """A runtime with three versions of one model and the admin API behind TOKEN."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    registry = Registry(open_store(url))
-    for key in ("logreg", "logreg_c01", "tree"):
-        registry.register(model_name, iris_models[key])
-    settings = {**TOKEN_SETTINGS, "admin_token": TOKEN}
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **settings))
-    with TestClient(build_app(runtime)) as client:
-        yield client, runtime, model_name
-    runtime.close()
+    models = {model_name: [iris_models[key] for key in ("logreg", "logreg_c01", "tree")]}
+    with gateway(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, models, admin_token=TOKEN) as built:
+        yield built.client, built.runtime, model_name
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
@@ -236,7 +230,7 @@ def test_actor_header_is_validated(admin) -> None:
 @pytest.mark.parametrize("missing", ["admin_token", "read_token", "feedback_token"])
 def test_settings_refuse_a_missing_token(tmp_path: Path, missing: str) -> None:
     """Outside a dev setup each token is required: the settings refuse, naming the variable to set."""
-    settings = {key: value for key, value in TOKEN_SETTINGS.items() if key != missing}
+    settings: dict[str, Any] = {key: value for key, value in TOKEN_SETTINGS.items() if key != missing}
     with pytest.raises(ValidationError, match=f"CANARYLINE_{missing.upper()} is not set"):
         GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, **settings)
 
@@ -246,7 +240,7 @@ def test_settings_refuse_a_missing_token(tmp_path: Path, missing: str) -> None:
 def test_settings_refuse_short_or_padded_tokens_even_in_dev(tmp_path: Path, dev: bool, token: str) -> None:
     """A token under 16 characters, or holding whitespace, is refused (in dev too), without echoing it."""
     with pytest.raises(ValidationError, match="CANARYLINE_FEEDBACK_TOKEN must be at least 16") as info:
-        GatewaySettings(home=tmp_path, dev=dev, **{**TOKEN_SETTINGS, "feedback_token": token})
+        GatewaySettings(home=tmp_path, dev=dev, **(TOKEN_SETTINGS | {"feedback_token": token}))
     assert token not in str(info.value)
 
 
@@ -265,7 +259,7 @@ def test_a_dev_setup_may_run_without_tokens(tmp_path: Path) -> None:
 
 def test_without_the_admin_api_no_admin_token_is_needed(tmp_path: Path) -> None:
     """CANARYLINE_ADMIN_API=0 mounts no admin routes and needs no admin token; the other two are still required."""
-    settings = {key: value for key, value in TOKEN_SETTINGS.items() if key != "admin_token"}
+    settings: dict[str, Any] = {key: value for key, value in TOKEN_SETTINGS.items() if key != "admin_token"}
     runtime = build_runtime(
         GatewaySettings(store=f"sqlite:///{tmp_path / 's.db'}", home=tmp_path, admin_api=False, **settings)
     )

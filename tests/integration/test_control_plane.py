@@ -25,6 +25,7 @@ def test_canary_then_promote_then_rollback(control: ControlPlane, model_name: st
     control.promote(model_name, "v2", actor="alice", reason="good", expected_revision=2)
     assert control.plan(model_name).canary is None
     entry = control.rollback(model_name, actor="bob", reason="regression", expected_revision=None)
+    assert entry.after is not None and entry.before is not None
     assert (entry.after.stable, entry.after.revision, entry.before.stable) == ("v1", 4, "v2")
     actions = [(e.revision, e.action, e.actor, e.reason) for e in control.history(model_name)]
     assert actions == [

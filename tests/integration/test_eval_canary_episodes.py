@@ -10,15 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
-from registry_client.registry.registry import Registry
-from registry_client.settings import GatewaySettings
 from registry_client.store import Store
-from service.composition import build_runtime
-from service.rest.app import build_app
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json
-from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
+from tests.support.gateways import gateway
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, bearer
 
 REQUESTS_PER_REVISION = 40
 #: (admin action, body) that makes each revision after the first; None: revision 1, from registration.
@@ -46,13 +42,10 @@ def released(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -
     (sticky keys, each request holding the anchor rows and one random row) and the true labels posted for each."""
     X, y = iris
     models = [iris_models["logreg"], iris_models["tree"], iris_models["logreg_c01"]]
-    registry = Registry(store)
-    for model in models:
-        registry.register(model_name, model)
     anchors = anchor_rows(X, y, models)
-    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS))
     rng = np.random.default_rng(5)
-    with TestClient(build_app(runtime)) as client:
+    with gateway(store.url, tmp_path, {model_name: models}) as built:
+        client = built.client
         for revision, step in enumerate(RELEASE, start=1):
             if step is not None:
                 action, body = step
@@ -78,7 +71,6 @@ def released(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -
                     headers=bearer(FEEDBACK_TOKEN),
                 )
                 assert posted.status_code == 202, posted.text
-    runtime.close()
     at = {entry.revision: entry.at.timestamp() for entry in store.history(model_name)}
     yield Released(model_name, store, at)
 

@@ -18,18 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 from sklearn.datasets import load_diabetes
-from starlette.testclient import TestClient
 
 from registry_client.control import ControlPlane
 from registry_client.domain.plan import Plan
 from registry_client.domain.records import PredictionRecord
 from registry_client.registry.registry import Registry
-from registry_client.settings import GatewaySettings
 from registry_client.store import Store, open_store
-from service.composition import build_runtime
-from service.rest.app import build_app
 from tests.support.cli import anchor_rows, canaryline, check_two_proportions, read_jsonl, run_json, wilson
-from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
+from tests.support.gateways import gateway
+from tests.support.tokens import FEEDBACK_TOKEN, bearer
 
 REQUESTS = 90
 
@@ -48,18 +45,18 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
     row each version gets right and one each gets wrong, then one or two random rows."""
     X, y = iris
     anchors = anchor_rows(X, y, [iris_models["logreg"], iris_models["tree"], iris_models["logreg_c01"]])
-    registry = Registry(store)
-    registry.register(model_name, iris_models["logreg"])
-    registry.register(model_name, iris_models["tree"])
     shadow_model = iris_models["logreg_c01"]
-    registry.register(model_name, shadow_model)
-    ControlPlane(registry).set_canary(
-        model_name, "v2", weight=40, sticky=True, actor="test", reason="seed", expected_revision=None
-    )
-    runtime = build_runtime(GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS))
+    models = {model_name: [iris_models["logreg"], iris_models["tree"], shadow_model]}
+
+    def canary(control: ControlPlane) -> object:
+        return control.set_canary(
+            model_name, "v2", weight=40, sticky=True, actor="test", reason="seed", expected_revision=None
+        )
+
     rng = np.random.default_rng(7)
     seeded = Seeded(model_name, store.url)
-    with TestClient(build_app(runtime)) as client:
+    with gateway(store.url, tmp_path, models, plans=canary) as built:
+        client = built.client
         for i in range(REQUESTS):
             index = [*anchors, *rng.choice(len(y), size=2 if i % 4 == 0 else 1, replace=False)]
             rows = X[index].tolist()
@@ -101,7 +98,6 @@ def seeded(store: Store, tmp_path: Path, model_name: str, iris, iris_models) -> 
             )
             assert answer.status_code == 202, answer.text
             seeded.truths[request_id] = truth
-    runtime.close()
     yield seeded
 
 
@@ -229,11 +225,9 @@ def test_eval_prints_tables(seeded, tmp_path: Path) -> None:
 def regression_store(sqlite_url: str, tmp_path: Path, model_name: str, diabetes_ridge) -> str:
     """Forty real regressor predictions through the ASGI app, thirty of them with outcomes."""
     X, y = load_diabetes(return_X_y=True)
-    store = open_store(sqlite_url)
-    Registry(store).register(model_name, diabetes_ridge, task="regression")
-    store.close()
-    runtime = build_runtime(GatewaySettings(store=sqlite_url, home=tmp_path, **TOKEN_SETTINGS))
-    with TestClient(build_app(runtime)) as client:
+    models = {model_name: [diabetes_ridge]}
+    with gateway(sqlite_url, tmp_path, models, regression={model_name}) as built:
+        client = built.client
         for i in range(40):
             rows = X[i : i + 1 + i % 2].tolist()
             client.post("/predict", json={"model": model_name, "inputs": rows}, headers={"X-Request-ID": f"r-{i}"})
@@ -241,7 +235,6 @@ def regression_store(sqlite_url: str, tmp_path: Path, model_name: str, diabetes_
                 outcome = y[i : i + 1 + i % 2].tolist()
                 body = {"request_id": f"r-{i}", "outcome": outcome}
                 assert client.post("/feedback", json=body, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
-    runtime.close()
     return sqlite_url
 
 

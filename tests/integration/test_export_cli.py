@@ -12,22 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression
-from starlette.testclient import TestClient
 
 from registry_client.domain.records import PredictionRecord
 from registry_client.registry.registry import Registry
-from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
-from service.composition import build_runtime
-from service.rest.app import build_app
 from tests.support.cli import canaryline, read_jsonl
-from tests.support.tokens import FEEDBACK_TOKEN, TOKEN_SETTINGS, bearer
+from tests.support.gateways import gateway
+from tests.support.tokens import FEEDBACK_TOKEN, bearer
 
 
 def _serve(url: str, tmp_path: Path, model: str, inputs: np.ndarray, outcomes: np.ndarray) -> list[PredictionRecord]:
     """Twelve real predictions through the ASGI app (every third a two-row batch), outcomes for all but the last."""
-    runtime = build_runtime(GatewaySettings(store=url, home=tmp_path, **TOKEN_SETTINGS))
-    with TestClient(build_app(runtime)) as client:
+    with gateway(url, tmp_path) as built:
+        client = built.client
         for i in range(12):
             rows = slice(i, i + 2 if i % 3 == 0 else i + 1)
             body = {"model": model, "inputs": inputs[rows].tolist()}
@@ -39,9 +36,7 @@ def _serve(url: str, tmp_path: Path, model: str, inputs: np.ndarray, outcomes: n
                     headers=bearer(FEEDBACK_TOKEN),
                 )
                 assert posted.status_code == 202, posted.text
-    records = list(runtime.store.iter_predictions(model))
-    runtime.close()
-    return records
+        return list(built.runtime.store.iter_predictions(model))
 
 
 @pytest.fixture
@@ -109,7 +104,8 @@ def test_csv_and_jsonl_of_a_classifier_are_native(
     assert [line["prediction"] for line in jsonl] == [e["prediction"] for e in expected]
     for line, record in zip(lines, jsonl, strict=True):
         assert datetime.fromisoformat(line["ts"]) == datetime.fromisoformat(record["ts"])
-        assert datetime.fromisoformat(record["ts"]).utcoffset().total_seconds() == 0
+        offset = datetime.fromisoformat(record["ts"]).utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
 
 
 def test_a_regressor_exports_floats_without_probabilities(

@@ -11,12 +11,11 @@ from starlette.testclient import TestClient
 
 from registry_client.analysis.joined import joined_rows
 from registry_client.domain.identifiers import new_id
-from registry_client.registry.registry import Registry
-from registry_client.settings import GatewaySettings
 from registry_client.store import Store
-from service.composition import Runtime, build_runtime
-from service.rest.app import build_app
-from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
+from service.composition import Runtime
+from tests.support.assertions import assert_error
+from tests.support.gateways import gateway
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 DIABETES_ROW = [0.01] * 10
@@ -46,26 +45,10 @@ class Served:
 @pytest.fixture
 def served(store: Store, tmp_path: Path, model_name: str, iris_models, diabetes_ridge) -> Iterator[Served]:
     """A runtime on each store backend serving a classifier (v1, plus v2 to shadow) and a regressor."""
-    registry = Registry(store)
-    registry.register(model_name, iris_models["logreg"])
-    registry.register(model_name, iris_models["tree"])
     regressor = model_name + "r"
-    registry.register(regressor, diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=store.url, home=tmp_path, **TOKEN_SETTINGS)
-    runtime = build_runtime(settings)
-    with TestClient(build_app(runtime)) as client:
-        yield Served(client, runtime, model_name, regressor)
-    runtime.close()
-
-
-def assert_error(response, status: int, code: str, message: str) -> None:
-    """A refusal has the one error shape, with the call's request ID in the body and the header."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
-    assert body["error"]["code"] == code
-    assert message in body["error"]["message"], body["error"]["message"]
-    assert response.headers["x-request-id"] == body["error"]["request_id"]
+    models = {model_name: [iris_models["logreg"], iris_models["tree"]], regressor: [diabetes_ridge]}
+    with gateway(store.url, tmp_path, models, regression={regressor}) as built:
+        yield Served(built.client, built.runtime, model_name, regressor)
 
 
 def test_feedback_is_accepted_and_names_model_and_version(served: Served) -> None:
@@ -86,7 +69,9 @@ def test_feedback_is_accepted_and_names_model_and_version(served: Served) -> Non
     ]
     assert response.headers["x-request-id"] not in ("", "order-1")
     [outcome] = served.runtime.store.get_outcomes(["order-1"]).values()
-    assert outcome.outcome == [0] and outcome.observed_at == outcome.received_at == body["observed_at"]
+    # Stores keep timestamps to the microsecond (PostgreSQL's timestamptz resolution).
+    assert outcome.outcome == [0] and outcome.observed_at == outcome.received_at
+    assert outcome.observed_at == pytest.approx(body["observed_at"], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -127,10 +127,10 @@ def test_lightgbm_sklearn_api_and_booster(sqlite_registry: Registry, model_name:
     client = gateway()
     record = {k: v for k, v in RECORD.items() if k != "note"}
     body = served(client, model_name, [record])
-    assert body["predictions"] == classifier.predict(frame_of(record, features)).tolist()
+    assert body["predictions"] == np.asarray(classifier.predict(frame_of(record, features))).tolist()
     np.testing.assert_allclose(body["probabilities"], classifier.predict_proba(frame_of(record, features)), rtol=1e-6)
     body = served(client, model_name + "b", X_IRIS[[0, 75, 149]].tolist())
-    assert body["predictions"] == booster.predict(X_IRIS[[0, 75, 149]]).argmax(axis=1).tolist() == [0, 1, 2]
+    assert body["predictions"] == np.asarray(booster.predict(X_IRIS[[0, 75, 149]])).argmax(axis=1).tolist() == [0, 1, 2]
     body = served(client, model_name + "r", X_DIAB[:3].tolist())
     np.testing.assert_allclose(body["predictions"], regressor.predict(X_DIAB[:3]), rtol=1e-6)
 

@@ -10,12 +10,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from registry_client.registry.registry import Registry
 from registry_client.settings import GatewaySettings
-from registry_client.store import open_store
 from service.composition import Runtime, build_runtime
 from service.rest.app import build_app
-from tests.support.gateways import canaried_gateway
+from tests.support.assertions import assert_error
+from tests.support.gateways import canaried_gateway, gateway
 from tests.support.tokens import READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -26,27 +25,11 @@ def served(
     tmp_path: Path, model_name: str, iris_models, diabetes_ridge
 ) -> Iterator[tuple[TestClient, Runtime, str, str]]:
     """A runtime serving a classifier and a regressor, and a client on its app."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    registry = Registry(open_store(url))
-    registry.register(model_name, iris_models["logreg"])
     regressor = model_name + "r"
-    registry.register(regressor, diabetes_ridge, task="regression")
-    settings = GatewaySettings(store=url, home=tmp_path, max_batch=50, max_body_bytes=4096, **TOKEN_SETTINGS)
-    runtime = build_runtime(settings)
-    with TestClient(build_app(runtime)) as client:
-        yield client, runtime, model_name, regressor
-    runtime.close()
-
-
-def assert_error(response, status: int, code: str, message: str) -> dict:
-    """Every refusal has the one error shape, with a request ID that is also in the header."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
-    assert body["error"]["code"] == code
-    assert message in body["error"]["message"]
-    assert response.headers["x-request-id"] == body["error"]["request_id"]
-    return body
+    models = {model_name: [iris_models["logreg"]], regressor: [diabetes_ridge]}
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with gateway(url, tmp_path, models, regression={regressor}, max_batch=50, max_body_bytes=4096) as built:
+        yield built.client, built.runtime, model_name, regressor
 
 
 def test_prediction_is_stamped(served) -> None:
@@ -320,8 +303,8 @@ def test_wrong_methods_and_unknown_paths_use_the_error_shape(
 @pytest.fixture
 def canaried(tmp_path: Path, model_name: str, iris_models) -> Iterator[tuple[TestClient, Runtime, str]]:
     """v1 (logistic regression) stable and v2 (a float32 tree) a sticky 50% canary."""
-    with canaried_gateway(tmp_path, model_name, iris_models) as (client, runtime, _):
-        yield client, runtime, model_name
+    with canaried_gateway(tmp_path, model_name, iris_models) as built:
+        yield built.client, built.runtime, model_name
 
 
 def test_a_lone_surrogate_routing_key_is_422_on_every_protocol(canaried) -> None:

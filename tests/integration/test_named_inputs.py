@@ -173,7 +173,7 @@ def _tensor(name: str, value: Any) -> dict[str, Any]:
 def test_oip_v2_dataframe_columns_reach_the_named_version(served: Served) -> None:
     """One tensor per column with content_type "pd" (MLServer's PandasCodec) is scored as the record is."""
     labels, probabilities = expected(served, "v1", [RECORD])
-    body = {"parameters": {"content_type": "pd"}, "inputs": [_tensor(k, v) for k, v in RECORD.items()]}
+    body: dict[str, Any] = {"parameters": {"content_type": "pd"}, "inputs": [_tensor(k, v) for k, v in RECORD.items()]}
     response = served.client.post(f"/v2/models/{served.model}/versions/v1/infer", content=orjson.dumps(body))
     assert response.status_code == 200, response.text
     outputs = {o["name"]: o for o in response.json()["outputs"]}

@@ -12,6 +12,7 @@ from registry_client.analysis.joined import joined_rows
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.store import Store
 from registry_client.store.redis import RedisStore
+from tests.support.records import make_record
 
 T0 = 1_700_000_000.0
 
@@ -25,19 +26,20 @@ def record(
     ts: float | None = None,
     primary_id: str | None = None,
 ) -> PredictionRecord:
-    return PredictionRecord(
+    """Record ``i`` at ``T0 + i`` with ``rows`` rows of ``[i, 1.0]`` predicted ``i % 3``; a shadow is ``s{i}``
+    of v2 on the shadow route."""
+    return make_record(
+        i,
+        rows=rows,
         primary_id=primary_id,
         prediction_id=f"{'s' if shadow else 'p'}{i}",
         request_id=request_id or f"r{i}",
         ts=T0 + i if ts is None else ts,
-        model="iris",
         model_version="v2" if shadow else "v1",
         route="shadow" if shadow else "stable",
-        revision=1,
         inputs=[[float(i), 1.0]] * rows,
         predictions=[i % 3] * rows,
         latency_ms=1.5,
-        instance="test",
         shadow=shadow,
     )
 
@@ -207,7 +209,9 @@ def test_redis_outcomes_naming_a_prediction_expire_too(redis_url: str, redis_cli
     try:
         store.put_outcome("dup", [1], T0, T0 + 1, prediction_id="p7")
         assert 3_590 < redis_client.ttl("canaryline:outcome-of:p7") <= 3_600
-        assert orjson.loads(redis_client.get("canaryline:outcome-of:p7")) == {
+        stored = redis_client.get("canaryline:outcome-of:p7")
+        assert stored is not None
+        assert orjson.loads(stored) == {
             "outcome": [1],
             "observed_at": T0,
             "received_at": T0 + 1,

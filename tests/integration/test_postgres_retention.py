@@ -29,7 +29,7 @@ def at(when: str) -> float:
 
 
 def record(i: int, ts: float, request_id: str | None = None) -> PredictionRecord:
-    return replace(make_record(i, request_id=request_id), ts=ts)
+    return replace(make_record(i, request_id=request_id or f"r{i}"), ts=ts)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ T0 = 1_764_633_600.0  # 2025-12-02 00:00 UTC
 
 
 def record(i: int, *, ts: float, request_id: str | None = None, shadow: bool = False) -> PredictionRecord:
-    return replace(make_record(i, request_id=request_id, shadow=shadow), ts=ts, inputs=[[float(i), 1.0]])
+    return replace(make_record(i, request_id=request_id or f"r{i}", shadow=shadow), ts=ts, inputs=[[float(i), 1.0]])
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 @pytest.fixture
 def served(tmp_path: Path, model_name: str, iris_models) -> Iterator[tuple[TestClient, object, str]]:
     """A runtime serving one classifier: v1 stable, v2 a sticky 50% canary."""
-    with canaried_gateway(tmp_path, model_name, iris_models, max_batch=50, max_body_bytes=4096) as (client, runtime, _):
-        yield client, runtime, model_name
+    with canaried_gateway(tmp_path, model_name, iris_models, max_batch=50, max_body_bytes=4096) as built:
+        yield built.client, built.runtime, model_name
 
 
 def predict(client: TestClient, model: str, body: dict | bytes, **kwargs):

@@ -6,6 +6,7 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -36,8 +37,8 @@ def served(tmp_path: Path, model_name: str, iris_models, diabetes_ridge) -> Iter
     """A runtime serving a classifier with a sticky canary, and a regressor."""
     with canaried_gateway(
         tmp_path, model_name, iris_models, regressor=diabetes_ridge, max_batch=50, max_body_bytes=4096
-    ) as (client, runtime, _):
-        yield Served(client, runtime, model_name, model_name + "r")
+    ) as built:
+        yield Served(built.client, built.runtime, model_name, model_name + "r")
 
 
 def tensor(data, shape=None, datatype="FP64", name="input-0") -> dict:
@@ -168,7 +169,7 @@ def test_infer_is_stamped_and_logged_once(served) -> None:
 def test_null_optional_fields_are_absent_fields(served) -> None:
     """kserve's own datamodels send every optional field, as null: id, parameters, a tensor's parameters,
     outputs and an output's parameters. Each null means absent (the spec allows them all to be missing)."""
-    body = {
+    body: dict[str, Any] = {
         "id": None,
         "parameters": None,
         "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "parameters": None, "data": ROW}],

@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from registry_client.domain.plan import Canary, Plan
+from registry_client.domain.plan import Canary, Plan, PlanAction
 from registry_client.store.postgres import PostgresStore
 from tests.support.records import make_record
 from tests.support.servers import LOADED_TIMEOUT_S as LOADED
@@ -36,13 +37,17 @@ def analyst(postgres_db: str):
     first = Plan.initial("iris", "v1")
     second = first.evolve(actor="a", reason="try v2", canary=Canary(version="v2", weight=10))
     third = second.evolve(actor="a", reason="stop", canary=None)
-    for plan, before, action in ((first, None, "create"), (second, first, "canary"), (third, second, "clear_canary")):
+    steps: list[tuple[Plan, Plan | None, PlanAction]] = [
+        (first, None, "create"),
+        (second, first, "canary"),
+        (third, second, "clear_canary"),
+    ]
+    for plan, before, action in steps:
         store.save_plan(plan, before=before, action=action)
 
-    def rec(i: int, day: datetime, revision: int, version: str = "v1", route: str = "stable", **kw: object):
-        base = make_record(i)
-        return replace(
-            base, ts=day.timestamp() + i, revision=revision, model_version=version, route=route, predictions=[1], **kw
+    def rec(i: int, day: datetime, revision: int, version: str = "v1", route: str = "stable", **kw: Any):
+        return make_record(
+            i, ts=day.timestamp() + i, revision=revision, model_version=version, route=route, predictions=[1], **kw
         )
 
     records = [

@@ -77,7 +77,7 @@ def test_first_version_becomes_stable_and_later_ones_do_not(
     sqlite_registry.register(model_name, iris_models["logreg"])
     sqlite_registry.register(model_name, iris_models["tree"])
     plan = sqlite_registry.store.get_plan(model_name)
-    assert (plan.stable, plan.revision) == ("v1", 1)
+    assert plan is not None and (plan.stable, plan.revision) == ("v1", 1)
     assert [e.action for e in sqlite_registry.store.history(model_name)] == ["create"]
 
 

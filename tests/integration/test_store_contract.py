@@ -13,10 +13,6 @@ from registry_client.store import Store
 from tests.support.records import make_record
 
 
-def record(i: int, *, model: str = "iris", request_id: str | None = None, shadow: bool = False) -> PredictionRecord:
-    return make_record(i, model=model, request_id=request_id, shadow=shadow)
-
-
 def test_a_new_plan_is_stored_and_audited(store: Store) -> None:
     """Saving revision 1 stores the plan, appends its audit entry and moves the epoch."""
     epoch = store.plans_epoch()
@@ -47,7 +43,8 @@ def test_creating_a_plan_twice_conflicts(store: Store) -> None:
     store.save_plan(Plan.initial("iris", "v1"), before=None, action="create")
     with pytest.raises(PlanConflictError):
         store.save_plan(Plan.initial("iris", "v2"), before=None, action="create")
-    assert store.get_plan("iris").stable == "v1"
+    plan = store.get_plan("iris")
+    assert plan is not None and plan.stable == "v1"
 
 
 def test_history_keeps_before_and_after(store: Store) -> None:
@@ -74,8 +71,8 @@ def test_unknown_models_have_no_plan_or_history(store: Store) -> None:
 
 def test_records_are_written_once_per_prediction_id(store: Store) -> None:
     """Appending the same prediction_id again (a replay) does not duplicate it."""
-    store.append_predictions([record(1), record(2)])
-    store.append_predictions([record(2), record(3)])
+    store.append_predictions([make_record(1), make_record(2)])
+    store.append_predictions([make_record(2), make_record(3)])
     assert store.count_predictions() == 3
     assert [r.prediction_id for r in store.iter_predictions("iris")] == ["p1", "p2", "p3"]
 
@@ -104,7 +101,9 @@ def test_records_round_trip_exactly(store: Store) -> None:
 
 def test_records_are_found_by_request_id(store: Store) -> None:
     """The request-id index returns every record of a request (primary and shadow)."""
-    store.append_predictions([record(1, request_id="shared"), record(2, request_id="shared", shadow=True), record(3)])
+    store.append_predictions(
+        [make_record(1, request_id="shared"), make_record(2, request_id="shared", shadow=True), make_record(3)]
+    )
     found = store.predictions_for_request("shared")
     assert sorted(r.prediction_id for r in found) == ["p1", "p2"]
     assert store.predictions_for_request("missing") == []
@@ -112,8 +111,8 @@ def test_records_are_found_by_request_id(store: Store) -> None:
 
 def test_counts_and_iteration_per_model(store: Store) -> None:
     """Counting and streaming can be limited to one model; pages beyond 1,000 records stream through."""
-    store.append_predictions([record(i) for i in range(2_500)])
-    store.append_predictions([record(10_000 + i, model="other") for i in range(3)])
+    store.append_predictions([make_record(i) for i in range(2_500)])
+    store.append_predictions([make_record(10_000 + i, model="other") for i in range(3)])
     assert store.count_predictions("iris") == 2_500
     assert store.count_predictions("other") == 3
     assert store.count_predictions() == 2_503
@@ -126,7 +125,7 @@ def test_concurrent_writers_lose_nothing(store: Store) -> None:
 
     def write(offset: int) -> None:
         for b in range(20):
-            store.append_predictions([record(offset + b * 10 + i) for i in range(10)])
+            store.append_predictions([make_record(offset + b * 10 + i) for i in range(10)])
 
     threads = [threading.Thread(target=write, args=(t * 1000,)) for t in range(4)]
     for t in threads:

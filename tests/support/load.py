@@ -5,10 +5,26 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import httpx
 
 ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+async def fire(
+    url: str, payloads: list[dict[str, Any]], concurrency: int = 16, headers: dict[str, str] | None = None
+) -> list[httpx.Response]:
+    """POST every payload to /predict with at most ``concurrency`` requests in flight; the answers in order."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(payload: dict[str, Any]) -> httpx.Response:
+            async with gate:
+                return await client.post("/predict", json=payload)
+
+        return await asyncio.gather(*(one(p) for p in payloads))
 
 
 class Load:

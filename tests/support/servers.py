@@ -10,12 +10,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
 
 import httpx
+
+from registry_client.client.gateway import GatewayClient
+from tests.support.tokens import ADMIN_TOKEN
 
 #: The store timeout tests give a PostgreSQL store that is not under test for its timeout: a new connection on
 #: this loaded 2-core machine (a forked backend, the pool's checks) has taken over the default 2 s.
@@ -28,7 +31,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 15, what: str = "the condition", interval: float = 0.05
+) -> None:
+    """Poll ``predicate`` every ``interval`` seconds until it is truthy; TimeoutError naming ``what`` after
+    ``timeout`` seconds. The one way tests wait: a deadline, never a fixed sleep."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -185,6 +192,8 @@ class GatewayProcess:
     workers: int = 1
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: Clients made by :func:`admin_client`, closed by :meth:`stop` (an unclosed one leaks its socket).
+    clients: list[GatewayClient] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -233,6 +242,8 @@ class GatewayProcess:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 
     def stop(self, timeout: float = 30) -> int | None:
+        while self.clients:
+            self.clients.pop().close()
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -245,3 +256,11 @@ class GatewayProcess:
         code = self.proc.returncode
         self.proc = None
         return code
+
+
+def admin_client(gateway: GatewayProcess) -> GatewayClient:
+    """A control-plane client of ``gateway`` presenting the admin token, as actor ``tests``; closed when the
+    gateway stops, so a test may use it without a ``with`` block and leak no socket."""
+    client = GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests")
+    gateway.clients.append(client)
+    return client

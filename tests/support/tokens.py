@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Final, TypedDict
+
 ADMIN_TOKEN = "test-admin-token-0123"
 READ_TOKEN = "test-read-token-0123"
 FEEDBACK_TOKEN = "test-feedback-token-0123"
 
+
+class TokenSettings(TypedDict):
+    """The GatewaySettings keyword arguments that set all three tokens."""
+
+    admin_token: str
+    read_token: str
+    feedback_token: str
+
+
 #: GatewaySettings keyword arguments for all three tokens.
-TOKEN_SETTINGS = {"admin_token": ADMIN_TOKEN, "read_token": READ_TOKEN, "feedback_token": FEEDBACK_TOKEN}
+TOKEN_SETTINGS: Final[TokenSettings] = {
+    "admin_token": ADMIN_TOKEN,
+    "read_token": READ_TOKEN,
+    "feedback_token": FEEDBACK_TOKEN,
+}
 #: The same as CANARYLINE_* environment variables, for gateway processes and the CLI.
 TOKEN_ENV = {
     "CANARYLINE_ADMIN_TOKEN": ADMIN_TOKEN,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_client.client.bulk_feedback import FeedbackFileError, FeedbackLine, Refusal, Summary, read_feedback
+from registry_client.client.bulk_feedback import FeedbackLine, Refusal, Summary, read_feedback
+from registry_client.errors import FeedbackFileError
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

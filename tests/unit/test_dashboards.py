@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import yaml
@@ -14,23 +13,20 @@ from registry_client.domain.plan import Canary, Plan, Shadow
 from registry_client.domain.records import PredictionRecord
 from service.observability.metrics import Metrics
 from tests.support.prometheus import DASHBOARD, RULES, exposed_names, metric_names, promtool
+from tests.support.records import make_record
 
 PROMETHEUS = RULES.parent
 
 
 def record(version: str, route: str, predictions: list, *, shadow: bool = False) -> PredictionRecord:
-    return PredictionRecord(
+    return make_record(
         prediction_id=f"p-{version}-{route}",
         request_id="r1",
-        ts=time.time(),
-        model="iris",
         model_version=version,
         route=route,
         revision=2,
-        inputs=[[1.0, 2.0]] * len(predictions),
+        rows=len(predictions),
         predictions=predictions,
-        latency_ms=0.5,
-        instance="test",
         shadow=shadow,
     )
 

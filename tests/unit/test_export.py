@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from registry_client.analysis.export import COLUMNS, ExportError, export_rows, parquet_schema, rows_to_dataframe
+from registry_client.analysis.export import COLUMNS, export_rows, parquet_schema, rows_to_dataframe
 from registry_client.analysis.joined import JoinedRow
 from registry_client.analysis.labels import Labels
-from registry_client.errors import CanarylineError
+from registry_client.errors import CanarylineError, ExportError
 from registry_client.registry.registry import ModelVersion
 
 T0 = 1_700_000_000.0
@@ -131,7 +131,11 @@ def test_labels_of_several_types_fall_back_to_json_text_and_say_so(tmp_path: Pat
     labels = Labels.of_versions(
         [_version("v1", "classification", [0, 1]), _version("v2", "classification", ["0", "1"])]
     )
-    assert labels.note is not None and "model 'iris' has labels of several types (int, str)" in labels.note
+    assert (
+        labels is not None
+        and labels.note is not None
+        and "model 'iris' has labels of several types (int, str)" in labels.note
+    )
     out = tmp_path / "rows.parquet"
     export_rows(
         [_row(1, prediction=1, outcome=0, version="v1"), _row(0, prediction="1", version="v2")], out, labels=labels
@@ -235,6 +239,7 @@ def test_parquet_schema_follows_the_labels() -> None:
         (Labels.of_versions([_version("v1", "classification", ["a"])]), pa.string()),
         (Labels.of_versions([_version("v1", "classification", [True, False])]), pa.bool_()),
     ]:
+        assert labels is not None
         schema = parquet_schema(labels)
         assert (schema.field("prediction").type, schema.field("classes").type) == (arrow, pa.list_(arrow))
 

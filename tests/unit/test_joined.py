@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Unpack
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_client.analysis.joined import JoinedRow, JoinError, explode
+from registry_client.analysis.joined import JoinedRow, explode
 from registry_client.domain.records import PredictionRecord
-from registry_client.errors import CanarylineError
+from registry_client.errors import CanarylineError, JoinError
+from tests.support.records import RecordFields, make_record
 
 
-def _record(rows: int = 3, **overrides: object) -> PredictionRecord:
-    fields: dict[str, object] = {
+def _record(rows: int = 3, **overrides: Unpack[RecordFields]) -> PredictionRecord:
+    """A canary record of ``rows`` rows ``[i, i + 0.5]`` predicted ``label-i``, at a fixed stamp."""
+    fields: RecordFields = {
         "prediction_id": "p-1",
         "request_id": "r-1",
         "ts": 1_700_000_000.25,
-        "model": "iris",
         "model_version": "v2",
         "route": "canary",
         "revision": 7,
@@ -26,10 +28,9 @@ def _record(rows: int = 3, **overrides: object) -> PredictionRecord:
         "predictions": [f"label-{i}" for i in range(rows)],
         "latency_ms": 12.5,
         "instance": "gw-1",
-        "shadow": False,
     }
     fields.update(overrides)
-    return PredictionRecord(**fields)  # type: ignore[arg-type]
+    return make_record(**fields)
 
 
 def test_explode_makes_one_row_per_input_row() -> None:

@@ -13,7 +13,7 @@ from registry_client.errors import SchemaError
 from registry_client.registry.frames import frame_of, schema_from_frame
 from tests.support.frames import BANDS, RECORD, iris_frame
 
-_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
+_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
 
 
 @st.composite

@@ -27,7 +27,7 @@ def history(*steps: tuple[str, str, bool]) -> list[AuditEntry]:
                 reason="",
                 before=before,
                 after=after,
-            )  # type: ignore[arg-type]
+            )
         )
         before = after
     return entries

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry_client.domain.timestamps import TimestampError, parse_timestamp
+from registry_client.domain.timestamps import parse_timestamp
+from registry_client.errors import TimestampError
 
 
 @pytest.mark.parametrize(

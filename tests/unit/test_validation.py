@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry_client.errors import BadRequestError, InputError
+from registry_client.errors import BadRequestError, CanarylineError, InputError
 from service.dataplane.validation import check_width, load_json, parse_predict
 
 
@@ -86,7 +86,7 @@ def test_a_well_formed_request_parses() -> None:
         ),
     ],
 )
-def test_bad_input_names_the_field_and_rule(body: bytes, error: type[Exception], message: str) -> None:
+def test_bad_input_names_the_field_and_rule(body: bytes, error: type[CanarylineError], message: str) -> None:
     """Malformed JSON is a 400; JSON that breaks a field's rule is a 422 naming that field."""
     with pytest.raises(error, match=message) as info:
         parse(body)
