@@ -36,6 +36,7 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     │   ├── StoreError (503)              the store answered badly
     │   │   └── StoreUnavailableError (503) the store cannot be reached right now
     │   └── SpoolUnavailableError (503)   the local spool cannot be written (read-only, full, I/O error)
+    ├── RequestTimeoutError (504)         no answer was started within the service's traffic timeout
     └── GatewayClientError                a gateway answered a client call with an error (its status)
         ├── GatewayRefusedError (4xx)     it refused the call: the caller's to fix
         └── GatewayUnavailableError (5xx) it failed or could not be reached: worth retrying
@@ -70,6 +71,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanConflictError",
     "PlanError",
+    "RequestTimeoutError",
     "ServiceUnavailableError",
     "SpoolUnavailableError",
     "StartupError",
@@ -216,6 +218,11 @@ class NotImplementedByGatewayError(CanarylineError):
 class ServiceUnavailableError(CanarylineError):
     status = 503
     code = "unavailable"
+
+
+class RequestTimeoutError(CanarylineError):
+    status = 504
+    code = "timeout"
 
 
 class StoreError(ServiceUnavailableError):
