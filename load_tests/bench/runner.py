@@ -265,7 +265,7 @@ class Bench:
         pauses = []
         if self.gc_log.exists():
             for line in self.gc_log.read_text().splitlines():
-                ts, pid, _generation, ms = line.split()
+                ts, pid, _generation, ms, *_cpu_and_sizes = line.split()
                 if float(ts) >= since and int(pid) in pids:
                     pauses.append(float(ms))
         return {
