@@ -6,9 +6,9 @@ model artifacts) built by :func:`service.composition.build_runtime`, and the req
 route, bind the log context, predict (through the per-version batcher), check the outputs, stamp, enqueue the
 record, count the metrics, render the JSON answer. Arms, interleaved over rounds (the median is reported):
 
-- ``model``: the baseline, the model's own call as the data plane makes it (``ServingVersion.predict``: one
-  ``np.asarray``, ``predict`` and ``predict_proba``, on the rows of the requests in flight together, as the
-  per-version batcher stacks them);
+- ``model``: the baseline, the model's own calls as the data plane makes them (``ServingVersion.predict``:
+  one ``np.asarray``, ``predict`` and ``predict_proba``), one per version among the requests in flight
+  together, as the per-version batcher stacks them and as the sticky 10% canary routes each body;
 - ``dataplane-off``: the whole request side with logging off;
 - ``dataplane-async``: the same, the record handed to the log writer (its thread's CPU is counted apart);
 - ``dataplane-ack``: the same, each request waiting for its record's acknowledgement (SQLite group commit);
@@ -95,12 +95,24 @@ def _request_side(runtime: Any) -> Call:
     return call
 
 
-def _model_call(runtime: Any) -> Call:
-    active = runtime.gateway.plans.get("iris")
-    serving = active.versions[active.plan.stable]
+def _model_call(runtime: Any, bodies: list[bytes]) -> Call:
+    """The model calls the data plane makes: one per version among the requests in flight together (the
+    per-version batcher's), each version as the sticky routing sends each body (decided once, up front)."""
+    from service.dataplane.routing import choose
 
-    async def call(bodies: list[bytes]) -> Any:  # as the batcher does: one call for the rows in flight together
-        return serving.predict([row for body in bodies for row in orjson.loads(body)["inputs"]])
+    active = runtime.gateway.plans.get("iris")
+    version_of = {
+        body: active.versions[
+            choose(active.plan, pin=None, key=orjson.loads(body)["routing_key"], draw=lambda: 0.5).version
+        ]
+        for body in bodies
+    }
+
+    async def call(group: list[bytes]) -> Any:
+        rows_by_version: dict[Any, list[list[float]]] = {}
+        for body in group:
+            rows_by_version.setdefault(version_of[body], []).extend(orjson.loads(body)["inputs"])
+        return [serving.predict(rows) for serving, rows in rows_by_version.items()]
 
     return call
 
@@ -131,8 +143,8 @@ def _harness() -> Call:
     return call
 
 
-def _arms(runtimes: dict[str, Any]) -> dict[str, Call]:
-    arms = {"harness": _harness(), "model": _model_call(runtimes["off"])}
+def _arms(runtimes: dict[str, Any], bodies: list[bytes]) -> dict[str, Call]:
+    arms = {"harness": _harness(), "model": _model_call(runtimes["off"], bodies)}
     for mode, runtime in runtimes.items():
         arms[f"dataplane-{mode}"] = _request_side(runtime)
     return arms
@@ -141,7 +153,7 @@ def _arms(runtimes: dict[str, Any]) -> dict[str, Call]:
 async def _run(
     runtimes: dict[str, Any], bodies: list[bytes], rounds: int, n: int, concurrency: int
 ) -> dict[str, dict[str, Any]]:
-    arms = _arms(runtimes)
+    arms = _arms(runtimes, bodies)
     for call in arms.values():  # warm-up: caches, batchers, metric children
         await _measure(call, bodies, min(n, 500), concurrency)
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in arms}
@@ -193,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="write a cProfile of one arm (--profile-arm) here and stop")
     parser.add_argument("--profile-arm", default="dataplane-async", help="the arm --profile runs")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file (for load_tests.bench)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="canaryline-hot-path-") as tmp:
         home = Path(tmp)
@@ -205,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         runtimes = {mode: _runtime(home, mode) for mode in ("off", "async", "ack")}
         try:
             if args.profile is not None:
-                call = _arms(runtimes)[args.profile_arm]
+                call = _arms(runtimes, bodies)[args.profile_arm]
                 asyncio.run(_measure(call, bodies, 500, args.concurrency))
                 profiler = cProfile.Profile()
                 profiler.runcall(asyncio.run, _measure(call, bodies, args.n, args.concurrency))
@@ -219,7 +232,23 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     if args.out is not None:
         args.out.write_text(report + "\n")
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps(_figures(results, args.rounds, args.n, args.concurrency)))
     return 0
+
+
+def _figures(results: dict[str, dict[str, Any]], rounds: int, n: int, concurrency: int) -> dict[str, Any]:
+    floor = results["model"]["thread_us"] + results["harness"]["thread_us"]
+    ours = {name: round(f["thread_us"] - floor, 1) for name, f in results.items() if name not in ("harness", "model")}
+    return {
+        "rounds": rounds,
+        "requests": n,
+        "concurrency": concurrency,
+        "arms": results,
+        "ours_us": ours,
+        "worst_ours_us": max(ours.values()),
+        "target_us": TARGET_US,
+    }
 
 
 if __name__ == "__main__":
