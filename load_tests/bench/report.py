@@ -387,7 +387,7 @@ def _hot_path_lines(hot: dict[str, Any]) -> list[str]:
     if "arms" not in hot:
         return [*lines, f"not measured: {hot.get('error', 'no figures')}"]
     lines += [
-        f"The data plane's request side in one process, {hot['concurrency']} requests in flight at a time, median "
+        f"The data plane's request side in one process, {hot['concurrency']} requests in flight at a time, best "
         f"of {hot['rounds']} interleaved rounds × {hot['requests']} requests; CPU time of the request thread. "
         "'Ours' = the arm minus the model's own calls (one per version among the requests in flight, as the "
         "batcher makes them) and minus the loop's own cost (a task per request).",
