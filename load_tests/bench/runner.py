@@ -324,15 +324,17 @@ class Bench:
 
     def _gc_pauses(self, pids: list[int], since: float) -> dict[str, Any]:
         """Garbage-collection pauses of 5 ms or more in ``pids`` since wall time ``since``."""
-        pauses = []
+        pauses, cpu = [], []
         if self.gc_log.exists():
             for line in self.gc_log.read_text().splitlines():
-                ts, pid, _generation, ms, *_cpu_and_sizes = line.split()
+                ts, pid, _generation, ms, *rest = line.split()
                 if float(ts) >= since and int(pid) in pids:
                     pauses.append(float(ms))
+                    cpu.append(float(rest[0]) if rest else float(ms))
         return {
             "gc_pauses": len(pauses),
             "gc_max_ms": round(max(pauses), 1) if pauses else 0.0,
+            "gc_max_cpu_ms": round(max(cpu), 1) if cpu else 0.0,  # the collection's own CPU, without preemption
             "gc_total_ms": round(sum(pauses), 1),
         }
 
