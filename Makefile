@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast test-tools lint fmt load bench bench-quick serve clean
+.PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,11 +50,15 @@ load: $(STAMP)
 	@$(BIN)/python -m load_tests.run_load
 
 ## Side-by-side benchmark: ratios against baselines in one run (BENCH_ARGS=--quick for ~2 minutes).
-bench: $(STAMP)
+bench: $(STAMP) bench-tools
 	@$(BIN)/python -m load_tests.bench $(BENCH_ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) bench-tools
 	@$(BIN)/python -m load_tests.bench --quick
+
+## Debian packages the benchmark runs: wrk (the closed-loop load generator) and redis-server.
+bench-tools:
+	@.ci/ensure-packages wrk=wrk redis-server=redis-server
 
 ## The gateway on the demo's state (.demo/env: its home and tokens) when `make demo` has run, else on yours.
 serve: $(STAMP)

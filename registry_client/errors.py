@@ -39,6 +39,7 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     │   │   ├── StoreUnavailableError (503) the store cannot be reached right now
     │   │   └── StoreSchemaError (503)    the store's schema is newer than this code, or cannot be migrated
     │   └── SpoolUnavailableError (503)   the local spool cannot be written (read-only, full, I/O error)
+    ├── RequestTimeoutError (504)         no answer was started within the service's traffic timeout
     └── GatewayClientError                a gateway answered a client call with an error (its status)
         ├── GatewayRefusedError (4xx)     it refused the call: the caller's to fix
         └── GatewayUnavailableError (5xx) it failed or could not be reached: worth retrying
@@ -73,6 +74,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanConflictError",
     "PlanError",
+    "RequestTimeoutError",
     "SchemaError",
     "ServiceUnavailableError",
     "SpoolUnavailableError",
@@ -225,6 +227,11 @@ class NotImplementedByGatewayError(CanarylineError):
 class ServiceUnavailableError(CanarylineError):
     status = 503
     code = "unavailable"
+
+
+class RequestTimeoutError(CanarylineError):
+    status = 504
+    code = "timeout"
 
 
 class StoreError(ServiceUnavailableError):

@@ -18,6 +18,7 @@ from service.rest.app import build_app
 from service.rest.fallback import FallbackErrorsMiddleware
 from service.rest.overload import ConcurrencyLimitMiddleware
 from service.rest.readiness import ReadinessMiddleware
+from service.rest.timeout import use_request_timeout
 
 __all__ = ["Canaryline"]
 
@@ -27,6 +28,9 @@ __all__ = ["Canaryline"]
 _SETTINGS = ServeSettings()
 _SETTINGS.use_model_store()
 _WORKERS = _SETTINGS.workers
+# BentoML's own timeout middleware leaves a 60 s timer per request alive, and full garbage collections walk
+# them all (service/rest/timeout.py): ours enforces the same traffic timeout and leaves nothing behind.
+use_request_timeout()
 
 
 @bentoml.service(

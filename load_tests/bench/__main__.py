@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench.setup()
         bench.run()
+        bench.profile_layers(3 if mode.name == "smoke" else mode.closed_s + 2)
         shadow_stats = bench.shadow_stats()
     finally:
         bench.close()
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(time.monotonic() - started, 1),
             "skipped": setup.skipped,
             "model_floor": setup.model_floor,
+            "hot_path": setup.hot_path,
+            "layers": bench.layers,
             "versions": setup.versions,
             "shadow_stats": shadow_stats,
             "notes": _notes(mode.name),
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "propagation_raw": bench.propagation,
     }
     data["pooled_fixed"] = bench.pooled_latencies()
-    data["computed"] = compute(bench.rounds, bench.propagation, data["pooled_fixed"])
+    data["computed"] = compute(bench.rounds, bench.propagation, data["pooled_fixed"], data["meta"])
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"bench-{mode.name}"
     report = markdown(data)

@@ -13,21 +13,30 @@ __all__ = ["gateway_bodies", "v2_bodies", "write_bodies"]
 _KEYS = 1000  # distinct routing keys: the sticky canary sees a realistic spread of buckets
 
 
-def gateway_bodies(n: int = _KEYS) -> list[bytes]:
-    """``{"model", "inputs": [[row]], "routing_key"}``, one row each (bare BentoML ignores the extra fields)."""
+def _rows(i: int, size: int) -> list[list[float]]:
     rows = dataset(IRIS).rows
-    return [
-        orjson.dumps({"model": IRIS, "inputs": [rows[i % len(rows)]], "routing_key": f"customer-{i}"}) for i in range(n)
-    ]
+    return [rows[(i + j) % len(rows)] for j in range(size)]
 
 
-def v2_bodies(n: int = _KEYS) -> list[bytes]:
+def gateway_bodies(n: int = _KEYS, rows: int = 1) -> list[bytes]:
+    """``{"model", "inputs": [[row], …], "routing_key"}`` with ``rows`` rows each (bare BentoML ignores the
+    extra fields)."""
+    return [orjson.dumps({"model": IRIS, "inputs": _rows(i, rows), "routing_key": f"customer-{i}"}) for i in range(n)]
+
+
+def v2_bodies(n: int = _KEYS, rows: int = 1) -> list[bytes]:
     """The V2 inference protocol body asking for what the gateway answers: labels and class probabilities."""
-    rows = dataset(IRIS).rows
     return [
         orjson.dumps(
             {
-                "inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": rows[i % len(rows)]}],
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [rows, 4],
+                        "datatype": "FP64",
+                        "data": [x for row in _rows(i, rows) for x in row],
+                    }
+                ],
                 "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
             }
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["CLOSED_ARMS", "FIXED_ARMS", "MODES", "Mode"]
+__all__ = ["BATCH_ROWS", "CLOSED_ARMS", "FIXED_ARMS", "MODES", "Mode"]
 
 #: Closed-loop arms (throughput and CPU per request), in the order of the first round.
 CLOSED_ARMS = (
@@ -20,9 +20,14 @@ CLOSED_ARMS = (
     "mlserver-batched",  # the same with adaptive batching on (32 rows, 2 ms)
     "replicas-1",  # one of three replicas sharing Redis (ack, canary 10%), alone
     "replicas-3",  # all three replicas at once, the same total connections
+    "gw-batch100",  # the gateway (ack, canary 10%) with 100-row requests: cost per row
+    "mlserver-batch100",  # MLServer with the same 100-row requests
 )
-#: Fixed-rate arms (latency percentiles), at half of bare BentoML's closed-loop throughput (median so far).
-FIXED_ARMS = ("bentoml", "gw-stable", "gw-canary", "gw-shadow")
+#: Fixed-rate arms (latency percentiles), at half of MLServer's closed-loop throughput (its median so far;
+#: bare BentoML's when MLServer is not run).
+FIXED_ARMS = ("bentoml", "mlserver", "gw-stable", "gw-canary", "gw-shadow")
+#: Rows per request in the ``*-batch100`` arms.
+BATCH_ROWS = 100
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,7 @@ class Ratio:
             return ""
         if self.median is None:
             return "n/a"
-        op, bound = self.target
-        return "pass" if (self.median >= bound if op == ">=" else self.median <= bound) else "miss"
+        return _meets(self.median, *self.target)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +56,31 @@ class Ratio:
             "target": f"{self.target[0]} {self.target[1]}" if self.target else None,
             "status": self.status or None,
         }
+
+
+def _meets(value: float, op: str, bound: float) -> str:
+    passed = {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]
+    return "pass" if passed else "miss"
+
+
+def _single(name: str, value: float | None, op: str, bound: float, metric: str) -> dict[str, Any]:
+    """A target measured once per run (not a ratio per round)."""
+    return {
+        "name": name,
+        "numerator": metric,
+        "denominator": None,
+        "metric": metric,
+        "kind": "single",
+        "per_round": [],
+        "median": value,
+        "target": f"{op} {bound:g}",
+        "status": "n/a" if value is None else _meets(value, op, bound),
+    }
+
+
+def _longest_gc_pause(rounds: list[dict[str, Any]], arms: tuple[str, ...]) -> float | None:
+    pauses = [r["fixed"][arm]["gc_max_ms"] for r in rounds for arm in arms if "gc_max_ms" in r["fixed"].get(arm, {})]
+    return max(pauses) if pauses else None
 
 
 def _value(figures: dict[str, Any], metric: str) -> float | None:
@@ -83,17 +107,23 @@ def _ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, n
 
 
 def compute(
-    rounds: list[dict[str, Any]], propagation: dict[str, Any] | None, pooled: dict[str, dict[str, float]]
+    rounds: list[dict[str, Any]],
+    propagation: dict[str, Any] | None,
+    pooled: dict[str, dict[str, float]],
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Targets (with pass/miss) and every other ratio, plus rollback propagation percentiles.
 
     "ack vs logging off" compares with the gateway's ``off`` mode when it was measured, else with ``async``.
     p99 ratios are headlined by the pooled p99s of both arms (``pooled``: percentiles over all rounds).
+    ``meta`` brings the figures measured once per run: the hot path without HTTP and the layer profile.
     """
-    cheapest = "off" if any("gw-off" in r["closed"] for r in rounds) else "async"
+    meta = meta or {}
+    measured = {arm for r in rounds for arm in r["closed"]}
+    cheapest = "async" if "gw-async" in measured and "gw-off" not in measured else "off"
 
-    def p99(num: str, den: str) -> float | None:
-        a, b = pooled.get(num, {}).get("p99_ms"), pooled.get(den, {}).get("p99_ms")
+    def p99(num: str, den: str, key: str = "p99_ms") -> float | None:
+        a, b = pooled.get(num, {}).get(key), pooled.get(den, {}).get(key)
         return round(a / b, 3) if a and b else None
 
     targets = [
@@ -105,6 +135,14 @@ def compute(
                target=("<=", 1.2), pooled=p99("gw-canary", "bentoml")),
         _ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
                target=(">=", 1.3)),
+        _ratio(rounds, "gateway vs MLServer: CPU/request (incl. Redis)", "gw-canary", "mlserver", "cpu", "closed",
+               target=("<=", 0.75)),
+        _ratio(rounds, "gateway vs MLServer: p99 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver")),
+        _ratio(rounds, "gateway vs MLServer: p99.9 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver", "p99.9_ms")),
+        _ratio(rounds, "100-row requests: gateway vs MLServer CPU per row (incl. Redis)", "gw-batch100",
+               "mlserver-batch100", "cpu", "closed", target=("<=", 1.0)),
         _ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
                "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
         _ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
@@ -131,7 +169,6 @@ def compute(
         _ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
                "closed"),
         _ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
-        _ratio(rounds, "gateway vs MLServer: CPU/request", "gw-canary", "mlserver", "cpu", "closed"),
         _ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
                "throughput", "closed"),
         _ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
@@ -145,8 +182,27 @@ def compute(
         _ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
                "closed"),
     ]  # fmt: skip
+    hot = meta.get("hot_path") or {}
+    layers = meta.get("layers") or {}
     result: dict[str, Any] = {
-        "targets": [r.to_dict() for r in targets],
+        "targets": [r.to_dict() for r in targets]
+        + [
+            _single(
+                "longest server GC pause in the gateway's fixed-rate arms",
+                _longest_gc_pause(rounds, ("gw-stable", "gw-canary", "gw-shadow")),
+                "<",
+                20,
+                "ms",
+            ),
+            _single("our own hot path without HTTP: CPU/request", hot.get("worst_ours_us"), "<", 50, "µs"),
+            _single(
+                "every layer's cost known: py-spy samples behind the layer split",
+                layers.get("samples") or None,
+                ">=",
+                200,
+                "samples",
+            ),
+        ],
         "ratios": [r.to_dict() for r in others if r.per_round],
     }
     if propagation is not None:
@@ -209,10 +265,10 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         "Ratios are per round, then the median over rounds (the per-round values beside it). "
         "CPU/request = CPU time of the server's process tree (plus Redis's, for arms logging to it) "
-        "÷ requests served. p99s only from fixed-rate arms, at half of bare BentoML's closed-loop throughput "
-        "(its median up to that round); p99 ratios are headlined by each arm's p99 over all its rounds' samples "
-        "together (per-round ratios beside them). 'Other load on core 0': what processes not of this benchmark "
-        "took of the "
+        "÷ requests served. p99s only from fixed-rate arms, at half of MLServer's closed-loop throughput "
+        "(bare BentoML's when MLServer is not run; its median up to that round); p99 ratios are headlined by "
+        "each arm's p99 over all its rounds' samples together (per-round ratios beside them). "
+        "'Other load on core 0': what processes not of this benchmark took of the "
         f"server core while an arm ran (arms over {100 * meta.get('noise_limit', 0.15):.0f}% are run again, "
         "the quietest run kept).",
         "",
@@ -223,7 +279,7 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     for t in computed["targets"]:
         per_round = ", ".join(f"{v:.3f}" for v in t["per_round"]) if t["per_round"] else ""
-        unit = " ms" if t["kind"] == "propagation" else ""
+        unit = {"propagation": " ms", "single": f" {t['metric']}"}.get(t["kind"], "")
         lines.append(
             f"| {t['name']} | {_fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
         )
@@ -254,9 +310,10 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         "Percentiles over every round's samples together; p99 per round and the GC pauses in each round beside them.",
         "",
-        "| arm | rate req/s | samples | p50 ms | p95 ms | p99 ms | p99 × bare BentoML | p99 per round ms | CPU µs/req "
-        "(+Redis) | errors | versions served | other load on core 0 | server GC pauses ≥5 ms (longest) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |",
+        "| arm | rate req/s | samples | p50 ms | p95 ms | p99 ms | p99.9 ms | p99 × bare BentoML | p99 per round ms "
+        "| CPU µs/req (+Redis) | errors | versions served | other load on core 0 "
+        "| server GC pauses ≥5 ms (longest: wall, CPU) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |",
     ]
     pooled = data.get("pooled_fixed", {})
     base_p99 = pooled.get("bentoml", {}).get("p99_ms")
@@ -276,6 +333,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"| {arm} | {_fmt(_median(rounds, 'fixed', arm, 'rate'), 0)} | {mine.get('samples', '–')} | "
             f"{_fmt(mine.get('p50_ms'))} | {_fmt(mine.get('p95_ms'))} | {_fmt(mine.get('p99_ms'))} | "
+            f"{_fmt(mine.get('p99.9_ms'))} | "
             f"{_fmt(vs_base, 3)} | {per_round} | {_fmt(cpu, 1)} (+{_fmt(redis, 1)})"
             f" | {errors} | {shares} | {_noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
         )
@@ -301,6 +359,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"- echo floor (uvicorn + Starlette): {_fmt(_median(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
         f"BentoML no-op endpoint: {_fmt(_median(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
     ]
+    lines += _hot_path_lines(meta.get("hot_path") or {}) + _layer_lines(meta.get("layers") or {})
     prop = computed.get("propagation")
     if prop:
         lines += [
@@ -324,12 +383,51 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _hot_path_lines(hot: dict[str, Any]) -> list[str]:
+    lines = ["", "## Our own hot path without HTTP (`python -m load_tests.bench.hot_path`)", ""]
+    if "arms" not in hot:
+        return [*lines, f"not measured: {hot.get('error', 'no figures')}"]
+    lines += [
+        f"The data plane's request side in one process, {hot['concurrency']} requests in flight at a time, best "
+        f"of {hot['rounds']} interleaved rounds × {hot['requests']} requests; CPU time of the request thread. "
+        "'Ours' = the arm minus the model's own calls (one per version among the requests in flight, as the "
+        "batcher makes them) and minus the loop's own cost (a task per request).",
+        "",
+        "| arm | CPU µs/req | ours µs/req | + log writer thread µs/req |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, figures in hot["arms"].items():
+        writer = max(figures["process_us"] - figures["thread_us"], 0.0)
+        ours = hot["ours_us"].get(name)
+        lines.append(f"| {name} | {figures['thread_us']:.1f} | {_fmt(ours, 1)} | {writer:.1f} |")
+    return lines
+
+
+def _layer_lines(layers: dict[str, Any]) -> list[str]:
+    lines = ["", "## Where the gateway's CPU per request goes (py-spy, gw-canary)", ""]
+    if not layers.get("layers"):
+        return [*lines, f"not measured: {layers.get('error', 'no samples')}"]
+    lines += [
+        f"One closed-loop gw-canary run with `py-spy record --gil` on the worker: {layers['samples']} samples, "
+        f"{layers['throughput']:.0f} req/s, {layers['cpu_us_per_req']:.0f} µs CPU/req in the gateway's tree "
+        f"(+{layers['redis_cpu_us_per_req']:.0f} µs Redis), other load on core 0 "
+        f"{100 * layers['other_cpu_share']:.0f}%. Each sample counts for the deepest layer on its stack "
+        "(`load_tests/bench/layers.py`).",
+        "",
+        "| layer | share of samples | µs/req |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| {name} | {v['share']:.1%} | {v['us_per_req']:.0f} |" for name, v in layers["layers"].items()]
+    return lines
+
+
 def _gc(rounds: list[dict[str, Any]], arm: str) -> str:
     parts = []
     for r in rounds:
         figures = r["fixed"].get(arm)
         if figures is not None and "gc_pauses" in figures:
-            parts.append(f"{figures['gc_pauses']} ({figures['gc_max_ms']:.0f} ms)")
+            cpu = f", {figures['gc_max_cpu_ms']:.0f} ms CPU" if "gc_max_cpu_ms" in figures else ""
+            parts.append(f"{figures['gc_pauses']} ({figures['gc_max_ms']:.0f} ms{cpu})")
     return ", ".join(parts)
 
 

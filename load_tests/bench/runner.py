@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import typing
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -31,8 +32,9 @@ from load_tests.processes import Server, core_busy_seconds, cpu_seconds, redis_s
 from . import servers
 from .bodies import gateway_bodies, v2_bodies, write_bodies
 from .closed_loop import Target, run_closed_loop
-from .config import Mode
+from .config import BATCH_ROWS, Mode
 from .fixed_rate import percentile, run_fixed_rate
+from .layers import LAYERS, shares_of
 from .model_floor import time_model
 from .plans import MainPlan
 from .propagation import measure_rollbacks
@@ -40,6 +42,7 @@ from .propagation import measure_rollbacks
 __all__ = ["Arm", "Bench", "gateway_log_modes"]
 
 SERVER_CORE, LOAD_CORE = 0, 1
+_REPO = Path(__file__).resolve().parents[2]
 _GCWATCH = Path(__file__).resolve().parent / "gcwatch"
 
 
@@ -64,6 +67,7 @@ class Setup:
     skipped: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     model_floor: dict[str, float] = field(default_factory=dict)
+    hot_path: dict[str, Any] = field(default_factory=dict)
 
 
 class Bench:
@@ -88,6 +92,7 @@ class Bench:
         self.setup_info = Setup(store="redis", pinned=False, generator=generator)
         self.rounds: list[dict[str, Any]] = []
         self.propagation: dict[str, Any] | None = None
+        self.layers: dict[str, Any] | None = None  # the gateway's CPU per request by layer, from py-spy
         self.gc_log = workdir / "gc-pauses.log"
         self.latencies: dict[str, list[float]] = {}  # every fixed-rate latency of each arm, all rounds
 
@@ -104,13 +109,13 @@ class Bench:
             wanted.add("echo")
         if arms & {"bentoml", "bentoml-noop"}:
             wanted.add("bentoml")
-        if arms & {"gw-stable", "gw-canary", "gw-shadow"} or not self.mode.replicas:
+        if arms & {"gw-stable", "gw-canary", "gw-shadow", "gw-batch100"} or not self.mode.replicas:
             wanted.add("gw-main")
         if "gw-async" in arms:
             wanted.add("gw-async")
         if "gw-off" in arms and "off" in gateway_log_modes():
             wanted.add("gw-off")
-        if arms & {"mlserver", "mlserver-batched"}:
+        if arms & {"mlserver", "mlserver-batched", "mlserver-batch100"}:
             wanted.add("mlserver")
         if arms & {"replicas-1", "replicas-3"} and self.mode.replicas:
             wanted.add("replicas")
@@ -143,9 +148,58 @@ class Bench:
         self._plans()
         self._define_arms()
         self.setup_info.model_floor = time_model(models["v1"], models["v3"])
+        self.setup_info.hot_path = self._hot_path()
         self.setup_info.versions = _versions(mlserver_binary)
         self.setup_info.started_s = round(time.monotonic() - started, 1)
         self.say(f"set up in {self.setup_info.started_s} s: {', '.join(sorted(self.servers))}")
+
+    def _hot_path(self) -> dict[str, Any]:
+        """The data plane's own CPU per request without HTTP (``load_tests.bench.hot_path``, on core 1)."""
+        out = self.workdir / "hot-path.json"
+        rounds, n = (2, 500) if self.mode.name == "smoke" else (3, 1500)
+        argv = [sys.executable, "-m", "load_tests.bench.hot_path", "--rounds", str(rounds), "-n", str(n)]
+        argv += ["--concurrency", str(self.mode.connections), "--json", str(out)]
+        self.say("hot path without HTTP: the data plane's own CPU per request")
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600, cwd=_REPO)
+        if done.returncode != 0 or not out.exists():
+            return {"error": (done.stderr or done.stdout)[-400:]}
+        return dict(orjson.loads(out.read_bytes()))
+
+    def profile_layers(self, seconds: float) -> None:
+        """py-spy on the main gateway's worker during a closed-loop gw-canary run: CPU per request by layer."""
+        arm = self.arms.get("gw-canary")
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if arm is None or not Path(py_spy).exists():
+            self.layers = {"error": "no gw-canary arm or no py-spy (pip install py-spy)"}
+            return
+        self._prepare(arm)
+        worker = next((p for p in arm.targets[0].pids() if "worker" in _cmdline(p)), max(arm.targets[0].pids()))
+        raw = self.workdir / "layers.txt"
+        argv = [py_spy, "record", "--gil", "--nonblocking", "-r", "250", "-f", "raw", "-o", str(raw)]
+        spy = subprocess.Popen(
+            [*argv, "-d", str(round(seconds)), "--pid", str(worker)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.say(f"profiling gw-canary's worker with py-spy for {seconds:.0f} s (layer split)")
+        figures = self.closed(arm, seconds)
+        spy.wait(timeout=seconds + 60)
+        shares = shares_of(raw) if raw.exists() else Counter()
+        total = sum(shares.values())
+        cpu = figures["cpu_us_per_req"]
+        self.layers = {
+            "samples": total,
+            "cpu_us_per_req": cpu,
+            "redis_cpu_us_per_req": figures["redis_cpu_us_per_req"],
+            "throughput": figures["throughput"],
+            "other_cpu_share": figures["other_cpu_share"],
+            "layers": {
+                layer: {"share": round(shares[layer] / total, 3), "us_per_req": round(shares[layer] / total * cpu, 1)}
+                for layer in LAYERS
+            }
+            if total
+            else {},
+        }
 
     def _mlserver_binary(self) -> Path | None:
         if self.mlserver_venv is None:
@@ -204,9 +258,12 @@ class Bench:
             self.main = MainPlan(self.servers["gw-main"].url, token)
 
     def _define_arms(self) -> None:
-        gw_file = write_bodies(self.workdir / "bodies-gateway.txt", gateway_bodies())
-        v2_file = write_bodies(self.workdir / "bodies-v2.txt", v2_bodies())
         gw, v2 = gateway_bodies(), v2_bodies()
+        gw_file = write_bodies(self.workdir / "bodies-gateway.txt", gw)
+        v2_file = write_bodies(self.workdir / "bodies-v2.txt", v2)
+        gw100, v2100 = gateway_bodies(200, rows=BATCH_ROWS), v2_bodies(200, rows=BATCH_ROWS)
+        gw100_file = write_bodies(self.workdir / "bodies-gateway-100.txt", gw100)
+        v2100_file = write_bodies(self.workdir / "bodies-v2-100.txt", v2100)
         s = self.servers
         redis = self.redis is not None
 
@@ -216,7 +273,10 @@ class Bench:
             if name not in wanted:
                 return
             if all(k in s for k in keys):
-                bodies, file = (v2, v2_file) if path.startswith("/v2/") else (gw, gw_file)
+                if name.endswith("-batch100"):
+                    bodies, file = (v2100, v2100_file) if path.startswith("/v2/") else (gw100, gw100_file)
+                else:
+                    bodies, file = (v2, v2_file) if path.startswith("/v2/") else (gw, gw_file)
                 self.arms[name] = Arm(name, [s[k] for k in keys], path, bodies, file, **kw)
             elif name not in self.setup_info.skipped:
                 reason = self.setup_info.skipped.get(keys[0], f"skipped: {', '.join(keys)} not started")
@@ -233,6 +293,8 @@ class Bench:
         arm("gw-off", ["gw-off"], "/predict", logs_to_redis=redis)
         arm("mlserver", ["mlserver"], "/v2/models/iris/infer")
         arm("mlserver-batched", ["mlserver"], "/v2/models/iris-batched/infer")
+        arm("gw-batch100", ["gw-main"], "/predict", state="canary", logs_to_redis=redis)
+        arm("mlserver-batch100", ["mlserver"], "/v2/models/iris/infer")
         replicas = [f"replica-{i}" for i in range(self.mode.replicas)]
         if replicas:
             total = self.mode.connections + (-self.mode.connections % len(replicas))  # divisible by the replicas
@@ -262,15 +324,17 @@ class Bench:
 
     def _gc_pauses(self, pids: list[int], since: float) -> dict[str, Any]:
         """Garbage-collection pauses of 5 ms or more in ``pids`` since wall time ``since``."""
-        pauses = []
+        pauses, cpu = [], []
         if self.gc_log.exists():
             for line in self.gc_log.read_text().splitlines():
-                ts, pid, _generation, ms = line.split()
+                ts, pid, _generation, ms, *rest = line.split()
                 if float(ts) >= since and int(pid) in pids:
                     pauses.append(float(ms))
+                    cpu.append(float(rest[0]) if rest else float(ms))
         return {
             "gc_pauses": len(pauses),
             "gc_max_ms": round(max(pauses), 1) if pauses else 0.0,
+            "gc_max_cpu_ms": round(max(cpu), 1) if cpu else 0.0,  # the collection's own CPU, without preemption
             "gc_total_ms": round(sum(pauses), 1),
         }
 
@@ -336,7 +400,9 @@ class Bench:
             self.say(f"warm-up: {mode.warmup_s} s per arm")
             for name in closed:
                 self.closed(self.arms[name], mode.warmup_s)
-        baseline: list[float] = []  # bare BentoML's closed-loop throughputs so far: half load is half their median
+        baseline: list[
+            float
+        ] = []  # MLServer's (else bare BentoML's) throughputs so far: half load is half their median
         for index in range(mode.rounds):
             shift = index % max(len(closed), 1)
             round_: dict[str, Any] = {"round": index + 1, "closed": {}, "fixed": {}}
@@ -347,7 +413,11 @@ class Bench:
                     f"{figures['cpu_us_per_req']:>8.1f} µs CPU/req (+{figures['redis_cpu_us_per_req']} Redis) "
                     f"errors {figures['errors']}, other processes on core 0: {figures['other_cpu_share']:.0%}"
                 )
-            base = round_["closed"].get("bentoml") or next(iter(round_["closed"].values()), None)
+            base = (
+                round_["closed"].get("mlserver")
+                or round_["closed"].get("bentoml")
+                or next(iter(round_["closed"].values()), None)
+            )
             if base:
                 baseline.append(base["throughput"])
             rate = round_["rate"] = round(0.5 * statistics.median(baseline), 1) if baseline else 50.0
@@ -413,6 +483,13 @@ class Bench:
             server.stop()
         if self.redis is not None:
             self.redis.stop()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def gateway_log_modes() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,13 @@ class ServingVersion:
             probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
         return predictions, probabilities
 
+    def warm_up(self) -> None:
+        """One prediction on a row of zeros, so what the framework sets up on its first call (lazy imports,
+        caches) exists before the plan table freezes the heap (:meth:`PlanTable.refresh`), not after."""
+        if self.n_features:
+            with contextlib.suppress(Exception):  # a model that refuses zeros is still served; this is only a warm-up
+                self.predict([[0.0] * self.n_features])
+
 
 class ModelPool:
     """Loads each (model, version) once per process; every load verifies the artifact's SHA-256."""
@@ -66,6 +74,7 @@ class ModelPool:
             return found
         # raises ArtifactIntegrityError, ModelNotFoundError
         serving = ServingVersion.from_loaded(self.registry.load(model, version))
+        serving.warm_up()
         with self._lock:
             return self._loaded.setdefault(key, serving)
 

@@ -3,10 +3,17 @@
 Applying a revision loads (and verifies) every version it needs first, then swaps the model's entry
 in one assignment, then unloads what no plan needs any more: a request never waits on a load, and a
 version that fails to load leaves the previous revision serving, with the error reported.
+
+**Garbage collection.** A refresh that loaded a version ends with ``gc.freeze()`` (after a young collection,
+so the load's own short-lived garbage is freed, not frozen): the model's objects, like everything alive when
+the worker started (:mod:`service.rest.app`), move to the permanent generation, which full collections do
+not walk; a full collection's pause grows with what it walks. What an unloaded version leaves frozen is
+freed by reference counting as usual; only garbage in reference cycles would stay, which reference counting cannot free.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +71,7 @@ class PlanTable:
         epoch = self.store.plans_epoch()
         plans = self.store.plans()
         with self._apply_lock:
+            loaded = set(self.pool.loaded())
             for plan in plans.values():
                 current = self._active.get(plan.model)
                 if current is None or plan.revision > current.plan.revision or plan.model in self.errors:
@@ -73,6 +81,9 @@ class PlanTable:
             for model, version in self.pool.retain_only(keep):
                 self.metrics.version_unloaded(model, version)
                 log.info("version_unloaded", model=model, model_version=version)
+            if not set(self.pool.loaded()) <= loaded:  # a version was loaded: freeze it (see the module docstring)
+                gc.collect(1)
+                gc.freeze()
 
     def _apply(self, plan: Plan) -> None:
         versions: dict[str, ServingVersion] = {}

@@ -1,7 +1,8 @@
 """The prediction log writer: group commit from a background thread, with a local spool.
 
-Requests put their record on a queue; one writer thread takes everything waiting (up to
-``max_batch``) and writes it in one round trip, so under load many requests share one write.
+Requests hand their record to the writer thread, the records of one event-loop tick together
+(:mod:`service.prediction_log.handoff`); the writer takes everything waiting (up to about ``max_batch``)
+and writes it in one round trip, so under load many requests share one write and one wake-up.
 ``ack`` mode: a request answers only after its batch was accepted (by the store, or durably by the
 spool). ``async`` mode: a request answers at once; the writer flushes as soon as it can.
 
@@ -47,6 +48,7 @@ from registry_client.store import Store
 from service.observability.metrics import Metrics
 from service.prediction_log.acks import Pending, settle
 from service.prediction_log.breaker import Breaker
+from service.prediction_log.handoff import Handoff
 from service.prediction_log.spool import Spool
 
 __all__ = ["PredictionLog"]
@@ -78,7 +80,9 @@ class PredictionLog:
         self.on_full = on_full
         self.store_breaker = store_breaker or Breaker()
         self.spool_breaker = spool_breaker or Breaker()
-        self._queue: queue.SimpleQueue[Pending | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Pending] | object] = queue.SimpleQueue()
+        self._handoff = Handoff(self._queue)
+        self._carry: list[Pending] = []  # taken from the queue beyond max_batch: the writer's next batch
         self._writer = threading.Thread(target=self._run_writer, name="canaryline-log-writer", daemon=True)
         self._drainer = threading.Thread(target=self._run_drainer, name="canaryline-log-drainer", daemon=True)
         self._wake = threading.Event()  # the drainer has something to look at
@@ -126,17 +130,18 @@ class PredictionLog:
         """Hand ``record`` to the writer; in ack mode, return once it is durably accepted."""
         if self.mode == "off":  # benchmark baseline only: nothing is logged
             return
+        loop = asyncio.get_running_loop()
         if self.mode == "async":
-            self._queue.put(Pending(record, None))
+            self._handoff.add(loop, Pending(record, None))
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put(Pending(record, future))
+        future: asyncio.Future[None] = loop.create_future()
+        self._handoff.add(loop, Pending(record, future))
         await future
 
     def submit(self, record: PredictionRecord) -> None:
         """Hand ``record`` to the writer without waiting (shadow records)."""
         if self.mode != "off":
-            self._queue.put(Pending(record, None))
+            self._handoff.put(Pending(record, None))
 
     def healthy(self) -> bool:
         """What readiness reports: the log accepts records and its spool can be written."""
@@ -172,10 +177,14 @@ class PredictionLog:
                 return
 
     def _collect(self) -> tuple[list[Pending], bool]:
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch: list[Pending] = [first]  # type: ignore[list-item]
+        """The next batch: at most ``max_batch`` records (the rest of a tick's records wait for the next one),
+        and whether the writer is asked to stop (then everything taken, whatever its size)."""
+        batch, self._carry = self._carry, []
+        if not batch:
+            first = self._queue.get()
+            if first is _STOP:
+                return [], True
+            batch = list(first)  # type: ignore[call-overload]  # one tick's records
         while len(batch) < self.max_batch:
             try:
                 item = self._queue.get_nowait()
@@ -183,7 +192,8 @@ class PredictionLog:
                 break
             if item is _STOP:
                 return batch, True
-            batch.append(item)  # type: ignore[arg-type]
+            batch.extend(item)  # type: ignore[arg-type]
+        batch, self._carry = batch[: self.max_batch], batch[self.max_batch :]
         return batch, False
 
     def _write(self, batch: list[Pending]) -> None:
@@ -345,6 +355,8 @@ class PredictionLog:
         all within ``timeout``; whatever is still queued then is refused (503) or counted lost, never waited on."""
         deadline = time.monotonic() + timeout
         if self._writer.is_alive():
+            if gathered := self._handoff.drain():  # written in this tick, not handed over yet: flush them too
+                self._queue.put(gathered)
             self._queue.put(_STOP)
             self._writer.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
@@ -364,14 +376,14 @@ class PredictionLog:
         self.spool.close()
 
     def _take_queued(self) -> list[Pending]:
-        left: list[Pending] = []
+        left, self._carry = [*self._carry, *self._handoff.drain()], []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return left
-            if isinstance(item, Pending):
-                left.append(item)
+            if isinstance(item, list):
+                left.extend(item)
 
 
 def _unavailable(message: str) -> ServiceUnavailableError:

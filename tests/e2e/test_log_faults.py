@@ -97,7 +97,7 @@ def test_a_stalled_store_costs_acknowledgements_one_timeout_not_one_per_retry(
     try:
         Registry(open_store(server.url)).register(model_name, iris_models["logreg"])
         gateway = gateway_factory(server.url)
-        side = redis.Redis.from_url(server.url)
+        side = redis.Redis.from_url(server.url, socket_timeout=None)  # redis-py 8 defaults to 5 s: the stall's length
         with Load(gateway.url, model_name) as load:
             time.sleep(1.0)  # warm: the first requests pay for connections and the first batches
             normal_from = time.monotonic()
