@@ -141,9 +141,14 @@ class RolloutState(BaseModel):
         return self.phase in ACTIVE_PHASES
 
     @property
+    def resumes_to(self) -> Phase:
+        """The phase a paused rollout goes back to (the one it was paused in); the phase itself otherwise."""
+        return next((d.phase for d in reversed(self.decisions) if d.phase != "paused"), "step")
+
+    @property
     def weight(self) -> float | None:
         """The canary weight of the current step; None in the shadow phase or once ended."""
-        if self.phase not in ("step", "paused"):
+        if self.phase not in ("step", "paused") or self.resumes_to == "shadow":
             return None
         return self.spec.canary_steps[self.step]
 
