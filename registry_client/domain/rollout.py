@@ -54,7 +54,7 @@ class RolloutSpec(BaseModel):
     model: str = Field(min_length=1)
     version: str = Field(min_length=1)
     steps: tuple[float, ...] = (5.0, 25.0, 50.0, 100.0)
-    step_duration_s: float = Field(default=600.0, gt=0)
+    step_duration_s: float = Field(default=600.0, ge=0)
     max_step_duration_s: float = Field(default=3600.0, gt=0)
     shadow_first_s: float = Field(default=0.0, ge=0)
     margin: float = Field(default=0.01, ge=0, lt=1)

@@ -1,0 +1,178 @@
+"""The rollout controller over a real store and registry: traffic is written as the gateway would write it
+(records routed by the plan in force, outcomes, request counts), and every tick reads it back."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from registry_client.control import ControlPlane
+from registry_client.domain.identifiers import new_id
+from registry_client.domain.records import PredictionRecord
+from registry_client.domain.request_counts import CountKey, RequestCount
+from registry_client.errors import RolloutConflictError
+from registry_client.registry.registry import Registry
+from registry_client.rollout.commands import Rollouts
+from registry_client.rollout.controller import RolloutController
+from registry_client.rollout.spec import build_spec
+from registry_client.store import Store
+
+
+@pytest.fixture
+def registry(store: Store, model_name: str, iris_models) -> Registry:
+    registry = Registry(store)
+    registry.register(model_name, iris_models["logreg"])
+    registry.register(model_name, iris_models["tree"])
+    return registry
+
+
+def serve(store: Store, model: str, n: int, *, canary_accuracy: float, stable_accuracy: float, seed: int) -> None:
+    """``n`` requests routed by the plan in force (random draws at its weight), logged, labelled and counted."""
+    rng = np.random.default_rng(seed)
+    plan = store.get_plan(model)
+    assert plan is not None
+    weight = plan.canary.weight / 100 if plan.canary else 0.0
+    records, counts = [], {}
+    now = time.time()
+    for i in range(n):
+        on_canary = rng.random() < weight
+        version = plan.canary.version if on_canary and plan.canary else plan.stable
+        route = "canary" if on_canary else "stable"
+        truth = int(rng.integers(3))
+        correct = rng.random() < (canary_accuracy if on_canary else stable_accuracy)
+        rid = new_id()
+        records.append(
+            PredictionRecord(
+                prediction_id=new_id(),
+                request_id=rid,
+                ts=now - 1 + i * 1e-4,
+                model=model,
+                model_version=version,
+                route=route,
+                revision=plan.revision,
+                inputs=[[5.0, 3.0, 1.5, 0.2]],
+                predictions=[truth if correct else (truth + 1) % 3],
+                latency_ms=1.0 + rng.random() * 0.1,
+                instance="test",
+            )
+        )
+        key = CountKey(model, version, plan.revision, route, keyed=False)
+        counts[key] = counts.get(key, 0) + 1
+        store.put_outcome(rid, [truth], now, now)
+    store.append_predictions(records)
+    store.add_request_counts([RequestCount(key, served) for key, served in counts.items()])
+
+
+def spec(model: str, **options):
+    base = {
+        "model": model,
+        "version": "v2",
+        "steps": "10,50,100",
+        "step_duration": "0s",
+        "max_step_duration": "1h",
+        "label_delay": "0s",
+        "min_outcomes": 100,
+        "max_p99_ratio": 5,
+        "max_error_rate_increase": 0.05,
+        "margin": 0.05,
+        "reason": "test rollout",
+    }
+    return build_spec({**base, **options})
+
+
+def test_an_equal_canary_is_stepped_through_and_promoted(registry: Registry, store: Store, model_name: str) -> None:
+    """Equal accuracy on both arms: each tick with enough evidence advances a step; the last promotes."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    actions = []
+    for seed in range(40):
+        report = controller.tick(time.time())
+        actions += [d.action for _, d in report.decisions]
+        state = store.get_rollout(model_name)
+        if state is None or not state.active:
+            break
+        serve(store, model_name, 1500, canary_accuracy=0.97, stable_accuracy=0.97, seed=seed)
+    assert actions == ["begin", "advance", "promote"], actions
+    assert store.get_plan(model_name).stable == "v2"
+    history = store.history(model_name)
+    rollout_entries = [e for e in history if e.actor == "rollout"]
+    assert [e.action for e in rollout_entries] == ["canary", "canary", "promote"]
+    evidence = rollout_entries[-1].evidence
+    assert evidence is not None and evidence["action"] == "promote"
+    quality = next(g for g in evidence["gates"] if g["gate"] == "quality")
+    assert quality["verdict"] == "pass" and quality["n_canary"] >= 100 and quality["low"] is not None
+    assert set(evidence["window"]) >= {"revisions", "since", "until", "matured_before"}
+
+
+def test_a_worse_canary_is_rolled_back_at_its_first_step(registry: Registry, store: Store, model_name: str) -> None:
+    """A canary 30 points worse fails its quality gate: rolled back, stable unchanged, the evidence recorded."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    for seed in range(20):
+        controller.tick(time.time())
+        state = store.get_rollout(model_name)
+        if not state.active:
+            break
+        serve(store, model_name, 1500, canary_accuracy=0.6, stable_accuracy=0.95, seed=seed)
+    assert state.phase == "rolled_back" and state.step == 0
+    plan = store.get_plan(model_name)
+    assert plan.stable == "v1" and plan.canary is None
+    last = store.history(model_name)[-1]
+    assert last.action == "rollback" and last.evidence is not None
+    quality = next(g for g in last.evidence["gates"] if g["gate"] == "quality")
+    assert quality["verdict"] == "fail" and quality["high"] < -0.05
+
+
+def test_only_the_lease_holder_drives(registry: Registry, store: Store, model_name: str) -> None:
+    """A second controller on the same store does nothing while the first holds the lease."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    first, second = RolloutController(registry, holder="a"), RolloutController(registry, holder="b")
+    assert first.tick(time.time()).leader
+    report = second.tick(time.time())
+    assert not report.leader and report.decisions == []
+    assert [r for r in store.history(model_name) if r.actor == "rollout"].__len__() == 1
+
+
+def test_a_manual_change_ends_the_rollout(registry: Registry, store: Store, model_name: str) -> None:
+    """A human's rollback during a rollout ends it (recorded with who and why) instead of being fought."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    ControlPlane(registry).rollback(model_name, actor="sre", reason="looks off", expected_revision=None)
+    controller.tick(time.time())
+    state = store.get_rollout(model_name)
+    assert state.phase == "ended"
+    assert state.decisions[-1].actor == "sre" and "looks off" in state.decisions[-1].reason
+    assert store.get_plan(model_name).canary is None
+
+
+def test_a_step_saved_by_a_dead_leader_is_adopted_not_repeated(
+    registry: Registry, store: Store, model_name: str
+) -> None:
+    """A leader that saved a step's plan and died before writing the state: its successor records that
+    revision as the rollout's own (from the audit evidence) and applies no step twice."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    first = RolloutController(registry, holder="a")
+    first.tick(time.time())
+    state = store.get_rollout(model_name)
+    evidence = {"rollout": state.id, "action": "advance", "phase_after": "step", "step_after": 1}
+    first._save(store.get_plan(model_name), "canary", "step 2", evidence, first.fence, canary=("v2", 50.0, True))
+    assert store.get_rollout(model_name) == state  # the leader died before writing the state
+    first.release()
+    second = RolloutController(registry, holder="b")
+    second.tick(time.time())
+    after = store.get_rollout(model_name)
+    assert after.step == 1 and after.revisions == (2, 3)
+    assert [e.revision for e in store.history(model_name)] == [1, 2, 3]
+
+
+def test_one_rollout_per_model(registry: Registry, model_name: str) -> None:
+    """Starting a second rollout while one is active is refused with 409."""
+    rollouts = Rollouts(registry)
+    rollouts.start(spec(model_name), now=time.time())
+    with pytest.raises(RolloutConflictError, match="already has a rollout"):
+        rollouts.start(spec(model_name), now=time.time())
+    rollouts.abort(model_name, actor="sre", reason="changed my mind", now=time.time())
+    assert rollouts.start(spec(model_name), now=time.time()).seq == 3
