@@ -100,6 +100,7 @@ class Rollouts:
             after = change(state)
             if after is state:
                 return state
+            after = after.model_copy(update={"seq": state.seq + 1})  # one write, however many transitions
             try:
                 self.store.save_rollout(after)
             except RolloutConflictError:

@@ -105,9 +105,7 @@ class RolloutController:
         window, gates = evaluate(self.store, state, now=now, task=task)
         gate_dicts = tuple(gate_dict(g) for g in gates)
         if state.phase == "paused":
-            after = snapshot(state, gate_dicts, now=now)
-            self.store.save_rollout(after, fence=fence)
-            return after, gates
+            return self._write(state, snapshot(state, gate_dicts, now=now), fence), gates
         clock = self._clock(state, now)
         decision = decide(gates, clock)
         evidence = {
@@ -121,8 +119,7 @@ class RolloutController:
             "clock": asdict(clock),
         }
         after = self._apply(snapshot(state, gate_dicts, now=now), plan, decision, evidence, now=now, fence=fence)
-        self.store.save_rollout(after, fence=fence)
-        return after, gates
+        return self._write(state, after, fence), gates
 
     def _clock(self, state: RolloutState, now: float) -> StepClock:
         spec = state.spec
@@ -242,8 +239,7 @@ class RolloutController:
             reason=reason,
             evidence=evidence,
         )
-        self.store.save_rollout(after, fence=fence)
-        return after
+        return self._write(state, after, fence)
 
     def _reconcile(self, state: RolloutState, plan: Plan, now: float, fence: Fence) -> RolloutState:
         """Adopt the revisions this rollout saved but did not record; end it at the first one it did not save."""
@@ -271,5 +267,10 @@ class RolloutController:
                 reason=f"{entry.reason} (saved by an earlier leader; recorded now)",
                 evidence=evidence,
             )
+        return self._write(state, after, fence)
+
+    def _write(self, before: RolloutState, after: RolloutState, fence: Fence) -> RolloutState:
+        """Save ``after`` as the one write that follows ``before`` (however many transitions it took)."""
+        after = after.model_copy(update={"seq": before.seq + 1})
         self.store.save_rollout(after, fence=fence)
         return after

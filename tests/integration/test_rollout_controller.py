@@ -95,6 +95,8 @@ def test_an_equal_canary_is_stepped_through_and_promoted(registry: Registry, sto
             break
         serve(store, model_name, 1500, canary_accuracy=0.97, stable_accuracy=0.97, seed=seed)
     assert actions == ["begin", "advance", "promote"], actions
+    state = store.get_rollout(model_name)
+    assert not any("earlier leader" in d.reason for d in state.decisions)  # each tick wrote its own state
     assert store.get_plan(model_name).stable == "v2"
     history = store.history(model_name)
     rollout_entries = [e for e in history if e.actor == "rollout"]
