@@ -4,10 +4,14 @@ over from a leader killed with SIGKILL without applying any step twice."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import time
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -16,7 +20,7 @@ from registry_client.client.gateway import GatewayClient
 from registry_client.domain.rollout import RolloutState
 from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
-from tests.support.servers import wait_until
+from tests.support.servers import GatewayProcess, wait_until
 from tests.support.tokens import ADMIN_TOKEN
 from tests.support.traffic import Traffic
 
@@ -50,6 +54,27 @@ def register(store_url: str, model: str, iris, *, worse: bool) -> None:
 def start(url: str, model: str, **spec: object) -> None:
     with GatewayClient(url, token=ADMIN_TOKEN, actor="tests") as client:
         client.start_rollout(model, {"version": "v2", **SPEC, **spec})
+
+
+def kill_gateway(gateway: GatewayProcess) -> None:
+    """SIGKILL the gateway: its launcher's process group and its worker (BentoML starts workers in a group of
+    their own; the worker's pid is the one in the ``instance`` its log lines carry)."""
+    found = re.search(r'"instance": "[^"]*:(\d+)"', gateway.log())
+    assert gateway.proc is not None and found is not None
+    os.killpg(gateway.proc.pid, signal.SIGKILL)
+    worker = int(found.group(1))
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(worker, signal.SIGKILL)
+    gateway.proc.wait(10)
+    wait_until(lambda: not _alive(worker), 10, f"worker {worker} to die")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def rollout_of(store: Store, model: str) -> RolloutState:
@@ -139,17 +164,18 @@ def test_a_replica_takes_over_from_a_killed_leader_and_applies_each_step_once(
     """Two gateways on one Redis store; the one leading the rollout is killed with SIGKILL mid-rollout: the
     other takes the lease after it expires and finishes, and the history holds each step exactly once."""
     register(redis_url, model_name, iris, worse=False)
-    first = gateway_factory(redis_url, **FAST)
-    second = gateway_factory(redis_url, **FAST)
+    first = gateway_factory(redis_url, ready=False, **FAST)  # both start at once: start-up is most of the time
+    second = gateway_factory(redis_url, ready=False, **FAST)
+    for gateway in (first, second):
+        wait_until(lambda g=gateway: httpx.get(g.url + "/readyz").status_code == 200, 60, "readiness", 0.2)
     store = open_store(redis_url)
     start(first.url, model_name, step_duration_s=4)
     with Traffic([first.url, second.url], *iris) as traffic:
         wait_until(lambda: rollout_of(store, model_name).revisions, 20, "the first step", 0.1)
-        leader = next(g for g in (first, second) if '"rollout_leader"' in g.log() or "rollout_leader" in g.log())
+        leader = next(g for g in (first, second) if "rollout_leader" in g.log())
         follower = second if leader is first else first
         assert "rollout_leader" not in follower.log()
-        os.killpg(leader.proc.pid, signal.SIGKILL)
-        leader.proc.wait(10)
+        kill_gateway(leader)
         killed_at = time.monotonic()
         traffic.drop(leader.url)
         state = ended(store, model_name, 50)
