@@ -5,9 +5,11 @@ over from a leader killed with SIGKILL without applying any step twice."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from registry_client.client.gateway import GatewayClient
 from registry_client.domain.rollout import RolloutState
 from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
+from tests.support.cli import CANARYLINE
 from tests.support.servers import GatewayProcess, wait_until
-from tests.support.tokens import ADMIN_TOKEN
+from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV
 from tests.support.traffic import Traffic
 
 pytestmark = pytest.mark.e2e
@@ -75,6 +78,12 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def cli(*args: str, env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:
+    """The real `canaryline` command against a gateway (``env`` names it and the tokens)."""
+    full = {**os.environ, "CANARYLINE_HOME": str(home), **env}
+    return subprocess.run([str(CANARYLINE), *args], env=full, capture_output=True, text=True, timeout=60, check=False)
 
 
 def rollout_of(store: Store, model: str) -> RolloutState:
@@ -139,22 +148,40 @@ def test_an_equal_version_is_promoted_through_every_step(
 
 
 def test_without_labels_a_rollout_pauses_at_its_maximum_step_duration(
-    gateway_factory, sqlite_url: str, model_name: str, iris
+    gateway_factory, sqlite_url: str, model_name: str, iris, tmp_path: Path
 ) -> None:
     """No ground truth: the quality gate stays inconclusive, so the rollout pauses at max-step-duration,
-    neither promoted nor rolled back, and the canary keeps its weight for a human."""
+    neither promoted nor rolled back, and the canary keeps its weight for a human. Driven by the CLI: start,
+    status --json, resume, abort."""
     register(sqlite_url, model_name, iris, worse=False)
     gateway = gateway_factory(sqlite_url, **FAST)
     store = open_store(sqlite_url)
-    start(gateway.url, model_name, max_step_duration_s=4)
+    env = {"CANARYLINE_GATEWAY": gateway.url, **TOKEN_ENV}
+    started = cli(
+        "rollout", "start", model_name, "v2", "--steps", "20,50,100", "--step-duration", "2s",
+        "--max-step-duration", "4s", "--label-delay", "1s", "--min-outcomes", "40", "--margin", "0.1",
+        "--max-p99-ratio", "5", "--reason", "no labels", env=env, home=tmp_path,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
     with Traffic([gateway.url], *iris, labels=False):
         wait_until(lambda: rollout_of(store, model_name).phase == "paused", 40, "the rollout to pause", 0.2)
+        status = cli("rollout", "status", model_name, "--json", env=env, home=tmp_path)
+        assert status.returncode == 0, status.stderr
+        shown = json.loads(status.stdout)
+        assert shown["phase"] == "paused" and shown["step"] == 0
+        quality = next(g for g in shown["last_gates"] if g["gate"] == "quality")
+        assert quality["verdict"] == "inconclusive" and quality["n_canary"] == 0
+        assert cli("rollout", "resume", model_name, "--reason", "one more try", env=env, home=tmp_path).returncode == 0
+        wait_until(lambda: rollout_of(store, model_name).phase == "paused", 40, "the rollout to pause again", 0.2)
     state = rollout_of(store, model_name)
-    assert state.step == 0 and state.decisions[-1].action == "pause"
+    assert [d.action for d in state.decisions] == ["start", "begin", "pause", "resume", "pause"]
     assert "no verdict" in state.decisions[-1].reason
     plan = store.get_plan(model_name)
     assert plan.stable == "v1" and plan.canary is not None and plan.canary.weight == 20
     assert steps_applied(store, model_name) == [("canary", 20.0)]
+    aborted = cli("rollout", "abort", model_name, "--reason", "labels never came", env=env, home=tmp_path)
+    assert aborted.returncode == 0, aborted.stderr
+    assert rollout_of(store, model_name).phase == "aborted" and store.get_plan(model_name).canary is None
 
 
 @pytest.mark.redis

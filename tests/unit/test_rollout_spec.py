@@ -1,15 +1,17 @@
-"""A rollout's spec from options and YAML, and its state's transitions: pure values."""
+"""A rollout's spec from options and YAML, its state's transitions and how its status reads: pure values."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from registry_client.cli.rollout import describe
 from registry_client.domain.plan import Plan
 from registry_client.errors import RolloutConflictError, RolloutError
 from registry_client.rollout.spec import build_spec, parse_duration, read_spec_file, thresholds_of
-from registry_client.rollout.state import begin, ended, moved, paused, resumed
+from registry_client.rollout.state import begin, ended, moved, paused, resumed, snapshot
 
 NOW = 1_800_000_000.0
 
@@ -112,3 +114,19 @@ def test_an_ended_rollout_takes_no_more_commands() -> None:
         paused(done, now=NOW, actor="sre", reason="late")
     with pytest.raises(RolloutError, match="rolled_back"):
         ended(done, phase="aborted", action="abort", now=NOW, actor="sre", reason="late")
+
+
+def test_status_shows_each_gate_with_its_counts_interval_and_verdict() -> None:
+    """The status table names the phase, step and weight, and each gate's n per arm, interval and verdict."""
+    state = moved(_started(), action="begin", phase="step", step=0, revision=2, now=NOW, actor="rollout", reason="s1")
+    gate = {
+        "gate": "quality", "verdict": "inconclusive", "reason": "straddles", "n_canary": 210, "n_stable": 1890,
+        "estimate": -0.004, "low": -0.03, "high": 0.02, "threshold": -0.01, "needed": 800,
+    }  # fmt: skip
+    shown = snapshot(state, (gate,), now=NOW + 5).model_dump(mode="json")
+    console = Console(width=200, record=True)
+    console.print(describe(shown))
+    text = console.export_text()
+    assert "step 1/2 at 10%" in text and "over v1" in text
+    assert "quality" in text and "inconclusive" in text and "[-0.0300, +0.0200]" in text and "800" in text
+    assert "210" in text and "1890" in text
