@@ -47,7 +47,7 @@ def serve(store: Store, model: str, n: int, *, canary_accuracy: float, stable_ac
             PredictionRecord(
                 prediction_id=new_id(),
                 request_id=rid,
-                ts=now - 1 + i * 1e-4,
+                ts=now + i * 1e-6,
                 model=model,
                 model_version=version,
                 route=route,
@@ -178,3 +178,59 @@ def test_one_rollout_per_model(registry: Registry, model_name: str) -> None:
         rollouts.start(spec(model_name), now=time.time())
     rollouts.abort(model_name, actor="sre", reason="changed my mind", now=time.time())
     assert rollouts.start(spec(model_name), now=time.time()).seq == 3
+
+
+def mirror(store: Store, model: str, n: int, *, shadow_accuracy: float, stable_accuracy: float, seed: int) -> None:
+    """``n`` stable requests, each mirrored to the plan's shadow version (paired records), labelled."""
+    rng = np.random.default_rng(seed)
+    plan = store.get_plan(model)
+    assert plan is not None and plan.shadow is not None
+    records, now = [], time.time()
+    for _ in range(n):
+        rid, pid, truth = new_id(), new_id(), int(rng.integers(3))
+        for version, accuracy, shadow in (
+            (plan.stable, stable_accuracy, False),
+            (plan.shadow.version, shadow_accuracy, True),
+        ):
+            correct = rng.random() < accuracy
+            records.append(
+                PredictionRecord(
+                    prediction_id=pid if not shadow else new_id(),
+                    request_id=rid,
+                    ts=now,
+                    model=model,
+                    model_version=version,
+                    route="shadow" if shadow else "stable",
+                    revision=plan.revision,
+                    inputs=[[5.0, 3.0, 1.5, 0.2]],
+                    predictions=[truth if correct else (truth + 1) % 3],
+                    latency_ms=1.0,
+                    instance="test",
+                    shadow=shadow,
+                    primary_id=pid if shadow else None,
+                )
+            )
+        store.put_outcome(rid, [truth], now, now)
+    store.append_predictions(records)
+
+
+@pytest.mark.parametrize(
+    ("shadow_accuracy", "phase", "plan_action"), [(0.97, "step", "canary"), (0.5, "rolled_back", "rollback")]
+)
+def test_shadow_first_gates_on_labelled_pairs_before_any_user_sees_the_version(
+    registry: Registry, store: Store, model_name: str, shadow_accuracy: float, phase: str, plan_action: str
+) -> None:
+    """With --shadow-first the version first runs as a 100 % shadow; the paired quality gate then starts the
+    canary steps (as good as stable) or rolls it back (worse) with no user having been served by it."""
+    Rollouts(registry).start(spec(model_name, shadow_first="1s"), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    assert store.get_plan(model_name).shadow is not None and store.get_rollout(model_name).phase == "shadow"
+    mirror(store, model_name, 400, shadow_accuracy=shadow_accuracy, stable_accuracy=0.97, seed=3)
+    controller.tick(time.time() + 2)  # past the shadow's duration
+    state = store.get_rollout(model_name)
+    assert state.phase == phase, state.last_gates
+    last = store.history(model_name)[-1]
+    assert last.action == plan_action and last.after.shadow is None
+    [gate] = last.evidence["gates"]
+    assert gate["gate"] == "quality" and "paired" in gate["method"] and gate["detail"]["compared_rows"] == 400
