@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import numpy as np
+import orjson
 import pytest
 
+from registry_client.analysis.export import export_rows
+from registry_client.analysis.joined import joined_rows
+from registry_client.analysis.sequential import difference_sequence
 from registry_client.control import ControlPlane
 from registry_client.domain.identifiers import new_id
 from registry_client.domain.records import PredictionRecord
@@ -234,3 +239,48 @@ def test_shadow_first_gates_on_labelled_pairs_before_any_user_sees_the_version(
     assert last.action == plan_action and last.after.shadow is None
     [gate] = last.evidence["gates"]
     assert gate["gate"] == "quality" and "paired" in gate["method"] and gate["detail"]["compared_rows"] == 400
+
+
+def test_a_recorded_decision_is_recomputed_from_the_export(
+    registry: Registry, store: Store, model_name: str, tmp_path
+) -> None:
+    """The quality gate of a rollback, recomputed from the exported rows with only its evidence's window
+    (revisions, weights, time range, matured cut-off) and method, gives the numbers it recorded."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    for seed in range(20):
+        controller.tick(time.time())
+        if not store.get_rollout(model_name).active:
+            break
+        serve(store, model_name, 1500, canary_accuracy=0.6, stable_accuracy=0.95, seed=seed)
+    evidence = store.history(model_name)[-1].evidence
+    assert evidence is not None and evidence["action"] == "rollback"
+    out = tmp_path / "export.jsonl"
+    export_rows(joined_rows(store, model_name), out)
+    window, arms = evidence["window"], evidence["arms"]
+    weights = {int(k): v for k, v in window["weights"].items()}
+    quality, canary, propensity = [], [], []
+    for line in out.read_bytes().splitlines():
+        row = orjson.loads(line)
+        ts = datetime.fromisoformat(row["ts"]).timestamp()
+        on_canary = (row["route"], row["model_version"]) == ("canary", arms["canary"])
+        on_stable = (row["route"], row["model_version"]) == ("stable", arms["stable"])
+        if row["revision"] not in weights or not (on_canary or on_stable) or row["outcome"] is None:
+            continue
+        if not window["since"] <= ts < window["matured_before"]:
+            continue
+        quality.append(float(row["prediction"] == row["outcome"]))
+        canary.append(on_canary)
+        propensity.append(weights[row["revision"]])
+    recorded = next(g for g in evidence["gates"] if g["gate"] == "quality")
+    again = difference_sequence(
+        np.array(quality),
+        np.array(canary),
+        np.array(propensity),
+        alpha=evidence["thresholds"]["alpha"],
+        t_opt=evidence["thresholds"]["min_outcomes"],
+    )
+    assert (again.n_canary, again.n_stable) == (recorded["n_canary"], recorded["n_stable"])
+    assert again.method == recorded["method"]
+    for field in ("estimate", "low", "high"):
+        assert getattr(again, field) == pytest.approx(recorded[field], abs=1e-12)
