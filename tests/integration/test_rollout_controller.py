@@ -33,12 +33,22 @@ def registry(store: Store, model_name: str, iris_models) -> Registry:
     return registry
 
 
-def serve(store: Store, model: str, n: int, *, canary_accuracy: float, stable_accuracy: float, seed: int) -> None:
-    """``n`` requests routed by the plan in force (random draws at its weight), logged, labelled and counted."""
+def serve(
+    store: Store,
+    model: str,
+    n: int,
+    *,
+    canary_accuracy: float,
+    stable_accuracy: float,
+    seed: int,
+    share: float | None = None,
+) -> None:
+    """``n`` requests routed by the plan in force (random draws at its weight, or at ``share`` for a broken
+    router), logged, labelled and counted."""
     rng = np.random.default_rng(seed)
     plan = store.get_plan(model)
     assert plan is not None
-    weight = plan.canary.weight / 100 if plan.canary else 0.0
+    weight = share if share is not None else plan.canary.weight / 100 if plan.canary else 0.0
     records, counts = [], {}
     now = time.time()
     for i in range(n):
@@ -284,3 +294,19 @@ def test_a_recorded_decision_is_recomputed_from_the_export(
     assert again.method == recorded["method"]
     for field in ("estimate", "low", "high"):
         assert getattr(again, field) == pytest.approx(recorded[field], abs=1e-12)
+
+
+def test_a_sample_ratio_mismatch_aborts(registry: Registry, store: Store, model_name: str) -> None:
+    """Traffic that ignores the weight (half the requests on a 10 % canary) means routing is broken: the
+    rollout aborts, whatever the other gates say, and the canary is cleared."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    serve(store, model_name, 2000, canary_accuracy=0.97, stable_accuracy=0.97, seed=5, share=0.5)
+    controller.tick(time.time())
+    state = store.get_rollout(model_name)
+    assert state.phase == "aborted", state.last_gates
+    last = store.history(model_name)[-1]
+    ratio = next(g for g in last.evidence["gates"] if g["gate"] == "sample_ratio")
+    assert ratio["verdict"] == "fail" and "sample ratio mismatch" in ratio["reason"]
+    assert store.get_plan(model_name).canary is None and store.get_plan(model_name).stable == "v1"
