@@ -82,7 +82,7 @@ class RolloutDemo:
         demo = self.demo
         labels = np.random.default_rng(0).permutation(demo.y_train)
         candidates = [
-            ("v1", DecisionTreeClassifier(max_depth=1, random_state=0), demo.y_train),
+            ("v1", DecisionTreeClassifier(max_depth=2, random_state=0), demo.y_train),
             ("v2", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), labels),
             ("v3", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), demo.y_train),
         ]
