@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -116,7 +115,7 @@ def test_a_worse_version_is_rolled_back_before_the_third_step(
     store = open_store(sqlite_url)
     start(gateway.url, model_name)
     with Traffic([gateway.url], *iris):
-        state = ended(store, model_name, 45)
+        state = ended(store, model_name, 120)
     assert state.phase == "rolled_back", state.decisions[-1].reason
     assert state.step < 2
     plan = store.get_plan(model_name)
@@ -138,7 +137,7 @@ def test_an_equal_version_is_promoted_through_every_step(
     store = open_store(sqlite_url)
     start(gateway.url, model_name)
     with Traffic([gateway.url], *iris):
-        state = ended(store, model_name, 50)
+        state = ended(store, model_name, 120)
     assert state.phase == "promoted", state.decisions[-1].reason
     assert steps_applied(store, model_name) == [("canary", 20.0), ("canary", 50.0), ("promote", None)]
     assert store.get_plan(model_name).stable == "v2"
@@ -202,11 +201,12 @@ def test_a_replica_takes_over_from_a_killed_leader_and_applies_each_step_once(
         leader = next(g for g in (first, second) if "rollout_leader" in g.log())
         follower = second if leader is first else first
         assert "rollout_leader" not in follower.log()
+        at_kill = rollout_of(store, model_name)
         kill_gateway(leader)
-        killed_at = time.monotonic()
         traffic.drop(leader.url)
-        state = ended(store, model_name, 50)
+        # The lease lasts 3 s: the replica takes it within two lease periods (generous on a loaded machine).
+        wait_until(lambda: "rollout_leader" in follower.log(), 30, "the replica to take the lease", 0.2)
+        state = ended(store, model_name, 120)
+    assert at_kill.active and at_kill.step == 0  # killed mid-rollout, in its first step
     assert state.phase == "promoted", state.decisions[-1].reason
-    assert "rollout_leader" in follower.log()
     assert steps_applied(store, model_name) == [("canary", 20.0), ("canary", 50.0), ("promote", None)]
-    assert time.monotonic() - killed_at < 50
