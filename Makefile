@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-tools lint fmt load bench bench-quick serve clean
+.PHONY: install demo test test-fast test-tools lint fmt load bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 ## redis-server and PostgreSQL (initdb + pg_ctl) instances on free ports; installs the tools it needs first.
 test: $(STAMP) test-tools
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The pure and in-process tiers (tests/unit, tests/integration: real Redis, PostgreSQL and SQLite, the ASGI app
+## in-process), without the gateway processes of tests/e2e: a few minutes instead of fifteen.
+test-fast: $(STAMP) test-tools
+	@$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 ## Debian packages the tests run for real (nothing is started here): redis-server, PostgreSQL's server
 ## binaries, promtool and prometheus.

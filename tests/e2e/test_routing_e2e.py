@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -32,8 +33,18 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 NEGATIVE_ROW = [-5.1, -3.5, -1.4, -0.2]  # no flower measures that, but the linear models still answer
 
 
-def admin(gateway) -> GatewayClient:
-    return GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests")
+@pytest.fixture
+def admin() -> Iterator[Callable[[GatewayProcess], GatewayClient]]:
+    """Admin clients for gateways, each closed when the test ends."""
+    clients: list[GatewayClient] = []
+
+    def client_for(gateway: GatewayProcess) -> GatewayClient:
+        clients.append(GatewayClient(gateway.url, token=ADMIN_TOKEN, actor="tests"))
+        return clients[-1]
+
+    yield client_for
+    for client in clients:
+        client.close()
 
 
 async def fire(
@@ -58,7 +69,7 @@ def three_versions(sqlite_url: str, model_name: str, iris_models) -> str:
     return model_name
 
 
-def test_canary_share_and_sticky_keys(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_canary_share_and_sticky_keys(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """Unkeyed canary share is within 4 sigma of the weight; keys stay put; raising the weight only adds keys."""
     model = three_versions
     gateway = gateway_factory(sqlite_url)
@@ -103,7 +114,7 @@ def _served_version(http: httpx.Client, model: str, protocol: str, key: str, *, 
 
 
 def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
-    gateway_factory, sqlite_url: str, three_versions: str
+    admin, gateway_factory, sqlite_url: str, three_versions: str
 ) -> None:
     """With a sticky 50% canary, a key sent as X-Routing-Key or in the body gets one version on every protocol."""
     model = three_versions
@@ -121,7 +132,7 @@ def test_a_routing_key_keeps_its_version_by_header_or_body_on_every_protocol(
     assert {version for versions in seen.values() for version in versions} == {"v1", "v2"}
 
 
-def test_pinning_by_header_and_body(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_pinning_by_header_and_body(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """A pinned version in the plan is served with route 'pinned'; any other is a 404 listing what is served."""
     model = three_versions
     gateway = gateway_factory(sqlite_url)
@@ -167,7 +178,7 @@ def _sequential_latencies(url: str, n: int) -> list[float]:
     return latencies
 
 
-def test_a_slow_shadow_runs_after_the_answer(gateway_factory, sqlite_url: str, model_name: str, iris) -> None:
+def test_a_slow_shadow_runs_after_the_answer(admin, gateway_factory, sqlite_url: str, model_name: str, iris) -> None:
     """With a shadow far slower than the primary at 100 %, primaries answer in under half the shadow's own
     time (they would take longer than it if they waited for it); every shadow run is logged.
 
@@ -198,7 +209,7 @@ def test_a_slow_shadow_runs_after_the_answer(gateway_factory, sqlite_url: str, m
 
 
 def test_failing_and_overloaded_shadows_never_touch_primaries(
-    gateway_factory, sqlite_url: str, model_name: str, iris
+    admin, gateway_factory, sqlite_url: str, model_name: str, iris
 ) -> None:
     """A shadow that errors on every request, or whose queue is full, leaves every primary a 200 and is counted."""
     X, y = iris
@@ -226,7 +237,7 @@ def test_failing_and_overloaded_shadows_never_touch_primaries(
     assert '"event": "shadow_failed"' in gateway.log()
 
 
-def test_hot_swap_under_load_fails_nothing(gateway_factory, sqlite_url: str, three_versions: str) -> None:
+def test_hot_swap_under_load_fails_nothing(admin, gateway_factory, sqlite_url: str, three_versions: str) -> None:
     """Promote and roll back repeatedly under continuous load: zero failures, every answer allowed by its revision."""
     model = three_versions
     gateway = gateway_factory(sqlite_url, workers=2)
@@ -299,7 +310,7 @@ def applied_at(gateway: GatewayProcess, model: str, revision: int) -> dict[str, 
 
 
 def test_three_replicas_follow_a_cli_rollback_within_a_second(
-    request: pytest.FixtureRequest, gateway_factory, model_name: str, iris_models, tmp_path: Path
+    admin, request: pytest.FixtureRequest, gateway_factory, model_name: str, iris_models, tmp_path: Path
 ) -> None:
     """Three two-worker gateways on one Redis: every worker applies a CLI rollback within 1 s of the CLI's
     answer (each worker's own log line says when), then serves the rolled-back version."""
