@@ -131,11 +131,7 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
         latency_gate(np.array(list(latency[True].values())), np.array(list(latency[False].values())), limits),
         error_gate(traffic, limits),
     ]
-    ratio = sample_ratio_gate(traffic, limits)
-    if ratio.detail.get("df"):
-        gates.append(ratio)
-    else:  # only keyed traffic so far: its key buckets are not counted, so the gate cannot be read
-        gates.append(replace(ratio, verdict="pass", reason="no unkeyed traffic to test (keyed buckets not counted)"))
+    gates.append(sample_ratio_gate(traffic, limits))
     return window, gates
 
 
@@ -149,6 +145,7 @@ def _coverage(matured: Any) -> Coverage:
 
 def _traffic(store: Store, state: RolloutState, window: Window) -> list[RevisionTraffic]:
     totals: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    buckets: dict[tuple[int, str], set[int]] = defaultdict(set)
     for count in store.request_counts(state.spec.model, window.revisions):
         key = count.key
         if (key.route, key.version) == ("canary", state.spec.version):
@@ -157,11 +154,15 @@ def _traffic(store: Store, state: RolloutState, window: Window) -> list[Revision
             arm = "stable"
         else:
             continue
-        bucket = totals[key.revision]
-        bucket[f"{arm}_answered"] += count.served
-        bucket[f"{arm}_failed"] += count.failed
+        fields = totals[key.revision]
+        fields[f"{arm}_answered"] += count.served
+        fields[f"{arm}_failed"] += count.failed
         if not key.keyed:
-            bucket[f"{arm}_requests_unkeyed"] += count.served + count.failed
+            fields[f"{arm}_requests_unkeyed"] += count.served + count.failed
+        buckets[(key.revision, arm)].update(count.buckets)
+    for (revision, arm), seen in buckets.items():
+        if seen:
+            totals[revision][f"{arm}_key_buckets"] = len(seen)
     return [
         RevisionTraffic(revision, window.weights[revision], **dict(fields))
         for revision, fields in sorted(totals.items())

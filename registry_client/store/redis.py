@@ -19,7 +19,8 @@ Layout (documented in the README):
 - Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
   ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
   ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
-  ``canaryline:requests:{model}`` hash ``revision|version|route|keyed|served|failed`` → count.
+  ``canaryline:requests:{model}`` hash ``revision|version|route|keyed|served|failed`` → count, and
+  ``canaryline:request-buckets:{model}`` set of ``revision|version|route|bucket`` (keyed requests' buckets).
 
 Every change is one Lua script, so a failure never leaves a half-written plan or record.
 """

@@ -72,6 +72,10 @@ def _requests_key(model: str) -> str:
     return f"{PREFIX}:requests:{model}"
 
 
+def _buckets_key(model: str) -> str:
+    return f"{PREFIX}:request-buckets:{model}"
+
+
 class RolloutKeys:
     client: redis.Redis
 
@@ -134,12 +138,21 @@ class RolloutKeys:
                     pipe.hincrby(_requests_key(key.model), f"{field}|served", count.served)
                 if count.failed:
                     pipe.hincrby(_requests_key(key.model), f"{field}|failed", count.failed)
+                if count.buckets:
+                    members = [f"{key.revision}|{key.version}|{key.route}|{b}" for b in count.buckets]
+                    pipe.sadd(_buckets_key(key.model), *members)
             pipe.execute()
 
     def request_counts(self, model: str, revisions: Sequence[int]) -> list[RequestCount]:
         wanted = {str(r) for r in revisions}
         with self._errors(f"reading the request counts of {model!r}"):
             raw = cast("dict[bytes, bytes]", self.client.hgetall(_requests_key(model)))
+            members = cast("set[bytes]", self.client.smembers(_buckets_key(model)))
+        buckets: dict[tuple[int, str, str], set[int]] = {}
+        for member in members:
+            revision, version, route, found = member.decode().split("|")
+            if revision in wanted:
+                buckets.setdefault((int(revision), version, route), set()).add(int(found))
         totals: dict[CountKey, dict[str, int]] = {}
         for field, value in raw.items():
             revision, version, route, keyed, kind = field.decode().split("|")
@@ -147,7 +160,12 @@ class RolloutKeys:
                 key = CountKey(model, version, int(revision), route, keyed == "1")
                 totals.setdefault(key, {})[kind] = int(value)
         return [
-            RequestCount(key, totals[key].get("served", 0), totals[key].get("failed", 0))
+            RequestCount(
+                key,
+                totals[key].get("served", 0),
+                totals[key].get("failed", 0),
+                frozenset(buckets.get((key.revision, key.version, key.route), ())) if key.keyed else frozenset(),
+            )
             for key in sorted(totals, key=_order)
         ]
 

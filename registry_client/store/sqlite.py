@@ -6,7 +6,8 @@ per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``
 ``prediction_outcomes`` (the same, one row per prediction_id named by an outcome). For rollouts:
 ``rollouts`` (one row per model: its current rollout's state JSON and ``seq``), ``leases`` (the controller's
 lease: holder, fencing token, expiry in epoch seconds; the row stays when released, so tokens only grow)
-and ``request_counts`` (served and failed requests per model, version, revision, route and keyed).
+``request_counts`` (served and failed requests per model, version, revision, route and keyed) and
+``request_buckets`` (the distinct routing-key buckets of keyed requests, per model, revision, version, route).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS request_counts (
     model TEXT NOT NULL, version TEXT NOT NULL, revision INTEGER NOT NULL, route TEXT NOT NULL,
     keyed INTEGER NOT NULL, served INTEGER NOT NULL, failed INTEGER NOT NULL,
     PRIMARY KEY (model, revision, version, route, keyed));
+CREATE TABLE IF NOT EXISTS request_buckets (
+    model TEXT NOT NULL, revision INTEGER NOT NULL, version TEXT NOT NULL, route TEXT NOT NULL,
+    bucket INTEGER NOT NULL, PRIMARY KEY (model, revision, version, route, bucket));
 """
 
 
@@ -121,6 +124,11 @@ class RolloutTables:
                     "SET served = served + excluded.served, failed = failed + excluded.failed",
                     rows,
                 )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO request_buckets (model, revision, version, route, bucket) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(c.key.model, c.key.revision, c.key.version, c.key.route, b) for c in counts for b in c.buckets],
+                )
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -142,7 +150,19 @@ class RolloutTables:
             )
             .fetchall()
         )
+        buckets: dict[tuple[int, str, str], set[int]] = {}
+        for revision, version, route, found in self._conn().execute(
+            "SELECT revision, version, route, bucket FROM request_buckets "  # noqa: S608
+            f"WHERE model = ? AND revision IN ({marks})",
+            (model, *wanted),
+        ):
+            buckets.setdefault((revision, version, route), set()).add(found)
         return [
-            RequestCount(CountKey(model, version, revision, route, bool(keyed)), served, failed)
+            RequestCount(
+                CountKey(model, version, revision, route, bool(keyed)),
+                served,
+                failed,
+                frozenset(buckets.get((revision, version, route), ())) if keyed else frozenset(),
+            )
             for version, revision, route, keyed, served, failed in rows
         ]

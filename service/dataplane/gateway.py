@@ -24,7 +24,7 @@ from service.dataplane.model_pool import ServingVersion
 from service.dataplane.outputs import check_finite
 from service.dataplane.plans import ActivePlan, PlanTable
 from service.dataplane.request_counts import RequestTally
-from service.dataplane.routing import Decision, choose, shadow_sampled
+from service.dataplane.routing import Decision, bucket, choose, shadow_sampled
 from service.dataplane.shadow import ShadowJob, ShadowRunner
 from service.dataplane.validation import PredictRequest, check_width
 from service.observability.metrics import Metrics, RequestRecorder
@@ -129,8 +129,9 @@ class Gateway:
         bind_contextvars(
             model=plan.model, model_version=decision.version, route=decision.route, revision=decision.revision
         )
-        # A sticky canary routes a keyed request by its key's bucket, so the sample-ratio gate counts it apart.
-        keyed = request.routing_key is not None and plan.canary is not None and plan.canary.sticky
+        # A sticky canary routes a keyed request by its key's bucket, so the sample-ratio gate counts buckets.
+        sticky = request.routing_key is not None and plan.canary is not None and plan.canary.sticky
+        key_bucket = bucket(plan.model, request.routing_key) if sticky and request.routing_key is not None else None
         try:
             serving = active.versions[decision.version]
             check_width(request.rows, serving.n_features, model=plan.model, version=decision.version)
@@ -164,9 +165,9 @@ class Gateway:
                 )
             )
         except Exception:
-            self._count(plan.model, decision, keyed=keyed, failed=True)
+            self._count(plan.model, decision, bucket=key_bucket, failed=True)
             raise
-        self._count(plan.model, decision, keyed=keyed, failed=False)
+        self._count(plan.model, decision, bucket=key_bucket, failed=False)
         if plan.shadow is not None and decision.route != "pinned":
             self._mirror(
                 active,
@@ -188,9 +189,9 @@ class Gateway:
             probabilities=probabilities,
         )
 
-    def _count(self, model: str, decision: Decision, *, keyed: bool, failed: bool) -> None:
+    def _count(self, model: str, decision: Decision, *, bucket: int | None, failed: bool) -> None:
         if self.tally is not None:
-            self.tally.count(model, decision.version, decision.revision, decision.route, keyed=keyed, failed=failed)
+            self.tally.count(model, decision.version, decision.revision, decision.route, bucket=bucket, failed=failed)
 
     def _mirror(
         self,

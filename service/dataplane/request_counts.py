@@ -29,18 +29,22 @@ class RequestTally:
         self.store = store
         self.flush_s = flush_s
         self._counts: dict[_Key, list[int]] = {}
+        self._buckets: dict[_Key, set[int]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def count(self, model: str, version: str, revision: int, route: str, *, keyed: bool, failed: bool) -> None:
-        """One routed request, answered (``failed`` False) or refused after routing (hot path)."""
-        key = (model, version, revision, route, keyed)
+    def count(self, model: str, version: str, revision: int, route: str, *, bucket: int | None, failed: bool) -> None:
+        """One routed request, answered (``failed`` False) or refused after routing (hot path); ``bucket`` is
+        its routing key's bucket when a sticky canary routed it by key."""
+        key = (model, version, revision, route, bucket is not None)
         with self._lock:
             entry = self._counts.get(key)
             if entry is None:
                 entry = self._counts[key] = [0, 0]
             entry[1 if failed else 0] += 1
+            if bucket is not None:
+                self._buckets.setdefault(key, set()).add(bucket)
 
     def pending(self) -> int:
         """Requests counted but not yet in the store."""
@@ -51,9 +55,13 @@ class RequestTally:
         """Add what was counted to the store; on a store error keep it for the next flush."""
         with self._lock:
             taken, self._counts = self._counts, {}
+            buckets, self._buckets = self._buckets, {}
         if not taken:
             return
-        counts = [RequestCount(CountKey(*key), served, failed) for key, (served, failed) in taken.items()]
+        counts = [
+            RequestCount(CountKey(*key), served, failed, frozenset(buckets.get(key, ())))
+            for key, (served, failed) in taken.items()
+        ]
         try:
             self.store.add_request_counts(counts)
         except CanarylineError as exc:
@@ -63,6 +71,8 @@ class RequestTally:
                     entry = self._counts.setdefault(key, [0, 0])
                     entry[0] += served
                     entry[1] += failed
+                for key, seen in buckets.items():
+                    self._buckets.setdefault(key, set()).update(seen)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="canaryline-request-counts", daemon=True)

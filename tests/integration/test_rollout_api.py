@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 from starlette.testclient import TestClient
 
+from registry_client.control import ControlPlane
 from registry_client.domain.plan import Plan
 from registry_client.registry.registry import Registry
 from registry_client.rollout.spec import build_spec
@@ -19,6 +20,7 @@ from registry_client.rollout.webhook import Webhook
 from registry_client.settings import GatewaySettings
 from registry_client.store import open_store
 from service.composition import build_runtime
+from service.dataplane.routing import bucket
 from service.rest.app import build_app
 from tests.support.servers import wait_until
 from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
@@ -149,3 +151,23 @@ def test_the_webhook_retries_until_the_receiver_takes_the_decision() -> None:
         server.server_close()
     [body] = _Receiver.bodies
     assert body["model"] == "iris" and body["decision"]["action"] == "start" and body["rollout"] == state.id
+
+
+def test_keyed_requests_under_a_sticky_canary_count_their_key_buckets(gateway) -> None:
+    """Under a sticky canary a keyed request is counted apart, with its key's bucket: the sample-ratio gate
+    counts distinct buckets, the unit the hash assigns, however many requests a key sends."""
+    client, runtime, model = gateway
+    ControlPlane(runtime.registry).set_canary(
+        model, "v2", weight=50, sticky=True, actor="tests", reason="sticky", expected_revision=None
+    )
+    runtime.gateway.plans.refresh()
+    keys = [f"user-{i}" for i in range(40)]
+    for key in keys * 3:
+        assert client.post("/predict", json={"inputs": [ROW], "routing_key": key}).status_code == 200
+    runtime.tally.flush()
+    counts = [c for c in runtime.store.request_counts(model, [2]) if c.key.keyed]
+    assert sum(c.served for c in counts) == 120
+    seen = {b for c in counts for b in c.buckets}
+    assert seen == {bucket(model, key) for key in keys}
+    canary = next(c for c in counts if c.key.route == "canary")
+    assert all(b < 5000 for b in canary.buckets)  # a 50 % canary serves the buckets under 5,000

@@ -310,3 +310,23 @@ def test_a_sample_ratio_mismatch_aborts(registry: Registry, store: Store, model_
     ratio = next(g for g in last.evidence["gates"] if g["gate"] == "sample_ratio")
     assert ratio["verdict"] == "fail" and "sample ratio mismatch" in ratio["reason"]
     assert store.get_plan(model_name).canary is None and store.get_plan(model_name).stable == "v1"
+
+
+def test_keyed_traffic_is_tested_by_its_key_buckets(registry: Registry, store: Store, model_name: str) -> None:
+    """Requests routed by sticky keys count by distinct bucket in the sample-ratio gate: 30 canary and 270
+    stable buckets at a 10 % weight pass, however many requests each key sent."""
+    Rollouts(registry).start(spec(model_name), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    canary = CountKey(model_name, "v2", 2, "canary", keyed=True)
+    stable = CountKey(model_name, "v1", 2, "stable", keyed=True)
+    store.add_request_counts(
+        [
+            RequestCount(canary, 3000, 0, frozenset(range(30))),
+            RequestCount(stable, 2700, 0, frozenset(range(1000, 1270))),
+        ]
+    )
+    controller.tick(time.time())
+    [ratio] = [g for g in store.get_rollout(model_name).last_gates if g["gate"] == "sample_ratio"]
+    assert ratio["verdict"] == "pass" and ratio["detail"]["df"] == 1
+    assert (ratio["n_canary"], ratio["n_stable"]) == (30, 270)

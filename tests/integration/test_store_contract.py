@@ -216,15 +216,16 @@ def test_fenced_writes_are_refused_once_the_lease_moved_on(store: Store) -> None
 
 
 def test_request_counts_add_up_per_key_and_are_read_per_revision(store: Store) -> None:
-    """Counts added in several batches sum per (version, revision, route, keyed); only the revisions asked
-    for come back."""
+    """Counts added in several batches sum per (version, revision, route, keyed), keyed ones keep the union of
+    their distinct key buckets; only the revisions asked for come back."""
     canary = CountKey("iris", "v2", 2, "canary", False)
     stable = CountKey("iris", "v1", 2, "stable", True)
     later = CountKey("iris", "v1", 3, "stable", False)
-    store.add_request_counts([RequestCount(canary, 10, 1), RequestCount(stable, 30, 0)])
+    store.add_request_counts([RequestCount(canary, 10, 1), RequestCount(stable, 30, 0, frozenset({4, 9}))])
     store.add_request_counts([RequestCount(canary, 5, 2), RequestCount(later, 7, 0)])
+    store.add_request_counts([RequestCount(stable, 1, 0, frozenset({9, 12}))])
     store.add_request_counts([RequestCount(CountKey("other", "v1", 2, "stable", False), 99, 0)])
-    found = {c.key: (c.served, c.failed) for c in store.request_counts("iris", [2])}
-    assert found == {canary: (15, 3), stable: (30, 0)}
+    found = {c.key: (c.served, c.failed, c.buckets) for c in store.request_counts("iris", [2])}
+    assert found == {canary: (15, 3, frozenset()), stable: (31, 0, frozenset({4, 9, 12}))}
     assert len(store.request_counts("iris", [2, 3])) == 3
     assert store.request_counts("iris", []) == []
