@@ -5,7 +5,7 @@ epoch), ``predictions`` (the prediction log, in write order by ``seq``), ``outco
 per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``) and
 ``prediction_outcomes`` (the same, one row per prediction_id named by an outcome). For rollouts:
 ``rollouts`` (one row per model: its current rollout's state JSON and ``seq``), ``leases`` (the controller's
-lease: holder, fencing token, expiry in epoch seconds; the row stays when released, so tokens only grow)
+lease: holder, fencing token, expiry in epoch seconds; the row stays when released, so tokens only grow),
 ``request_counts`` (served and failed requests per model, version, revision, route and keyed) and
 ``request_buckets`` (the distinct routing-key buckets of keyed requests, per model, revision, version, route).
 """
