@@ -10,7 +10,9 @@ import os
 import re
 import signal
 import subprocess
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,6 +20,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from registry_client.client.gateway import GatewayClient
+from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.domain.rollout import RolloutState
 from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
@@ -85,10 +88,26 @@ def cli(*args: str, env: dict[str, str], home: Path) -> subprocess.CompletedProc
     return subprocess.run([str(CANARYLINE), *args], env=full, capture_output=True, text=True, timeout=60, check=False)
 
 
+def ready(url: str) -> bool:
+    """The gateway at ``url`` answers its readiness probe with 200."""
+    return httpx.get(url + "/readyz").status_code == 200
+
+
 def rollout_of(store: Store, model: str) -> RolloutState:
     state = store.get_rollout(model)
     assert state is not None
     return state
+
+
+def plan_of(store: Store, model: str) -> Plan:
+    plan = store.get_plan(model)
+    assert plan is not None
+    return plan
+
+
+def evidence_of(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.evidence is not None, f"revision {entry.revision} has no evidence"
+    return entry.evidence
 
 
 def ended(store: Store, model: str, timeout: float) -> RolloutState:
@@ -118,14 +137,15 @@ def test_a_worse_version_is_rolled_back_before_the_third_step(
         state = ended(store, model_name, 120)
     assert state.phase == "rolled_back", state.decisions[-1].reason
     assert state.step < 2
-    plan = store.get_plan(model_name)
+    plan = plan_of(store, model_name)
     assert plan.stable == "v1" and plan.canary is None
     last = store.history(model_name)[-1]
     assert last.action == "rollback" and last.actor == "rollout"
-    quality = next(g for g in last.evidence["gates"] if g["gate"] == "quality")
+    evidence = evidence_of(last)
+    quality = next(g for g in evidence["gates"] if g["gate"] == "quality")
     assert quality["verdict"] == "fail" and quality["high"] < -0.1
     assert quality["n_canary"] >= 40 and quality["n_stable"] >= 40
-    assert last.evidence["window"]["revisions"] == list(state.revisions[:-1])
+    assert evidence["window"]["revisions"] == list(state.revisions[:-1])
 
 
 def test_an_equal_version_is_promoted_through_every_step(
@@ -140,9 +160,9 @@ def test_an_equal_version_is_promoted_through_every_step(
         state = ended(store, model_name, 120)
     assert state.phase == "promoted", state.decisions[-1].reason
     assert steps_applied(store, model_name) == [("canary", 20.0), ("canary", 50.0), ("promote", None)]
-    assert store.get_plan(model_name).stable == "v2"
+    assert plan_of(store, model_name).stable == "v2"
     for entry in store.history(model_name)[-2:]:
-        gates = {g["gate"]: g["verdict"] for g in entry.evidence["gates"]}
+        gates = {g["gate"]: g["verdict"] for g in evidence_of(entry)["gates"]}
         assert gates == {"quality": "pass", "latency": "pass", "errors": "pass", "sample_ratio": "pass"}
 
 
@@ -175,12 +195,12 @@ def test_without_labels_a_rollout_pauses_at_its_maximum_step_duration(
     state = rollout_of(store, model_name)
     assert [d.action for d in state.decisions] == ["start", "begin", "pause", "resume", "pause"]
     assert "no verdict" in state.decisions[-1].reason
-    plan = store.get_plan(model_name)
+    plan = plan_of(store, model_name)
     assert plan.stable == "v1" and plan.canary is not None and plan.canary.weight == 20
     assert steps_applied(store, model_name) == [("canary", 20.0)]
     aborted = cli("rollout", "abort", model_name, "--reason", "labels never came", env=env, home=tmp_path)
     assert aborted.returncode == 0, aborted.stderr
-    assert rollout_of(store, model_name).phase == "aborted" and store.get_plan(model_name).canary is None
+    assert rollout_of(store, model_name).phase == "aborted" and plan_of(store, model_name).canary is None
 
 
 @pytest.mark.redis
@@ -193,7 +213,7 @@ def test_a_replica_takes_over_from_a_killed_leader_and_applies_each_step_once(
     first = gateway_factory(redis_url, ready=False, **FAST)  # both start at once: start-up is most of the time
     second = gateway_factory(redis_url, ready=False, **FAST)
     for gateway in (first, second):
-        wait_until(lambda g=gateway: httpx.get(g.url + "/readyz").status_code == 200, 60, "readiness", 0.2)
+        wait_until(partial(ready, gateway.url), 60, "readiness", 0.2)
     store = open_store(redis_url)
     start(first.url, model_name, step_duration_s=4)
     with Traffic([first.url, second.url], *iris) as traffic:

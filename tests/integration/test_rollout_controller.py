@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import orjson
@@ -15,8 +16,10 @@ from registry_client.analysis.joined import joined_rows
 from registry_client.analysis.sequential import difference_sequence
 from registry_client.control import ControlPlane
 from registry_client.domain.identifiers import new_id
+from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.domain.records import PredictionRecord
 from registry_client.domain.request_counts import CountKey, RequestCount
+from registry_client.domain.rollout import RolloutState
 from registry_client.errors import RolloutConflictError
 from registry_client.registry.registry import Registry
 from registry_client.rollout.commands import Rollouts
@@ -31,6 +34,23 @@ def registry(store: Store, model_name: str, iris_models) -> Registry:
     registry.register(model_name, iris_models["logreg"])
     registry.register(model_name, iris_models["tree"])
     return registry
+
+
+def plan_of(store: Store, model: str) -> Plan:
+    plan = store.get_plan(model)
+    assert plan is not None, f"{model} has no plan"
+    return plan
+
+
+def rollout_of(store: Store, model: str) -> RolloutState:
+    state = store.get_rollout(model)
+    assert state is not None, f"{model} has no rollout"
+    return state
+
+
+def evidence_of(entry: AuditEntry) -> dict[str, Any]:
+    assert entry.evidence is not None, f"revision {entry.revision} has no evidence"
+    return entry.evidence
 
 
 def serve(
@@ -49,7 +69,8 @@ def serve(
     plan = store.get_plan(model)
     assert plan is not None
     weight = share if share is not None else plan.canary.weight / 100 if plan.canary else 0.0
-    records, counts = [], {}
+    records: list[PredictionRecord] = []
+    counts: dict[CountKey, int] = {}
     now = time.time()
     for i in range(n):
         on_canary = rng.random() < weight
@@ -110,9 +131,9 @@ def test_an_equal_canary_is_stepped_through_and_promoted(registry: Registry, sto
             break
         serve(store, model_name, 1500, canary_accuracy=0.97, stable_accuracy=0.97, seed=seed)
     assert actions == ["begin", "advance", "promote"], actions
-    state = store.get_rollout(model_name)
+    state = rollout_of(store, model_name)
     assert not any("earlier leader" in d.reason for d in state.decisions)  # each tick wrote its own state
-    assert store.get_plan(model_name).stable == "v2"
+    assert plan_of(store, model_name).stable == "v2"
     history = store.history(model_name)
     rollout_entries = [e for e in history if e.actor == "rollout"]
     assert [e.action for e in rollout_entries] == ["canary", "canary", "promote"]
@@ -129,16 +150,16 @@ def test_a_worse_canary_is_rolled_back_at_its_first_step(registry: Registry, sto
     controller = RolloutController(registry, holder="a")
     for seed in range(20):
         controller.tick(time.time())
-        state = store.get_rollout(model_name)
+        state = rollout_of(store, model_name)
         if not state.active:
             break
         serve(store, model_name, 1500, canary_accuracy=0.6, stable_accuracy=0.95, seed=seed)
     assert state.phase == "rolled_back" and state.step == 0
-    plan = store.get_plan(model_name)
+    plan = plan_of(store, model_name)
     assert plan.stable == "v1" and plan.canary is None
     last = store.history(model_name)[-1]
-    assert last.action == "rollback" and last.evidence is not None
-    quality = next(g for g in last.evidence["gates"] if g["gate"] == "quality")
+    assert last.action == "rollback"
+    quality = next(g for g in evidence_of(last)["gates"] if g["gate"] == "quality")
     assert quality["verdict"] == "fail" and quality["high"] < -0.05
 
 
@@ -159,10 +180,10 @@ def test_a_manual_change_ends_the_rollout(registry: Registry, store: Store, mode
     controller.tick(time.time())
     ControlPlane(registry).rollback(model_name, actor="sre", reason="looks off", expected_revision=None)
     controller.tick(time.time())
-    state = store.get_rollout(model_name)
+    state = rollout_of(store, model_name)
     assert state.phase == "ended"
     assert state.decisions[-1].actor == "sre" and "looks off" in state.decisions[-1].reason
-    assert store.get_plan(model_name).canary is None
+    assert plan_of(store, model_name).canary is None
 
 
 def test_a_step_saved_by_a_dead_leader_is_adopted_not_repeated(
@@ -173,14 +194,14 @@ def test_a_step_saved_by_a_dead_leader_is_adopted_not_repeated(
     Rollouts(registry).start(spec(model_name), now=time.time())
     first = RolloutController(registry, holder="a")
     first.tick(time.time())
-    state = store.get_rollout(model_name)
+    state = rollout_of(store, model_name)
     evidence = {"rollout": state.id, "action": "advance", "phase_after": "step", "step_after": 1}
-    first._save(store.get_plan(model_name), "canary", "step 2", evidence, first.fence, canary=("v2", 50.0, True))
+    first._save(plan_of(store, model_name), "canary", "step 2", evidence, first.fence, canary=("v2", 50.0, True))
     assert store.get_rollout(model_name) == state  # the leader died before writing the state
     first.release()
     second = RolloutController(registry, holder="b")
     second.tick(time.time())
-    after = store.get_rollout(model_name)
+    after = rollout_of(store, model_name)
     assert after.step == 1 and after.revisions == (2, 3)
     assert [e.revision for e in store.history(model_name)] == [1, 2, 3]
 
@@ -240,14 +261,14 @@ def test_shadow_first_gates_on_labelled_pairs_before_any_user_sees_the_version(
     Rollouts(registry).start(spec(model_name, shadow_first="1s"), now=time.time())
     controller = RolloutController(registry, holder="a")
     controller.tick(time.time())
-    assert store.get_plan(model_name).shadow is not None and store.get_rollout(model_name).phase == "shadow"
+    assert plan_of(store, model_name).shadow is not None and rollout_of(store, model_name).phase == "shadow"
     mirror(store, model_name, 400, shadow_accuracy=shadow_accuracy, stable_accuracy=0.97, seed=3)
     controller.tick(time.time() + 2)  # past the shadow's duration
-    state = store.get_rollout(model_name)
+    state = rollout_of(store, model_name)
     assert state.phase == phase, state.last_gates
     last = store.history(model_name)[-1]
     assert last.action == plan_action and last.after.shadow is None
-    [gate] = last.evidence["gates"]
+    [gate] = evidence_of(last)["gates"]
     assert gate["gate"] == "quality" and "paired" in gate["method"] and gate["detail"]["compared_rows"] == 400
 
 
@@ -260,7 +281,7 @@ def test_a_recorded_decision_is_recomputed_from_the_export(
     controller = RolloutController(registry, holder="a")
     for seed in range(20):
         controller.tick(time.time())
-        if not store.get_rollout(model_name).active:
+        if not rollout_of(store, model_name).active:
             break
         serve(store, model_name, 1500, canary_accuracy=0.6, stable_accuracy=0.95, seed=seed)
     evidence = store.history(model_name)[-1].evidence
@@ -304,12 +325,13 @@ def test_a_sample_ratio_mismatch_aborts(registry: Registry, store: Store, model_
     controller.tick(time.time())
     serve(store, model_name, 2000, canary_accuracy=0.97, stable_accuracy=0.97, seed=5, share=0.5)
     controller.tick(time.time())
-    state = store.get_rollout(model_name)
+    state = rollout_of(store, model_name)
     assert state.phase == "aborted", state.last_gates
     last = store.history(model_name)[-1]
-    ratio = next(g for g in last.evidence["gates"] if g["gate"] == "sample_ratio")
+    ratio = next(g for g in evidence_of(last)["gates"] if g["gate"] == "sample_ratio")
     assert ratio["verdict"] == "fail" and "sample ratio mismatch" in ratio["reason"]
-    assert store.get_plan(model_name).canary is None and store.get_plan(model_name).stable == "v1"
+    plan = plan_of(store, model_name)
+    assert plan.canary is None and plan.stable == "v1"
 
 
 def test_keyed_traffic_is_tested_by_its_key_buckets(registry: Registry, store: Store, model_name: str) -> None:
@@ -327,6 +349,6 @@ def test_keyed_traffic_is_tested_by_its_key_buckets(registry: Registry, store: S
         ]
     )
     controller.tick(time.time())
-    [ratio] = [g for g in store.get_rollout(model_name).last_gates if g["gate"] == "sample_ratio"]
+    [ratio] = [g for g in rollout_of(store, model_name).last_gates if g["gate"] == "sample_ratio"]
     assert ratio["verdict"] == "pass" and ratio["detail"]["df"] == 1
     assert (ratio["n_canary"], ratio["n_stable"]) == (30, 270)
