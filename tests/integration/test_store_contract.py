@@ -193,6 +193,49 @@ def test_a_released_lease_is_free_at_once(store: Store) -> None:
     assert second is not None and second.token > first.token
 
 
+def test_of_holders_taking_a_free_lease_at_once_exactly_one_gets_it(store: Store) -> None:
+    """Eight holders race for a free lease, each from its own thread: one fence comes back, seven Nones."""
+    barrier = threading.Barrier(8)
+    found: dict[str, Fence | None] = {}
+
+    def take(holder: str) -> None:
+        barrier.wait(10)
+        found[holder] = store.acquire_lease("rollouts", holder, ttl_s=60)
+
+    threads = [threading.Thread(target=take, args=(f"h{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    winners = [fence for fence in found.values() if fence is not None]
+    assert len(found) == 8 and len(winners) == 1
+    assert store.acquire_lease("rollouts", winners[0].holder, ttl_s=60) == winners[0]
+
+
+def test_of_rollout_writes_from_the_same_seq_at_once_exactly_one_lands(store: Store) -> None:
+    """Eight threads save seq 2 over the same seq 1 at once: one succeeds, seven get RolloutConflictError."""
+    store.save_rollout(rollout_state())
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def write() -> None:
+        barrier.wait(10)
+        try:
+            store.save_rollout(rollout_state().evolve(phase="paused"))
+            outcomes.append("saved")
+        except RolloutConflictError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["conflict"] * 7 + ["saved"]
+    stored = store.get_rollout("iris")
+    assert stored is not None and stored.seq == 2
+
+
 def test_fenced_writes_are_refused_once_the_lease_moved_on(store: Store) -> None:
     """A plan or rollout state saved with a fence the lease no longer holds changes nothing (LeaseLostError)."""
     first = Plan.initial("iris", "v1")
