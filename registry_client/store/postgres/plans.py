@@ -18,7 +18,6 @@ from contextlib import suppress
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.rollout import Fence
@@ -74,7 +73,8 @@ def save_plan(
         )
         conn.execute(
             "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, before, after, entry, "
-            "evidence) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s)",
+            "evidence) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, "
+            "nullif(%s::jsonb -> 'evidence', 'null'))",  # the entry's own evidence, as history() returns it
             (
                 plan.model,
                 plan.revision,
@@ -85,7 +85,7 @@ def save_plan(
                 before.model_dump_json() if before is not None else None,
                 plan.model_dump_json(),
                 entry.model_dump_json(),
-                Jsonb(evidence) if evidence is not None else None,
+                entry.model_dump_json(include={"evidence"}),
             ),
         )
         conn.execute("SELECT pg_notify(%s, %s)", (PLANS_CHANNEL, plan.model))
