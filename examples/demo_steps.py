@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from examples.demo_rollouts import RolloutDemo
 from registry_client.client.gateway import GatewayClient
 from registry_client.registry.registry import Registry
 from registry_client.settings import CanarylineSettings
@@ -72,6 +73,7 @@ class Demo:
         self.show_sample(responses[0])
         self.show_served(responses)
         self.release(responses)
+        RolloutDemo(self).run()
 
     def release(self, served_so_far: list[dict[str, Any]]) -> None:
         """An SRE's release: canary v2 at 20% with sticky keys, shadow v3, promote (shadow stopped), then roll back."""
@@ -149,7 +151,9 @@ class Demo:
 
     def start_gateway(self) -> None:
         self.console.rule(f"[bold]2. start the gateway on {self.url} (store: {self.settings.store_url()})")
-        env = {**os.environ, **self.token_env()}
+        # Rollouts tick twice a second here (five seconds by default), so the demo's short steps are short.
+        fast = {"CANARYLINE_ROLLOUT_TICK_S": "0.5", "CANARYLINE_REQUEST_COUNTS_FLUSH_S": "0.5"}
+        env = {**os.environ, **self.token_env(), **fast}
         log = (self.home / "gateway.log").open("ab")
         canaryline = Path(sys.executable).with_name("canaryline")
         self.proc = subprocess.Popen(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from registry_client.domain.plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
+from registry_client.domain.rollout import Fence
 from registry_client.domain.versions import validate_version
 from registry_client.errors import ModelNotFoundError, PlanConflictError, PlanError
 from registry_client.registry.registry import Registry
@@ -133,6 +134,37 @@ class ControlPlane:
                 f"model {model!r}: version {to!r} is already stable and there is no canary or shadow to clear"
             )
         return self._save(current, "rollback", actor, reason, {"stable": to, "canary": None, "shadow": None})
+
+    def rollout_change(
+        self,
+        model: str,
+        action: PlanAction,
+        *,
+        stable: str | None = None,
+        canary: tuple[str, float, bool] | None = None,
+        shadow: str | None = None,
+        actor: str,
+        reason: str,
+        expected_revision: int,
+        evidence: dict[str, Any],
+        fence: Fence | None,
+    ) -> AuditEntry:
+        """A rollout controller's change: the plan becomes ``stable`` with ``canary`` (version, weight, sticky)
+        and ``shadow`` (at 100 %), each None meaning none; saved with its ``evidence`` only while the plan is
+        at ``expected_revision`` and, with ``fence``, while the controller still holds its lease."""
+        current = self._current(model, expected_revision)
+        changes: dict[str, Any] = {"canary": None, "shadow": None}
+        if stable is not None:
+            self._registered(model, stable)
+            changes["stable"] = stable
+        if canary is not None:
+            self._registered(model, canary[0])
+            changes["canary"] = self._build(Canary, model, version=canary[0], weight=canary[1], sticky=canary[2])
+        if shadow is not None:
+            self._registered(model, shadow)
+            changes["shadow"] = self._build(Shadow, model, version=shadow, sample=100.0)
+        plan = current.evolve(actor=actor, reason=reason, **changes)
+        return self.store.save_plan(plan, before=current, action=action, evidence=evidence, fence=fence)
 
     # -- helpers -------------------------------------------------------------------------------
     def _current(self, model: str, expected_revision: int | None) -> Plan:

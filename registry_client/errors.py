@@ -10,13 +10,16 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── UnauthorizedError (401)           a missing or wrong bearer token (admin, read or feedback); has a realm
     ├── NotFoundError (404)               no such route, a model that is not served, a pinned version that is
     │   │                                 not served, feedback for a request with no logged prediction
-    │   └── ModelNotFoundError (404)      the registry or store has no such model or version
+    │   ├── ModelNotFoundError (404)      the registry or store has no such model or version
+    │   └── RolloutNotFoundError (404)    a model with no rollout
     ├── MethodNotAllowedError (405)       a method the path does not take
     ├── ConflictError (409)               a request ID with several primary predictions and none named
     │   ├── VersionExistsError (409)      a version is registered already; nothing is overwritten
     │   ├── IncompatibleVersionError (409) a new version's task, input width or input schema differs from
     │   │                                 its model's (a schema change only when declared)
-    │   └── PlanConflictError (409)       expected_revision no longer matches the stored plan
+    │   ├── PlanConflictError (409)       expected_revision no longer matches the stored plan
+    │   ├── RolloutConflictError (409)    a rollout is already running, or its state moved on (seq)
+    │   └── LeaseLostError (409)          a write fenced by a lease its writer no longer holds
     ├── PayloadTooLargeError (413)        a body over CANARYLINE_MAX_BODY_BYTES, as sent or decompressed
     ├── UnsupportedMediaTypeError (415)   a Content-Encoding other than gzip or identity
     ├── InputError (422)                  well-formed input that breaks a field's rule
@@ -25,6 +28,7 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     │   ├── UnsupportedModelError (422)   no framework adapter can save this object, or its extra is missing
     │   ├── SchemaError (422)             an input schema that breaks its rules or does not fit the model
     │   ├── PlanError (422)               a routing plan would be invalid
+    │   ├── RolloutError (422)            a rollout spec that is invalid, or a command its phase forbids
     │   ├── TimestampError (422)          neither ISO 8601 text nor finite epoch seconds
     │   ├── EvaluationError (422)         an evaluation that cannot be computed as asked
     │   ├── JoinError (422)               a record's rows, predictions and outcomes do not line up
@@ -67,6 +71,7 @@ __all__ = [
     "InvalidTaskError",
     "InvalidVersionError",
     "JoinError",
+    "LeaseLostError",
     "MethodNotAllowedError",
     "ModelNotFoundError",
     "NotFoundError",
@@ -75,6 +80,9 @@ __all__ = [
     "PlanConflictError",
     "PlanError",
     "RequestTimeoutError",
+    "RolloutConflictError",
+    "RolloutError",
+    "RolloutNotFoundError",
     "SchemaError",
     "ServiceUnavailableError",
     "SpoolUnavailableError",
@@ -132,6 +140,10 @@ class ModelNotFoundError(NotFoundError):
     pass
 
 
+class RolloutNotFoundError(NotFoundError):
+    code = "unknown_rollout"
+
+
 class MethodNotAllowedError(CanarylineError):
     status = 405
     code = "method_not_allowed"
@@ -152,6 +164,14 @@ class IncompatibleVersionError(ConflictError):
 
 class PlanConflictError(ConflictError):
     code = "revision_conflict"
+
+
+class RolloutConflictError(ConflictError):
+    code = "rollout_conflict"
+
+
+class LeaseLostError(ConflictError):
+    code = "lease_lost"
 
 
 class PayloadTooLargeError(CanarylineError):
@@ -187,6 +207,10 @@ class SchemaError(InputError):
 
 class PlanError(InputError):
     code = "invalid_plan"
+
+
+class RolloutError(InputError):
+    code = "invalid_rollout"
 
 
 class TimestampError(InputError):

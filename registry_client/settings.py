@@ -182,6 +182,16 @@ class GatewaySettings(CanarylineSettings):
     max_concurrency: int = Field(default=32, ge=1)
     workers: int = Field(default=1, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Run the rollout controller in this gateway (one gateway per store drives, by lease; the others wait).
+    rollout_controller: bool = True
+    #: Seconds between the controller's ticks, and how long its lease lasts without renewal (a leader killed
+    #: with SIGKILL is replaced within about one lease).
+    rollout_tick_s: float = Field(default=5.0, gt=0)
+    rollout_lease_s: float = Field(default=15.0, gt=0)
+    #: Where each rollout decision is POSTed as JSON (retried with backoff); unset: no webhook.
+    rollout_webhook: str | None = None
+    #: Seconds between flushes of the request counts (served and failed per revision) to the store.
+    request_counts_flush_s: float = Field(default=1.0, gt=0)
     #: Identifies the process in prediction records; the default is recomputed in every worker.
     instance: str = Field(default_factory=_default_instance)
 

@@ -9,12 +9,16 @@ import structlog
 
 from registry_client.control import ControlPlane
 from registry_client.registry.registry import Registry
+from registry_client.rollout.commands import Rollouts
+from registry_client.rollout.webhook import Webhook
 from registry_client.settings import GatewaySettings, redact_url
 from registry_client.store import Store, store_of
 from service.dataplane.feedback import Feedback
 from service.dataplane.gateway import Gateway
 from service.dataplane.model_pool import ModelPool
 from service.dataplane.plans import PlanTable
+from service.dataplane.request_counts import RequestTally
+from service.dataplane.rollout_runner import RolloutRunner
 from service.dataplane.shadow import ShadowRunner
 from service.observability.logs import configure_logging
 from service.observability.metrics import Metrics
@@ -40,11 +44,19 @@ class Runtime:
     control: ControlPlane | None
     feedback: Feedback
     metrics: Metrics
+    tally: RequestTally
+    #: Start, pause, resume, abort and promote rollouts (the admin API's); None when the admin API is off.
+    rollout_commands: Rollouts | None = None
+    #: The rollout controller's thread; None when CANARYLINE_ROLLOUT_CONTROLLER=0.
+    rollouts: RolloutRunner | None = None
 
     def close(self) -> None:
+        if self.rollouts is not None:
+            self.rollouts.stop()  # releases the lease: another gateway takes over at once
         self.plans.stop()
         self.gateway.shadow.close()  # finishes queued shadow work, whose records the log then flushes
         self.log.close()  # flushes every queued record before returning
+        self.tally.close()
         self.store.close()
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
 
@@ -67,9 +79,11 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
     )
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
     plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
-    gateway = Gateway(settings, plans, prediction_log, shadow, metrics)
+    tally = RequestTally(store, flush_s=settings.request_counts_flush_s)
+    gateway = Gateway(settings, plans, prediction_log, shadow, metrics, tally=tally)
     control = ControlPlane(registry) if settings.admin_api else None
     prediction_log.start()
+    tally.start()
     plans.refresh()  # load every plan's versions before the first request
     plans.start()
     log.info(
@@ -89,7 +103,31 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
             detail=f"CANARYLINE_{field.upper()} is not set (CANARYLINE_DEV=1): {_OPEN_WITHOUT[field]} need no token",
         )
     feedback = Feedback(store, registry, metrics=metrics)
-    return Runtime(settings, store, registry, plans, prediction_log, gateway, control, feedback, metrics)
+    rollouts = None
+    if settings.rollout_controller:
+        rollouts = RolloutRunner(
+            registry,
+            instance=settings.instance,
+            tick_s=settings.rollout_tick_s,
+            lease_s=settings.rollout_lease_s,
+            metrics=metrics,
+            webhook=Webhook(settings.rollout_webhook) if settings.rollout_webhook else None,
+        )
+        rollouts.start()
+    return Runtime(
+        settings,
+        store,
+        registry,
+        plans,
+        prediction_log,
+        gateway,
+        control,
+        feedback,
+        metrics,
+        tally,
+        Rollouts(registry) if settings.admin_api else None,
+        rollouts,
+    )
 
 
 _OPEN_WITHOUT = {

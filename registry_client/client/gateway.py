@@ -91,6 +91,21 @@ class GatewayClient:
     ) -> dict[str, Any]:
         return self._mutate(model, "rollback", reason, expected_revision, to=to)
 
+    # -- rollouts ------------------------------------------------------------------------------
+    def rollout(self, model: str) -> dict[str, Any]:
+        """The model's current rollout state (404 when it never had one)."""
+        return dict(self._call("GET", f"/admin/models/{model}/rollout", auth=self._read)["rollout"])
+
+    def start_rollout(self, model: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Start a rollout of ``spec`` (RolloutSpec's fields but model and actor); the controller takes it on."""
+        return dict(self._call("POST", f"/admin/models/{model}/rollout", spec, auth=self._admin)["rollout"])
+
+    def rollout_command(self, model: str, command: str, *, reason: str, force: bool = False) -> dict[str, Any]:
+        """``pause``, ``resume``, ``abort`` or ``promote`` (with ``force``) the model's rollout."""
+        body: dict[str, Any] = {"reason": reason, **({"force": True} if force else {})}
+        path = f"/admin/models/{model}/rollout/{command}"
+        return dict(self._call("POST", path, body, auth=self._admin)["rollout"])
+
     # -- ground truth --------------------------------------------------------------------------
     def post_feedback(
         self,

@@ -113,9 +113,14 @@ class AuditEntry(BaseModel):
     reason: str
     before: Plan | None
     after: Plan
+    #: What an automatic decision was taken on (a rollout's window, counts, estimates, intervals, method and
+    #: thresholds), so it can be recomputed from the export; None for a change a human made.
+    evidence: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+    def of(
+        cls, plan: Plan, *, before: Plan | None, action: PlanAction, evidence: dict[str, Any] | None = None
+    ) -> AuditEntry:
         """The entry recording ``plan`` (who, when and why come from the plan itself)."""
         return cls(
             model=plan.model,
@@ -126,6 +131,7 @@ class AuditEntry(BaseModel):
             reason=plan.reason,
             before=before,
             after=plan,
+            evidence=evidence,
         )
 
 

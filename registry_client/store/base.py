@@ -1,4 +1,4 @@
-"""The store seam: routing plans with their audit history, the prediction log and outcomes.
+"""The store seam: routing plans with their audit history, the prediction log, outcomes, and rollouts.
 
 Three implementations share one contract (``tests/integration/test_store_contract.py`` and
 ``test_outcome_contract.py``): :class:`~registry_client.store.sqlite.SQLiteStore` (embedded default),
@@ -8,6 +8,11 @@ All methods are synchronous and thread-safe; the gateway calls them from backgro
 
 A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
 the BentoML model store stays the registry's source of truth.
+
+**Rollouts** (the last group) are what a new backend implements for progressive delivery: the rollout state
+(compare-and-set on ``seq``), the controller's lease with a fencing token, and request counts. A ``fence``
+given to :meth:`Store.save_plan` or :meth:`Store.save_rollout` is checked in the same atomic write: when the
+lease it names has another token (or expired), the write raises LeaseLostError and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.domain.request_counts import RequestCount
+from registry_client.domain.rollout import Fence, RolloutState
 
 __all__ = ["Store", "VersionCatalog"]
 
@@ -39,11 +46,20 @@ class Store(Protocol):
     def wait_plan_change(self, timeout: float) -> None:
         """Block until a plan may have changed or ``timeout`` seconds pass (a hint; callers re-check the epoch)."""
 
-    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-        """Store ``plan`` and append its audit entry, atomically.
+    def save_plan(
+        self,
+        plan: Plan,
+        *,
+        before: Plan | None,
+        action: PlanAction,
+        evidence: dict[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> AuditEntry:
+        """Store ``plan`` and append its audit entry (with ``evidence``), atomically.
 
         Succeeds only when the stored revision is still ``plan.revision - 1`` (none for revision 1);
-        otherwise raises PlanConflictError and changes nothing.
+        otherwise raises PlanConflictError and changes nothing. With ``fence``, also only while that lease
+        is held with that token (else LeaseLostError).
         """
 
     def history(self, model: str) -> list[AuditEntry]:
@@ -84,6 +100,32 @@ class Store(Protocol):
 
     def get_prediction_outcomes(self, prediction_ids: Sequence[str]) -> dict[str, OutcomeRecord]:
         """The outcomes naming those predictions, by prediction_id, in one round trip; others are absent."""
+
+    # -- rollouts ------------------------------------------------------------------------------
+    def get_rollout(self, model: str) -> RolloutState | None:
+        """The model's current (or last) rollout, or None."""
+
+    def rollouts(self) -> dict[str, RolloutState]:
+        """Every model's current (or last) rollout, by model."""
+
+    def save_rollout(self, state: RolloutState, *, fence: Fence | None = None) -> None:
+        """Store ``state`` as the model's rollout, atomically, only when the stored one has ``seq`` =
+        ``state.seq - 1`` (none stored for ``seq`` 1); else RolloutConflictError. ``fence`` as in save_plan."""
+
+    def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Fence | None:
+        """Take or renew the lease ``name`` for ``ttl_s`` seconds; its fence, or None while another holds it.
+
+        Renewing keeps the token; a new holder (the lease was free or expired) gets a larger token than
+        any before it."""
+
+    def release_lease(self, fence: Fence) -> None:
+        """Give the lease up at once (a clean shutdown), when ``fence`` still holds it."""
+
+    def add_request_counts(self, counts: Sequence[RequestCount]) -> None:
+        """Add ``counts`` to the stored totals, in one round trip."""
+
+    def request_counts(self, model: str, revisions: Sequence[int]) -> list[RequestCount]:
+        """The totals of ``model`` under those plan revisions, one per key."""
 
     def close(self) -> None: ...
 

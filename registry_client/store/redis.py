@@ -16,6 +16,11 @@ Layout (documented in the README):
 - ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
   that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
   it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
+- Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
+  ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
+  ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
+  ``canaryline:requests:{model}`` hash ``revision|version|route|keyed|served|failed`` → count, and
+  ``canaryline:request-buckets:{model}`` set of ``revision|version|route|bucket`` (keyed requests' buckets).
 
 Every change is one Lua script, so a failure never leaves a half-written plan or record.
 """
@@ -33,11 +38,12 @@ import redis
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
-from registry_client.errors import PlanConflictError, StoreError, StoreUnavailableError
+from registry_client.domain.rollout import Fence
+from registry_client.errors import LeaseLostError, PlanConflictError, StoreError, StoreUnavailableError
+from registry_client.store.redis_rollouts import PREFIX, RolloutKeys, fence_value, lease_key
 
 __all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
 
-PREFIX = "canaryline"
 PLANS_CHANNEL = f"{PREFIX}:plans"
 #: Consumer group created with every model's log stream, for external readers (at-least-once).
 CONSUMER_GROUP = "canaryline"
@@ -47,7 +53,9 @@ _REVISIONS = f"{PREFIX}:plan_revisions"
 _EPOCH = f"{PREFIX}:plans:epoch"
 _MODELS = f"{PREFIX}:models"
 
+# KEYS: plans, revisions, history, epoch, lease. ARGV: model, revision, plan, entry, channel, fence ('' for none).
 _SAVE_PLAN = """
+if ARGV[6] ~= '' and redis.call('GET', KEYS[5]) ~= ARGV[6] then return -2 end
 local current = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if current ~= tonumber(ARGV[2]) - 1 then return current end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
@@ -106,7 +114,7 @@ def prediction_outcome_key(prediction_id: str) -> str:
     return f"{PREFIX}:outcome-of:{prediction_id}"
 
 
-class RedisStore:
+class RedisStore(RolloutKeys):
     def __init__(
         self,
         url: str,
@@ -127,6 +135,7 @@ class RedisStore:
         self._save_plan = self.client.register_script(_SAVE_PLAN)
         self._append = self.client.register_script(_APPEND)
         self._put_outcome = self.client.register_script(_PUT_OUTCOME)
+        self._register_rollout_scripts()
         self._pubsub: redis.client.PubSub | None = None
 
     @contextmanager
@@ -177,19 +186,30 @@ class RedisStore:
             self._pubsub = None
             time.sleep(timeout)  # Redis is down: fall back to the caller's periodic check
 
-    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-        entry = AuditEntry.of(plan, before=before, action=action)
+    def save_plan(
+        self,
+        plan: Plan,
+        *,
+        before: Plan | None,
+        action: PlanAction,
+        evidence: dict[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> AuditEntry:
+        entry = AuditEntry.of(plan, before=before, action=action, evidence=evidence)
         with self._errors(f"saving the plan of {plan.model!r}"):
             current = self._save_plan(
-                keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH],
+                keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH, lease_key(fence)],
                 args=[
                     plan.model,
                     plan.revision,
                     plan.model_dump_json(),
                     entry.model_dump_json(),
                     PLANS_CHANNEL,
+                    fence_value(fence),
                 ],
             )
+        if int(current) == -2:
+            raise LeaseLostError(f"lease {fence.name if fence else '?'!r} is no longer held by this controller")
         if int(current) != -1:
             raise PlanConflictError(
                 f"model {plan.model!r}: the plan is at revision {current}, "

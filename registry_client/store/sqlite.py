@@ -3,7 +3,11 @@
 Tables: ``plans`` and ``plan_history`` (routing plans and their audit entries), ``meta`` (the plans
 epoch), ``predictions`` (the prediction log, in write order by ``seq``), ``outcomes`` (one row
 per request_id: the outcome's JSON ``body``, ``observed_at`` and ``received_at``) and
-``prediction_outcomes`` (the same, one row per prediction_id named by an outcome).
+``prediction_outcomes`` (the same, one row per prediction_id named by an outcome). For rollouts:
+``rollouts`` (one row per model: its current rollout's state JSON and ``seq``), ``leases`` (the controller's
+lease: holder, fencing token, expiry in epoch seconds; the row stays when released, so tokens only grow),
+``request_counts`` (served and failed requests per model, version, revision, route and keyed) and
+``request_buckets`` (the distinct routing-key buckets of keyed requests, per model, revision, version, route).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import orjson
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.domain.rollout import Fence
 from registry_client.errors import PlanConflictError, StoreError
+from registry_client.store.sqlite_rollouts import ROLLOUT_SCHEMA, RolloutTables
 
 __all__ = ["SQLiteStore"]
 
@@ -59,7 +65,7 @@ _PAGE = 1000
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 
-class SQLiteStore:
+class SQLiteStore(RolloutTables):
     """Thread-safe: each thread gets its own connection to the same file."""
 
     def __init__(self, url: str) -> None:
@@ -72,7 +78,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        self._conn().executescript(_SCHEMA + ROLLOUT_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -107,11 +113,20 @@ class SQLiteStore:
     def wait_plan_change(self, timeout: float) -> None:
         time.sleep(timeout)  # no notifications in SQLite: the caller's epoch check is a cheap read
 
-    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-        entry = AuditEntry.of(plan, before=before, action=action)
+    def save_plan(
+        self,
+        plan: Plan,
+        *,
+        before: Plan | None,
+        action: PlanAction,
+        evidence: dict[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> AuditEntry:
+        entry = AuditEntry.of(plan, before=before, action=action, evidence=evidence)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._check_fence(conn, fence)
             row = conn.execute("SELECT revision FROM plans WHERE model = ?", (plan.model,)).fetchone()
             current = row[0] if row else 0
             if current != plan.revision - 1:

@@ -24,7 +24,8 @@ from service.dataplane.model_pool import ServingVersion
 from service.dataplane.named_inputs import validate_named
 from service.dataplane.outputs import check_finite
 from service.dataplane.plans import ActivePlan, PlanTable
-from service.dataplane.routing import Decision, choose, shadow_sampled
+from service.dataplane.request_counts import RequestTally
+from service.dataplane.routing import Decision, bucket, choose, shadow_sampled
 from service.dataplane.shadow import ShadowJob, ShadowRunner
 from service.dataplane.validation import PredictRequest, check_width
 from service.observability.metrics import Metrics, RequestRecorder
@@ -69,8 +70,12 @@ class Gateway:
         log: PredictionLog,
         shadow: ShadowRunner,
         metrics: Metrics | None = None,
+        *,
+        tally: RequestTally | None = None,
     ) -> None:
         self.settings = settings
+        #: Served and failed requests per revision, for the rollout's error and sample-ratio gates.
+        self.tally = tally
         self.plans = plans
         self.log = log
         self.shadow = shadow
@@ -125,41 +130,49 @@ class Gateway:
         bind_contextvars(
             model=plan.model, model_version=decision.version, route=decision.route, revision=decision.revision
         )
-        serving = active.versions[decision.version]
-        rows = request.rows
-        if request.named is not None or serving.schema is not None:
-            rows = self._named_rows(request, serving, plan.model, decision.version)
-        else:
-            check_width(rows, serving.n_features, model=plan.model, version=decision.version)
-        batcher = self._batchers.get(serving)
-        if batcher is None:
-            batcher = self._batchers[serving] = Batcher(max_rows=self.settings.max_batch)
+        # A sticky canary routes a keyed request by its key's bucket, so the sample-ratio gate counts buckets.
+        sticky = request.routing_key is not None and plan.canary is not None and plan.canary.sticky
+        key_bucket = bucket(plan.model, request.routing_key) if sticky and request.routing_key is not None else None
         try:
-            predictions, probabilities = await batcher.predict(serving, rows)
-        except ValueError as exc:  # scikit-learn's refusal of these inputs, after ours let them through
-            raise InputError(
-                f"model {plan.model!r} version {decision.version!r} cannot score these inputs: {exc}",
-                code="model_rejected_input",
-            ) from exc
-        check_finite(plan.model, decision.version, predictions, probabilities)
-        bind_contextvars(prediction_id=prediction_id)
-        await self.log.write(
-            PredictionRecord(
-                prediction_id=prediction_id,
-                request_id=request_id,
-                ts=ts,
-                model=plan.model,
-                model_version=decision.version,
-                route=decision.route,
-                revision=decision.revision,
-                inputs=rows,
-                predictions=predictions,
-                probabilities=probabilities,
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                instance=self.instance,
-                trace_id=trace_id,
+            serving = active.versions[decision.version]
+            rows = request.rows
+            if request.named is not None or serving.schema is not None:
+                rows = self._named_rows(request, serving, plan.model, decision.version)
+            else:
+                check_width(rows, serving.n_features, model=plan.model, version=decision.version)
+            batcher = self._batchers.get(serving)
+            if batcher is None:
+                batcher = self._batchers[serving] = Batcher(max_rows=self.settings.max_batch)
+            try:
+                predictions, probabilities = await batcher.predict(serving, rows)
+            except ValueError as exc:  # scikit-learn's refusal of these inputs, after ours let them through
+                raise InputError(
+                    f"model {plan.model!r} version {decision.version!r} cannot score these inputs: {exc}",
+                    code="model_rejected_input",
+                ) from exc
+            check_finite(plan.model, decision.version, predictions, probabilities)
+            bind_contextvars(prediction_id=prediction_id)
+            await self.log.write(
+                PredictionRecord(
+                    prediction_id=prediction_id,
+                    request_id=request_id,
+                    ts=ts,
+                    model=plan.model,
+                    model_version=decision.version,
+                    route=decision.route,
+                    revision=decision.revision,
+                    inputs=rows,
+                    predictions=predictions,
+                    probabilities=probabilities,
+                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                    instance=self.instance,
+                    trace_id=trace_id,
+                )
             )
-        )
+        except Exception:
+            self._count(plan.model, decision, bucket=key_bucket, failed=True)
+            raise
+        self._count(plan.model, decision, bucket=key_bucket, failed=False)
         if plan.shadow is not None and decision.route != "pinned":
             self._mirror(
                 active,
@@ -200,6 +213,10 @@ class Gateway:
         return validate_named(
             request.named, schema, max_length=self.settings.max_string_length, model=model, version=version
         )
+
+    def _count(self, model: str, decision: Decision, *, bucket: int | None, failed: bool) -> None:
+        if self.tally is not None:
+            self.tally.count(model, decision.version, decision.revision, decision.route, bucket=bucket, failed=failed)
 
     def _mirror(
         self,

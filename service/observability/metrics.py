@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ _SERVED = ("model", "version", "route")
 _VERSION = ("model", "version")
 _OUTCOMES = ("ok", "client_error", "server_error")
 LogKind = Literal["written", "spooled", "dropped", "refused"]
+_VERDICTS = {"pass": 1, "inconclusive": 0, "fail": -1}
 
 
 class Metrics:
@@ -208,6 +209,37 @@ class Metrics:
             _VERSION,
         )
 
+        # -- rollouts (the leading gateway's controller) ------------------------------------------------
+        self.rollout_step = gauge(
+            "canaryline_rollout_step",
+            "Step of the model's active rollout (1 = first canary step, 0 = shadow), by model and rolled-out version.",
+            _VERSION,
+            "livemostrecent",
+        )
+        self.rollout_weight = gauge(
+            "canaryline_rollout_weight_ratio",
+            "Canary share of the active rollout's current step (0 in the shadow phase), by model and version.",
+            _VERSION,
+            "livemostrecent",
+        )
+        self.rollout_paused = gauge(
+            "canaryline_rollout_paused",
+            "1 while the model's rollout is paused for a human (no verdict at its maximum step duration), else 0.",
+            _VERSION,
+            "livemostrecent",
+        )
+        self.rollout_gate = gauge(
+            "canaryline_rollout_gate_verdict",
+            "Verdict of each gate at the rollout's latest tick: 1 pass, 0 inconclusive, -1 fail.",
+            (*_VERSION, "gate"),
+            "livemostrecent",
+        )
+        self.rollout_decisions = counter(
+            "canaryline_rollout_decisions_total",
+            "Rollout decisions taken (begin, advance, promote, rollback, abort, pause, resume, end), by action.",
+            (*_VERSION, "action"),
+        )
+
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._request_series: dict[tuple[str, str, str], tuple[tuple[Counter, Counter, Counter], Histogram]] = {}
         self._window = window
@@ -285,6 +317,21 @@ class Metrics:
 
     def load_failed(self, model: str, version: str) -> None:
         self._child(self.load_failures, model, version).inc()
+
+    # -- rollouts ----------------------------------------------------------------------------------
+    def rollout_ticked(
+        self, model: str, version: str, *, phase: str, step: int, weight: float | None, verdicts: Mapping[str, str]
+    ) -> None:
+        """The state of an active (or just ended) rollout after a tick, and its gates' verdicts."""
+        active = phase in ("shadow", "step", "paused")
+        self._child(self.rollout_step, model, version).set(step + 1 if active and weight is not None else 0)
+        self._child(self.rollout_weight, model, version).set((weight or 0.0) / 100 if active else 0.0)
+        self._child(self.rollout_paused, model, version).set(1 if phase == "paused" else 0)
+        for gate, verdict in verdicts.items():
+            self._child(self.rollout_gate, model, version, gate).set(_VERDICTS.get(verdict, 0))
+
+    def rollout_decided(self, model: str, version: str, action: str) -> None:
+        self._child(self.rollout_decisions, model, version, action).inc()
 
     # -- outcomes ----------------------------------------------------------------------------------
     def outcome(self, records: Sequence[PredictionRecord], values: Sequence[Any], *, regression: bool) -> None:

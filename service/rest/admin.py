@@ -25,7 +25,7 @@ from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
 from service.rest.http import json_response, read_body
 
-__all__ = ["routes"]
+__all__ = ["actor_of", "routes"]
 
 _MAX_ADMIN_BODY = 64 * 1024
 
@@ -141,7 +141,7 @@ def _mutate(body_type: type[_Mutation], action: Action) -> Callable[[Request], A
     async def endpoint(request: Request) -> Response:
         request_id = request.state.request_id = new_id()
         request.app.state.gates.admin.check(request.headers)
-        actor = _actor(request)
+        actor = actor_of(request)
         body = _parse(body_type, await read_body(request, _MAX_ADMIN_BODY))
         model = request.path_params["model"]
         control: ControlPlane = request.app.state.control
@@ -162,7 +162,8 @@ def _mutate(body_type: type[_Mutation], action: Action) -> Callable[[Request], A
     return endpoint
 
 
-def _actor(request: Request) -> str:
+def actor_of(request: Request) -> str:
+    """Who is acting: ``X-Canaryline-Actor`` (checked against the actor rule), else ``admin``."""
     actor = request.headers.get("x-canaryline-actor")
     if actor is None:
         return "admin"

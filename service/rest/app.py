@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from service.rest import admin, feedback, kserve_v1, native, v2
+from service.rest import admin, feedback, kserve_v1, native, rollouts, v2
 from service.rest.auth import Gates
 from service.rest.errors import EXCEPTION_HANDLERS
 
@@ -51,9 +51,10 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
         app.state.gateway = current.gateway
         app.state.feedback = current.feedback
         app.state.control = current.control
+        app.state.rollouts = current.rollout_commands
         app.state.gates = Gates.from_settings(current.settings)
         if current.control is not None:
-            app.router.routes.extend(admin.routes())
+            app.router.routes.extend([*admin.routes(), *rollouts.routes()])
         yield
 
     routes: list[BaseRoute] = [*native.routes(), *feedback.routes(), *v2.routes(), *kserve_v1.routes()]

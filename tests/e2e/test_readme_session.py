@@ -50,7 +50,7 @@ def after_make_demo(tmp_path: Path) -> Iterator[Path]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,  # the demo ends with two rollouts (about a minute more on a loaded machine)
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert (tmp_path / ".demo" / "env").is_file()

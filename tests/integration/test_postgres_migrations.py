@@ -8,7 +8,7 @@ import threading
 import psycopg
 import pytest
 
-from registry_client.domain.plan import Plan
+from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.errors import StoreSchemaError
 from registry_client.store.postgres import PostgresStore, prepare_database
 from registry_client.store.postgres.connection import connect
@@ -64,8 +64,8 @@ def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postg
         assert migrate(conn, upto=latest_version() - 1) == latest_version() - 1
     finally:
         conn.close()
-    assert "joined" not in tables(postgres_db)
-    with psycopg.connect(postgres_db, autocommit=True) as raw:  # rows as code of schema 1 wrote them
+    assert "rollouts" not in tables(postgres_db)
+    with psycopg.connect(postgres_db, autocommit=True) as raw:  # rows as code of schema N-1 wrote them
         raw.execute(
             "CREATE TABLE canaryline.predictions_20251202 PARTITION OF canaryline.predictions "
             "FOR VALUES FROM ('2025-12-02 00:00+00') TO ('2025-12-03 00:00+00')"
@@ -76,12 +76,34 @@ def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postg
             "revision, shadow, inputs, predictions, latency_ms, instance) VALUES ('p1', 'r1', '2025-12-02 10:00+00', "
             "'iris', 'v1', 'stable', 1, false, '[[1.0, 2.0]]', '[0]', 0.5, 'old')"
         )
+        plan = Plan.initial("iris", "v1")
+        entry = AuditEntry.of(plan, before=None, action="create")
+        raw.execute(
+            "INSERT INTO canaryline.plans (model, revision, body) VALUES ('iris', 1, %s::jsonb)",
+            (plan.model_dump_json(),),
+        )
+        raw.execute(
+            "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, after, entry) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)",
+            (
+                entry.model,
+                entry.revision,
+                entry.at,
+                entry.actor,
+                entry.action,
+                entry.reason,
+                plan.model_dump_json(),
+                entry.model_dump_json(),
+            ),
+        )
     store = PostgresStore(postgres_db, timeout_s=LOADED)
     try:
         store.put_outcome("r1", [0], 1.0, 2.0)
         assert [r.prediction_id for r in store.predictions_for_request("r1")] == ["p1"]
         store.append_predictions([make_record(1)])  # p1 again: still written once
         assert store.count_predictions() == 1
+        assert store.history("iris") == [entry] and entry.evidence is None
+        assert store.get_plan("iris") == plan and store.get_rollout("iris") is None
         with store._conn("test") as conn:
             assert conn.execute("SELECT prediction_id, outcome FROM canaryline.joined").fetchall() == [("p1", 0)]
     finally:

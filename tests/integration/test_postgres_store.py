@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from registry_client.analysis.joined import joined_rows
-from registry_client.domain.plan import Plan
+from registry_client.domain.plan import Canary, Plan
 from registry_client.domain.records import PredictionRecord
 from registry_client.errors import StoreUnavailableError
 from registry_client.registry.registry import Registry
@@ -195,3 +195,17 @@ def test_registering_a_version_fills_the_model_versions_table(pg: PostgresStore,
         f"bentoml:{model_name}:v1",
     )
     assert [(r[0], r[6]) for r in rows] == [("v1", ""), ("v2", "a tree")]
+
+
+def test_a_rollouts_evidence_is_a_column_analysts_can_query(pg: PostgresStore, postgres_db: str) -> None:
+    """plan_history.evidence holds what a rollout decided on, as jsonb; a change made by hand leaves it null."""
+    first = Plan.initial("iris", "v1")
+    pg.save_plan(first, before=None, action="create")
+    second = first.evolve(actor="rollout", reason="step 1", canary=Canary(version="v2", weight=10))
+    pg.save_plan(second, before=first, action="canary", evidence={"action": "begin", "gates": [{"gate": "quality"}]})
+    with psycopg.connect(postgres_db) as conn:
+        rows = conn.execute(
+            "SELECT revision, evidence ->> 'action', evidence -> 'gates' -> 0 ->> 'gate' "
+            "FROM canaryline.plan_history WHERE model = 'iris' ORDER BY revision"
+        ).fetchall()
+    assert rows == [(1, None, None), (2, "begin", "quality")]

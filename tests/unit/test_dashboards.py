@@ -60,6 +60,8 @@ def exported() -> set[str]:
     metrics.plan_applied(plan)
     metrics.version_unloaded("iris", "v0")
     metrics.load_failed("iris", "v4")
+    metrics.rollout_ticked("iris", "v2", phase="paused", step=0, weight=20.0, verdicts={"quality": "inconclusive"})
+    metrics.rollout_decided("iris", "v2", "pause")
     return exposed_names(generate_latest(metrics.registry).decode())
 
 
@@ -132,6 +134,7 @@ def test_alert_rules_validate_and_fire_as_intended() -> None:
         "PredictionLogSpoolUnavailable",
         "GatewayShedding",
         "VersionLoadFailures",
+        "RolloutPaused",
     } <= alerts
 
 

@@ -1,6 +1,7 @@
 """Routing plans in PostgreSQL: optimistic revisions, the append-only audit, the epoch and LISTEN/NOTIFY.
 
-A plan change is one transaction: it moves the one-row epoch first (that row lock serializes every plan
+A plan change is one transaction: with a fence, it first checks the rollout lease (``rollouts.check_fence``,
+the lease row locked until commit); it then moves the one-row epoch first (that row lock serializes every plan
 change, so two writers can never both see revision N and both write N+1), checks the stored revision,
 writes the plan, appends the audit row and sends ``NOTIFY canaryline_plans, '<model>'``, which PostgreSQL
 delivers at commit, to every listening gateway of every replica, and never for a change rolled back.
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import time
 from contextlib import suppress
+from typing import Any
 
 import psycopg
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
+from registry_client.domain.rollout import Fence
 from registry_client.errors import PlanConflictError, StoreError
 from registry_client.store.postgres.connection import Connection, connect
+from registry_client.store.postgres.rollouts import check_fence
 
 __all__ = ["PLANS_CHANNEL", "PlanListener", "epoch", "get_plan", "history", "plans", "save_plan"]
 
@@ -41,9 +45,18 @@ def epoch(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def save_plan(conn: Connection, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
-    entry = AuditEntry.of(plan, before=before, action=action)
+def save_plan(
+    conn: Connection,
+    plan: Plan,
+    *,
+    before: Plan | None,
+    action: PlanAction,
+    evidence: dict[str, Any] | None = None,
+    fence: Fence | None = None,
+) -> AuditEntry:
+    entry = AuditEntry.of(plan, before=before, action=action, evidence=evidence)
     with conn.transaction():
+        check_fence(conn, fence)  # first: a writer that lost its lease waits on no other lock
         conn.execute("UPDATE canaryline.plans_epoch SET epoch = epoch + 1")
         row = conn.execute("SELECT revision FROM canaryline.plans WHERE model = %s", (plan.model,)).fetchone()
         current = int(row[0]) if row else 0
@@ -59,8 +72,9 @@ def save_plan(conn: Connection, plan: Plan, *, before: Plan | None, action: Plan
             (plan.model, plan.revision, plan.model_dump_json(), plan.updated_at),
         )
         conn.execute(
-            "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, before, after, entry) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+            "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, before, after, entry, "
+            "evidence) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, "
+            "nullif(%s::jsonb -> 'evidence', 'null'))",  # the entry's own evidence, as history() returns it
             (
                 plan.model,
                 plan.revision,
@@ -71,6 +85,7 @@ def save_plan(conn: Connection, plan: Plan, *, before: Plan | None, action: Plan
                 before.model_dump_json() if before is not None else None,
                 plan.model_dump_json(),
                 entry.model_dump_json(),
+                entry.model_dump_json(include={"evidence"}),
             ),
         )
         conn.execute("SELECT pg_notify(%s, %s)", (PLANS_CHANNEL, plan.model))

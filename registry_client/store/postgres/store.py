@@ -1,4 +1,4 @@
-"""The PostgreSQL store: plans, the prediction log and outcomes shared by a fleet, with history that lasts.
+"""The PostgreSQL store: plans, the prediction log, outcomes and rollouts shared by a fleet, with history that lasts.
 
 Opening it checks the schema lazily: the first call that needs the database applies the migrations it
 lacks (:mod:`~registry_client.store.postgres.migrations`), so a gateway worker starts while PostgreSQL is
@@ -18,9 +18,11 @@ from psycopg_pool import ConnectionPool
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
+from registry_client.domain.request_counts import RequestCount
+from registry_client.domain.rollout import Fence, RolloutState
 from registry_client.errors import StoreSchemaError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import log, outcomes, plans, retention
+from registry_client.store.postgres import log, outcomes, plans, retention, rollouts
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
@@ -82,10 +84,18 @@ class PostgresStore:
         """Return on a NOTIFY from any plan change, or after ``timeout``; meant for one thread."""
         self._listener.wait(timeout)
 
-    def save_plan(self, plan: Plan, *, before: Plan | None, action: PlanAction) -> AuditEntry:
+    def save_plan(
+        self,
+        plan: Plan,
+        *,
+        before: Plan | None,
+        action: PlanAction,
+        evidence: dict[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> AuditEntry:
         return self._call(
             f"saving the plan of {plan.model!r}",
-            lambda conn: plans.save_plan(conn, plan, before=before, action=action),
+            lambda conn: plans.save_plan(conn, plan, before=before, action=action, evidence=evidence, fence=fence),
         )
 
     def history(self, model: str) -> list[AuditEntry]:
@@ -150,6 +160,35 @@ class PostgresStore:
         return self._call(
             f"reading the outcomes of {len(prediction_ids)} predictions",
             lambda conn: outcomes.get_prediction_outcomes(conn, prediction_ids),
+        )
+
+    # -- rollouts ------------------------------------------------------------------------------
+    def get_rollout(self, model: str) -> RolloutState | None:
+        return self._call(f"reading the rollout of {model!r}", lambda conn: rollouts.get_rollout(conn, model))
+
+    def rollouts(self) -> dict[str, RolloutState]:
+        return self._call("reading rollouts", rollouts.rollouts)
+
+    def save_rollout(self, state: RolloutState, *, fence: Fence | None = None) -> None:
+        self._call(
+            f"saving the rollout of {state.spec.model!r}",
+            lambda conn: rollouts.save_rollout(conn, state, fence=fence),
+        )
+
+    def acquire_lease(self, name: str, holder: str, ttl_s: float) -> Fence | None:
+        return self._call(f"taking the lease {name!r}", lambda conn: rollouts.acquire_lease(conn, name, holder, ttl_s))
+
+    def release_lease(self, fence: Fence) -> None:
+        self._call(f"releasing the lease {fence.name!r}", lambda conn: rollouts.release_lease(conn, fence))
+
+    def add_request_counts(self, counts: Sequence[RequestCount]) -> None:
+        if counts:
+            self._call(f"adding {len(counts)} request counts", lambda conn: rollouts.add_request_counts(conn, counts))
+
+    def request_counts(self, model: str, revisions: Sequence[int]) -> list[RequestCount]:
+        return self._call(
+            f"reading the request counts of {model!r}",
+            lambda conn: rollouts.request_counts(conn, model, revisions),
         )
 
     # -- the version catalog ------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""A rollout's window: the evidence of one tick, read from the store, and the gates evaluated on it.
+
+The window is the traffic served under the rollout's own plan revisions (concurrent requests only): the
+canary version's ``canary``-route records against the stable version's ``stable``-route records of the
+same revisions, since the rollout started. Quality reads matured rows only (served more than
+``label_delay`` ago) joined to their outcomes (:func:`~registry_client.analysis.joined.joined_rows`);
+latency reads every record's ``latency_ms``; errors and the sample ratio read the request counts the
+gateways add per revision (:meth:`Store.request_counts <registry_client.store.Store.request_counts>`).
+
+In the shadow phase the window is the shadow version's records paired with the primary (stable) records
+they mirror; the quality gate is the confidence sequence of the per-row paired difference.
+
+Reading the whole window each tick is linear in its records; at the default 10 s tick and the ~10⁵
+records of a day-long 5 % step this is well under a second on SQLite (the e2e tests run far smaller).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from registry_client.analysis.joined import JoinedRow, joined_rows
+from registry_client.analysis.sequential import mean_sequence
+from registry_client.domain.plan import AuditEntry
+from registry_client.domain.rollout import RolloutState
+from registry_client.rollout.gates import (
+    Coverage,
+    GateResult,
+    GateThresholds,
+    QualityRows,
+    RevisionTraffic,
+    error_gate,
+    latency_gate,
+    quality_gate,
+    sample_ratio_gate,
+)
+from registry_client.rollout.spec import thresholds_of
+from registry_client.store import Store
+
+__all__ = ["Window", "evaluate", "gate_dict", "weights_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What one tick's gates were computed on: revisions, time range and the matured cut-off."""
+
+    revisions: tuple[int, ...]
+    weights: dict[int, float]  # revision → canary share in (0, 1]
+    since: float
+    until: float
+    matured_before: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revisions": list(self.revisions),
+            "weights": {str(k): v for k, v in self.weights.items()},
+            "since": self.since,
+            "until": self.until,
+            "matured_before": self.matured_before,
+        }
+
+
+def weights_of(history: list[AuditEntry], revisions: tuple[int, ...]) -> dict[int, float]:
+    """The canary share of each of ``revisions``, from the plans the audit history recorded."""
+    found: dict[int, float] = {}
+    for entry in history:
+        if entry.revision in revisions and entry.after.canary is not None:
+            found[entry.revision] = entry.after.canary.weight / 100
+    return found
+
+
+def gate_dict(gate: GateResult) -> dict[str, Any]:
+    """A gate's result as JSON-ready evidence (NaN and infinities become None)."""
+    data = asdict(gate)
+    for key in ("estimate", "low", "high", "threshold"):
+        value = data[key]
+        if isinstance(value, float) and not math.isfinite(value):
+            data[key] = None
+    return data
+
+
+def _quality(row: JoinedRow, task: str) -> float:
+    outcome: Any = row.outcome
+    if task == "regression":
+        return -abs(float(row.prediction) - float(outcome))
+    return 1.0 if row.prediction == outcome else 0.0
+
+
+def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tuple[Window, list[GateResult]]:
+    """The window and every gate of this tick (the shadow phase's paired gate, or the four canary gates)."""
+    spec = state.spec
+    limits = thresholds_of(spec)
+    history = store.history(spec.model)
+    revisions = state.revisions
+    window = Window(revisions, weights_of(history, revisions), state.started_at, now, now - spec.label_delay_s)
+    if state.resumes_to == "shadow":
+        return window, [_paired_gate(store, state, window, limits, task)]
+    arms = {("canary", spec.version): True, ("stable", state.stable): False}
+    quality: list[tuple[float, bool, float]] = []
+    matured: dict[str, tuple[bool, bool]] = {}
+    latency: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    for row in joined_rows(store, spec.model, since=state.started_at):
+        on_canary = arms.get((row.route, row.model_version))
+        if row.shadow or on_canary is None or row.revision not in window.weights:
+            continue
+        latency[on_canary][row.prediction_id] = row.latency_ms
+        if row.ts >= window.matured_before:
+            continue
+        seen = matured.get(row.prediction_id, (on_canary, False))
+        matured[row.prediction_id] = (on_canary, seen[1] or row.joined)
+        weight = window.weights[row.revision]
+        if row.joined and 0 < weight < 1:
+            quality.append((_quality(row, task), on_canary, weight))
+    rows = (
+        QualityRows(
+            np.array([q for q, _, _ in quality]),
+            np.array([c for _, c, _ in quality], dtype=bool),
+            np.array([w for _, _, w in quality]),
+        )
+        if quality
+        else QualityRows.empty()
+    )
+    coverage = _coverage(matured.values())
+    traffic = _traffic(store, state, window)
+    gates = [
+        quality_gate(rows, coverage, limits, task=task),
+        latency_gate(np.array(list(latency[True].values())), np.array(list(latency[False].values())), limits),
+        error_gate(traffic, limits),
+    ]
+    gates.append(sample_ratio_gate(traffic, limits))
+    return window, gates
+
+
+def _coverage(matured: Any) -> Coverage:
+    counts = {True: [0, 0], False: [0, 0]}
+    for on_canary, labelled in matured:
+        counts[on_canary][0] += 1
+        counts[on_canary][1] += int(labelled)
+    return Coverage(counts[True][0], counts[True][1], counts[False][0], counts[False][1])
+
+
+def _traffic(store: Store, state: RolloutState, window: Window) -> list[RevisionTraffic]:
+    totals: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    buckets: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for count in store.request_counts(state.spec.model, window.revisions):
+        key = count.key
+        if (key.route, key.version) == ("canary", state.spec.version):
+            arm = "canary"
+        elif (key.route, key.version) == ("stable", state.stable):
+            arm = "stable"
+        else:
+            continue
+        fields = totals[key.revision]
+        fields[f"{arm}_answered"] += count.served
+        fields[f"{arm}_failed"] += count.failed
+        if not key.keyed:
+            fields[f"{arm}_requests_unkeyed"] += count.served + count.failed
+        buckets[(key.revision, arm)].update(count.buckets)
+    for (revision, arm), seen in buckets.items():
+        if seen:
+            totals[revision][f"{arm}_key_buckets"] = len(seen)
+    return [
+        RevisionTraffic(revision, window.weights[revision], **dict(fields))
+        for revision, fields in sorted(totals.items())
+        if revision in window.weights
+    ]
+
+
+def _paired_gate(store: Store, state: RolloutState, window: Window, limits: GateThresholds, task: str) -> GateResult:
+    """Shadow minus primary quality over labelled pairs (the same request, both versions), anytime-valid."""
+    spec = state.spec
+    primaries: dict[tuple[str, int], JoinedRow] = {}
+    shadows: list[JoinedRow] = []
+    for row in joined_rows(store, spec.model, since=state.started_at):
+        if row.ts >= window.matured_before:
+            continue
+        if row.shadow and row.model_version == spec.version:
+            shadows.append(row)
+        elif not row.shadow and row.model_version == state.stable:
+            primaries[(row.request_id, row.row_index)] = row
+    pairs: list[float] = []
+    agree = compared = 0
+    for row in shadows:
+        primary = primaries.get((row.request_id, row.row_index))
+        if primary is None:
+            continue
+        compared += 1
+        agree += int(primary.prediction == row.prediction)
+        if row.joined and primary.joined:
+            pairs.append(_quality(row, task) - _quality(primary, task))
+    threshold = -limits.margin
+    base = GateResult(
+        gate="quality",
+        verdict="inconclusive",
+        reason="",
+        n_canary=len(pairs),
+        n_stable=len(pairs),
+        threshold=threshold,
+        detail={"agreement": agree / compared if compared else None, "compared_rows": compared},
+    )
+    if len(pairs) < limits.min_outcomes:
+        return replace(
+            base,
+            reason=f"{len(pairs)} labelled pairs; {limits.min_outcomes} needed",
+            needed=limits.min_outcomes - len(pairs),
+        )
+    sequence = mean_sequence(np.array(pairs), alpha=limits.alpha, t_opt=limits.min_outcomes)
+    assert sequence.low is not None and sequence.high is not None and sequence.estimate is not None
+    result = replace(base, estimate=sequence.estimate, low=sequence.low, high=sequence.high, method=sequence.method)
+    interval = f"paired difference {sequence.estimate:+.4f} in [{sequence.low:+.4f}, {sequence.high:+.4f}]"
+    if sequence.low > threshold:
+        return replace(result, verdict="pass", reason=f"{interval}: above -margin {threshold:+.4f}")
+    if sequence.high < threshold:
+        return replace(result, verdict="fail", reason=f"{interval}: below -margin {threshold:+.4f}")
+    return replace(result, reason=f"{interval}: straddles -margin {threshold:+.4f}")
