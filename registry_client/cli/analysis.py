@@ -55,11 +55,11 @@ def evaluate_model(
 ) -> None:
     """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
 
-    Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback (on PostgreSQL
+    scored and grouped by the database, which sends back only aggregates). Each canary
     is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
-    from registry_client.analysis.evaluation import evaluate
-    from registry_client.analysis.joined import joined_rows
+    from registry_client.analysis.aggregated import evaluate_store
     from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables
 
     low, high = _window(since, until)
@@ -73,8 +73,7 @@ def evaluate_model(
     if known is None and task is None:
         raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
     chosen = cast("Task", known or task)
-    rows = joined_rows(registry.store, model, since=low, until=high)
-    report = evaluate(rows, task=chosen, history=registry.store.history(model))
+    report = evaluate_store(registry.store, model, task=chosen, since=low, until=high)
     if as_json:
         print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
     else:

@@ -7,18 +7,21 @@ Three implementations share one contract (``tests/integration/test_store_contrac
 All methods are synchronous and thread-safe; the gateway calls them from background threads.
 
 A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
-the BentoML model store stays the registry's source of truth.
+the BentoML model store stays the registry's source of truth. A store that is also an
+:class:`EvaluationQueries` (PostgreSQL) scores and groups a model's joined rows in its own engine, so
+``canaryline eval`` fetches a few aggregates instead of every row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from registry_client.domain.aggregates import EvaluationAggregates
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 
-__all__ = ["Store", "VersionCatalog"]
+__all__ = ["EvaluationQueries", "Store", "VersionCatalog"]
 
 
 @runtime_checkable
@@ -93,3 +96,21 @@ class VersionCatalog(Protocol):
     def record_version(self, version: Mapping[str, Any]) -> None:
         """Keep one registered version's row (name, version, task, framework, params, metrics, data_version,
         code_version, description, sha256, artifact_uri, created_at, created_by); a row already there stays."""
+
+
+@runtime_checkable
+class EvaluationQueries(Protocol):
+    def evaluation_aggregates(
+        self,
+        model: str,
+        *,
+        task: Literal["classification", "regression"],
+        since: float | None = None,
+        until: float | None = None,
+    ) -> EvaluationAggregates | None:
+        """The aggregates of ``model``'s joined rows with ``since <= ts < until`` (the joined view's rows, as
+        :func:`~registry_client.analysis.joined.joined_rows` yields them), computed by the store.
+
+        None when some row cannot be scored there (a non-numeric regression value, a record whose inputs,
+        predictions and outcomes differ in length, a boolean label against a number): the caller then
+        evaluates row by row, which gives the verdict the row deserves and names it."""
