@@ -86,7 +86,8 @@ def load_postgres(url: str, model: str, n: int) -> None:
         params = {"t0": T0, "step": step, "model": model, "n": n}
         conn.execute(_PG_PREDICTIONS, params)
         conn.execute(
-            "INSERT INTO canaryline.prediction_ids (prediction_id, ts) SELECT prediction_id, ts FROM canaryline.predictions"
+            "INSERT INTO canaryline.prediction_ids (prediction_id, ts) "
+            "SELECT prediction_id, ts FROM canaryline.predictions"
         )
         conn.execute(_PG_OUTCOMES, params)
         conn.execute("VACUUM ANALYZE")
@@ -137,7 +138,7 @@ def load_sqlite(url: str, model: str, n: int) -> None:
             batch = []
     now = time.time()
     rows = ((f"r{g}", orjson.dumps([(g + 2) % 3 if g % 7 == 0 else g % 3]), now, now) for g in range(1, n + 1) if g % 5)
-    conn = store._conn()  # noqa: SLF001 (bulk load: one transaction on the store's own connection)
+    conn = store._conn()
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany("INSERT INTO outcomes (request_id, body, observed_at, received_at) VALUES (?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
@@ -153,7 +154,7 @@ def time_eval(store_url: str, model: str, home: Path, *extra: str) -> tuple[floa
         "CANARYLINE_STORE_TIMEOUT_S": "30",
     }
     started = time.perf_counter()
-    child = subprocess.Popen(  # noqa: S603
+    child = subprocess.Popen(
         [str(CANARYLINE), "eval", model, "--json", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     out = child.stdout.read() if child.stdout else b""
@@ -198,7 +199,8 @@ def main() -> None:
                 floor_wall, floor_rss, _ = time_eval(url, model, home, "--since", str(time.time() + 3600))
                 wall, rss, rows = time_eval(url, model, home)
                 print(
-                    f"  {name:8} empty window (the CLI's floor): {floor_wall:6.2f} s wall, peak RSS {floor_rss:6.0f} MB",
+                    f"  {name:8} empty window (the CLI's floor): {floor_wall:6.2f} s wall, "
+                    f"peak RSS {floor_rss:6.0f} MB",
                     flush=True,
                 )
                 print(
