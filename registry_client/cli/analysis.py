@@ -60,7 +60,8 @@ def evaluate_model(
     is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
     from registry_client.analysis.aggregated import evaluate_store
-    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables
+    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables, trimmed_history_warning
+    from registry_client.store import BoundedLog
 
     low, high = _window(since, until)
     if task not in (None, "classification", "regression"):
@@ -74,8 +75,17 @@ def evaluate_model(
         raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
     chosen = cast("Task", known or task)
     report = evaluate_store(registry.store, model, task=chosen, since=low, until=high)
+    store = registry.store
+    warning = (
+        trimmed_history_warning(store.log_bounds(model), model=model, since=low)
+        if isinstance(store, BoundedLog)
+        else None
+    )
+    if warning is not None:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
+        warnings = [] if warning is None else [warning]
+        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high, warnings=warnings))
     else:
         console.print(evaluation_tables(report, model=model))
 

@@ -9,19 +9,21 @@ All methods are synchronous and thread-safe; the gateway calls them from backgro
 A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
 the BentoML model store stays the registry's source of truth. A store that is also an
 :class:`EvaluationQueries` (PostgreSQL) scores and groups a model's joined rows in its own engine, so
-``canaryline eval`` fetches a few aggregates instead of every row.
+``canaryline eval`` fetches a few aggregates instead of every row. A :class:`BoundedLog` (Redis) forgets old
+records by its own bound and says what it trimmed, so metrics count it and ``eval`` warns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from registry_client.domain.aggregates import EvaluationAggregates
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 
-__all__ = ["EvaluationQueries", "Store", "VersionCatalog"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "VersionCatalog"]
 
 
 @runtime_checkable
@@ -114,3 +116,24 @@ class EvaluationQueries(Protocol):
         None when some row cannot be scored there (a non-numeric regression value, a record whose inputs,
         predictions and outcomes differ in length, a boolean label against a number): the caller then
         evaluates row by row, which gives the verdict the row deserves and names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogBounds:
+    """What a bounded log still holds of one model: its oldest record's ts (None: no record), how many
+    records its bound has removed so far (every writer's), the bound, and how long outcomes are kept."""
+
+    oldest_ts: float | None
+    trimmed: int
+    max_records: int
+    outcome_ttl_s: int
+
+
+@runtime_checkable
+class BoundedLog(Protocol):
+    """A store whose log forgets old records by its own bound (Redis: the stream's MAXLEN)."""
+
+    def take_trimmed(self) -> dict[str, int]:
+        """Records removed from each model's log by this process's writes since the last call."""
+
+    def log_bounds(self, model: str) -> LogBounds: ...
