@@ -16,6 +16,7 @@ CLOSED_ARMS = (
     "gw-shadow",  # gateway, ack logging to Redis, shadow v3 (a slower forest) on 100%, no canary
     "gw-async",  # gateway, async logging to Redis, canary v2 at 10%
     "gw-off",  # gateway, logging off (only when the gateway has that mode), canary v2 at 10%
+    "gw-postgres",  # gateway, ack logging to PostgreSQL ($BENCH_POSTGRES_URL's server, a fresh database), canary 10%
     "mlserver",  # MLServer 1.7.1 + mlserver-sklearn, adaptive batching off (its default)
     "mlserver-batched",  # the same with adaptive batching on (32 rows, 2 ms)
     "replicas-1",  # one of three replicas sharing Redis (ack, canary 10%), alone

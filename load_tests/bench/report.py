@@ -147,6 +147,8 @@ def compute(
                "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
         _ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
                "closed", target=(">=", 0.9)),
+        _ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
+               "throughput", "closed", target=(">=", 0.9)),
     ]  # fmt: skip
     others = [
         _ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
@@ -161,6 +163,8 @@ def compute(
         _ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
                "closed"),
         _ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
+               "closed"),
+        _ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
                "closed"),
         _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
         _ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),

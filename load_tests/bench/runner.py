@@ -87,6 +87,7 @@ class Bench:
         self.say = say
         self.servers: dict[str, Server] = {}
         self.redis: Server | None = None
+        self.postgres: tuple[str, str] | None = None  # (admin URL, the arm's database URL)
         self.arms: dict[str, Arm] = {}
         self.main: MainPlan | None = None
         self.setup_info = Setup(store="redis", pinned=False, generator=generator)
@@ -115,6 +116,8 @@ class Bench:
             wanted.add("gw-async")
         if "gw-off" in arms and "off" in gateway_log_modes():
             wanted.add("gw-off")
+        if "gw-postgres" in arms:
+            wanted.add("gw-postgres")
         if arms & {"mlserver", "mlserver-batched", "mlserver-batch100"}:
             wanted.add("mlserver")
         if arms & {"replicas-1", "replicas-3"} and self.mode.replicas:
@@ -140,6 +143,8 @@ class Bench:
         models = register_models(self._store_url(0), wine=False)
         for db in (1, 2, 3):
             ensure_plan(self._store_url(db), IRIS, "v1")
+        if "gw-postgres" in wanted:
+            self._postgres_database()
         mlserver_binary = self._mlserver_binary() if "mlserver" in wanted else None
         self._start(wanted, bentoml_home, models["v1"], mlserver_binary)
         self._pin_all()
@@ -201,6 +206,26 @@ class Bench:
             else {},
         }
 
+    def _postgres_database(self) -> None:
+        """A fresh database on ``$BENCH_POSTGRES_URL`` (default: the local server) for the PostgreSQL arm,
+        its schema applied and iris's plan saved; dropped by :meth:`close`. Its server is not pinned, and its
+        CPU is not in the arm's CPU per request (the throughput ratio is the figure)."""
+        import uuid
+
+        import psycopg
+
+        admin = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        try:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.Error as exc:
+            self.setup_info.skipped["gw-postgres"] = f"skipped: no PostgreSQL at {admin}: {exc}"
+            self.say(self.setup_info.skipped["gw-postgres"])
+            return
+        self.postgres = (admin, admin.rsplit("/", 1)[0] + f"/{name}")
+        ensure_plan(self.postgres[1], IRIS, "v1")
+
     def _mlserver_binary(self) -> Path | None:
         if self.mlserver_venv is None:
             self.setup_info.skipped["mlserver"] = "skipped: --no-mlserver"
@@ -227,6 +252,8 @@ class Bench:
             )
         if "gw-off" in wanted:
             self.servers["gw-off"] = servers.gateway("gw-off", work, bentoml_home, self._store_url(3), log_mode="off")
+        if "gw-postgres" in wanted and self.postgres is not None:
+            self.servers["gw-postgres"] = servers.gateway("gw-postgres", work, bentoml_home, self.postgres[1])
         if "replicas" in wanted:
             for i in range(self.mode.replicas):
                 self.servers[f"replica-{i}"] = servers.gateway(f"replica-{i}", work, bentoml_home, self._store_url(2))
@@ -249,7 +276,7 @@ class Bench:
     def _plans(self) -> None:
         """Canary v2 at 10% on the async gateway and the replicas; the main gateway starts stable."""
         token = servers.ADMIN_TOKEN
-        for name in ("gw-async", "gw-off", "replica-0"):
+        for name in ("gw-async", "gw-off", "gw-postgres", "replica-0"):
             if name in self.servers:
                 plan = MainPlan(self.servers[name].url, token)
                 plan.to("canary")
@@ -291,6 +318,7 @@ class Bench:
         if "off" not in gateway_log_modes():
             self.setup_info.skipped["gw-off"] = "skipped: the gateway has no log mode 'off'"
         arm("gw-off", ["gw-off"], "/predict", logs_to_redis=redis)
+        arm("gw-postgres", ["gw-postgres"], "/predict")
         arm("mlserver", ["mlserver"], "/v2/models/iris/infer")
         arm("mlserver-batched", ["mlserver"], "/v2/models/iris-batched/infer")
         arm("gw-batch100", ["gw-main"], "/predict", state="canary", logs_to_redis=redis)
@@ -483,6 +511,12 @@ class Bench:
             server.stop()
         if self.redis is not None:
             self.redis.stop()
+        if self.postgres is not None:
+            import psycopg
+
+            admin, url = self.postgres
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def _cmdline(pid: int) -> str:

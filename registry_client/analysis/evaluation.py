@@ -45,6 +45,7 @@ from registry_client.domain.versions import sort_versions, version_key
 from registry_client.errors import EvaluationError
 
 __all__ = [
+    "TESTS",
     "Comparison",
     "Estimate",
     "EvaluationError",
@@ -207,7 +208,8 @@ def _group_report(key: tuple[str, str, bool], group: _Group, task: Task) -> Grou
     )
 
 
-_TESTS: dict[tuple[str, Task], str] = {
+#: The test behind each comparison (canary vs stable, shadow vs primary) per task, as reports name it.
+TESTS: dict[tuple[str, Task], str] = {
     ("compare", "classification"): "pooled two-proportion z test; Newcombe hybrid score interval",
     ("compare", "regression"): "Welch t-test on absolute errors; Welch-Satterthwaite t interval",
     ("shadow", "classification"): "exact McNemar test; Wald interval of the paired difference",
@@ -233,7 +235,7 @@ def _compare(arms: dict[tuple[str, str, int], list[float]], episode: CanaryEpiso
         canary, stable = np.abs(canary), np.abs(stable)
         difference, p_value = welch(canary, stable)
     return Comparison(
-        test=_TESTS["compare", task],
+        test=TESTS["compare", task],
         canary_version=episode.canary_version,
         stable_version=episode.stable_version,
         revisions=list(episode.revisions),
@@ -289,7 +291,7 @@ def _shadow_report(
         agreement=agreement,
         mean_abs_difference=mad,
         paired_outcomes=int(shadow.size),
-        test=_TESTS["shadow", task],
+        test=TESTS["shadow", task],
         shadow_value=float(shadow.mean()) if shadow.size else None,
         primary_value=float(prim.mean()) if shadow.size else None,
         difference=difference,

@@ -55,12 +55,13 @@ def evaluate_model(
 ) -> None:
     """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
 
-    Reads the store directly: the prediction log joined with the outcomes posted to /feedback. Each canary
+    Reads the store directly: the prediction log joined with the outcomes posted to /feedback (on PostgreSQL
+    scored and grouped by the database, which sends back only aggregates). Each canary
     is compared with the stable traffic of the plan revisions it ran in (see the plan history).
     """
-    from registry_client.analysis.evaluation import evaluate
-    from registry_client.analysis.joined import joined_rows
-    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables
+    from registry_client.analysis.aggregated import evaluate_store
+    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables, trimmed_history_warning
+    from registry_client.store import BoundedLog
 
     low, high = _window(since, until)
     if task not in (None, "classification", "regression"):
@@ -73,10 +74,18 @@ def evaluate_model(
     if known is None and task is None:
         raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
     chosen = cast("Task", known or task)
-    rows = joined_rows(registry.store, model, since=low, until=high)
-    report = evaluate(rows, task=chosen, history=registry.store.history(model))
+    report = evaluate_store(registry.store, model, task=chosen, since=low, until=high)
+    store = registry.store
+    warning = (
+        trimmed_history_warning(store.log_bounds(model), model=model, since=low)
+        if isinstance(store, BoundedLog)
+        else None
+    )
+    if warning is not None:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high))
+        warnings = [] if warning is None else [warning]
+        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high, warnings=warnings))
     else:
         console.print(evaluation_tables(report, model=model))
 

@@ -22,8 +22,9 @@ from rich.text import Text
 
 from registry_client.analysis.evaluation import Comparison, EvaluationReport
 from registry_client.analysis.statistics import Estimate
+from registry_client.store import LogBounds
 
-__all__ = ["ERROR_RATE_NOTE", "evaluation_json", "evaluation_tables"]
+__all__ = ["ERROR_RATE_NOTE", "evaluation_json", "evaluation_tables", "trimmed_history_warning"]
 
 ERROR_RATE_NOTE = (
     "not available from the store: the prediction log records served predictions only, "
@@ -32,9 +33,16 @@ ERROR_RATE_NOTE = (
 
 
 def evaluation_json(
-    report: EvaluationReport, *, model: str, stable: str | None, since: float | None, until: float | None
+    report: EvaluationReport,
+    *,
+    model: str,
+    stable: str | None,
+    since: float | None,
+    until: float | None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The report as JSON values, with the window, the stable version and the error-rate note."""
+    """The report as JSON values, with the window, the stable version, the error-rate note and any warnings
+    (such as history the store no longer holds)."""
     body = report.to_dict()
     for group in body["groups"]:
         group["error_rate"] = None
@@ -49,7 +57,21 @@ def evaluation_json(
         "shadows": body["shadows"],
         "error_rate": None,
         "notes": {"error_rate": ERROR_RATE_NOTE},
+        "warnings": list(warnings or []),
     }
+
+
+def trimmed_history_warning(bounds: LogBounds, *, model: str, since: float | None) -> str | None:
+    """A warning when the window starts before the oldest record a bounded log still holds, after it trimmed
+    some: those predictions are gone, so the report covers less than the window asks for."""
+    if bounds.trimmed == 0 or bounds.oldest_ts is None or (since is not None and since >= bounds.oldest_ts):
+        return None
+    return (
+        f"the window reaches past the oldest record the store still holds for {model!r} ({_utc(bounds.oldest_ts)}): "
+        f"it keeps about {bounds.max_records:,} records per model and has trimmed {bounds.trimmed:,}, and keeps "
+        f"outcomes {bounds.outcome_ttl_s / 86400:g} days, so older predictions are not in this report; "
+        "for history, use the PostgreSQL store (CANARYLINE_STORE=postgresql://…)"
+    )
 
 
 def _num(value: float | None, digits: int = 3) -> str:

@@ -13,19 +13,25 @@ the BentoML model store stays the registry's source of truth.
 (compare-and-set on ``seq``), the controller's lease with a fencing token, and request counts. A ``fence``
 given to :meth:`Store.save_plan` or :meth:`Store.save_rollout` is checked in the same atomic write: when the
 lease it names has another token (or expired), the write raises LeaseLostError and changes nothing.
+
+A store that is also an :class:`EvaluationQueries` (PostgreSQL) scores and groups a model's joined rows in
+its own engine, so ``canaryline eval`` fetches a few aggregates instead of every row. A :class:`BoundedLog`
+(Redis) forgets old records by its own bound and says what it trimmed, so metrics count it and ``eval`` warns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from registry_client.domain.aggregates import EvaluationAggregates
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 
-__all__ = ["Store", "VersionCatalog"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "VersionCatalog"]
 
 
 @runtime_checkable
@@ -135,3 +141,42 @@ class VersionCatalog(Protocol):
     def record_version(self, version: Mapping[str, Any]) -> None:
         """Keep one registered version's row (name, version, task, framework, params, metrics, data_version,
         code_version, description, sha256, artifact_uri, created_at, created_by); a row already there stays."""
+
+
+@runtime_checkable
+class EvaluationQueries(Protocol):
+    def evaluation_aggregates(
+        self,
+        model: str,
+        *,
+        task: Literal["classification", "regression"],
+        since: float | None = None,
+        until: float | None = None,
+    ) -> EvaluationAggregates | None:
+        """The aggregates of ``model``'s joined rows with ``since <= ts < until`` (the joined view's rows, as
+        :func:`~registry_client.analysis.joined.joined_rows` yields them), computed by the store.
+
+        None when some row cannot be scored there (a non-numeric regression value, a record whose inputs,
+        predictions and outcomes differ in length, a boolean label against a number): the caller then
+        evaluates row by row, which gives the verdict the row deserves and names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogBounds:
+    """What a bounded log still holds of one model: its oldest record's ts (None: no record), how many
+    records its bound has removed so far (every writer's), the bound, and how long outcomes are kept."""
+
+    oldest_ts: float | None
+    trimmed: int
+    max_records: int
+    outcome_ttl_s: int
+
+
+@runtime_checkable
+class BoundedLog(Protocol):
+    """A store whose log forgets old records by its own bound (Redis: the stream's MAXLEN)."""
+
+    def take_trimmed(self) -> dict[str, int]:
+        """Records removed from each model's log by this process's writes since the last call."""
+
+    def log_bounds(self, model: str) -> LogBounds: ...

@@ -9,7 +9,9 @@ Layout (documented in the README):
   trimmed approximately to ``stream_maxlen`` entries.
 - ``canaryline:req:{request_id}`` hash prediction_id → ``stream-key|entry-id``, expiring after
   ``index_ttl_s``: the request-id index, and what makes writes idempotent on prediction_id.
-- ``canaryline:models`` set of models that have a log.
+- ``canaryline:models`` set of models that have a log; ``canaryline:trimmed`` hash model → records the
+  stream's MAXLEN trimming has removed (measured in the write script: length before + added - after, so
+  the approximate ``~`` trimming is counted exactly, in the same round trip).
 - ``canaryline:outcome:{request_id}`` string, the request's outcome as JSON
   ``{"outcome", "observed_at", "received_at"}`` (``outcome`` holds one value per row), expiring after
   ``index_ttl_s`` like the request-id index; a later outcome for the request replaces it.
@@ -28,6 +30,7 @@ Every change is one Lua script, so a failure never leaves a half-written plan or
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +43,7 @@ from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.rollout import Fence
 from registry_client.errors import LeaseLostError, PlanConflictError, StoreError, StoreUnavailableError
+from registry_client.store.base import LogBounds
 from registry_client.store.redis_rollouts import PREFIX, RolloutKeys, fence_value, lease_key
 
 __all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
@@ -52,6 +56,7 @@ _PLANS = f"{PREFIX}:plans"
 _REVISIONS = f"{PREFIX}:plan_revisions"
 _EPOCH = f"{PREFIX}:plans:epoch"
 _MODELS = f"{PREFIX}:models"
+_TRIMMED = f"{PREFIX}:trimmed"
 
 # KEYS: plans, revisions, history, epoch, lease. ARGV: model, revision, plan, entry, channel, fence ('' for none).
 _SAVE_PLAN = """
@@ -66,27 +71,46 @@ redis.call('PUBLISH', ARGV[5], ARGV[1])
 return -1
 """
 
-# KEYS: models-set, then (request-index key, stream key) per record.
+# KEYS: models-set, trimmed-hash, then (request-index key, stream key) per record.
 # ARGV: stream maxlen, index ttl, then (prediction_id, model, body) per record, then the consumer group.
+# Returns {written, model, trimmed, model, trimmed, ...}: what XADD's MAXLEN trimming removed from each
+# stream (its length before + records added - its length after), also added to the trimmed-hash.
 _APPEND = """
 local written = 0
 local k = 0
-for i = 2, #KEYS, 2 do
+local before, added, model_of = {}, {}, {}
+for i = 3, #KEYS, 2 do
   local a = 3 + 3 * k
   local pid = ARGV[a]
+  local stream = KEYS[i + 1]
   if redis.call('HEXISTS', KEYS[i], pid) == 0 then
-    local id = redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', 'pid', pid, 'r', ARGV[a + 2])
-    redis.call('HSET', KEYS[i], pid, KEYS[i + 1] .. '|' .. id)
+    if before[stream] == nil then
+      before[stream] = redis.call('XLEN', stream)
+      added[stream] = 0
+      model_of[stream] = ARGV[a + 1]
+    end
+    local id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'pid', pid, 'r', ARGV[a + 2])
+    added[stream] = added[stream] + 1
+    redis.call('HSET', KEYS[i], pid, stream .. '|' .. id)
     redis.call('EXPIRE', KEYS[i], ARGV[2])
     if redis.call('SADD', KEYS[1], ARGV[a + 1]) == 1 then
       -- a model's first record: give its stream the consumer group external readers share
-      redis.pcall('XGROUP', 'CREATE', KEYS[i + 1], ARGV[#ARGV], '0')
+      redis.pcall('XGROUP', 'CREATE', stream, ARGV[#ARGV], '0')
     end
     written = written + 1
   end
   k = k + 1
 end
-return written
+local out = {written}
+for stream, length in pairs(before) do
+  local trimmed = length + added[stream] - redis.call('XLEN', stream)
+  if trimmed > 0 then
+    redis.call('HINCRBY', KEYS[2], model_of[stream], trimmed)
+    table.insert(out, model_of[stream])
+    table.insert(out, trimmed)
+  end
+end
+return out
 """
 
 
@@ -137,6 +161,8 @@ class RedisStore(RolloutKeys):
         self._put_outcome = self.client.register_script(_PUT_OUTCOME)
         self._register_rollout_scripts()
         self._pubsub: redis.client.PubSub | None = None
+        self._trimmed: dict[str, int] = {}
+        self._trim_lock = threading.Lock()
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -226,14 +252,40 @@ class RedisStore(RolloutKeys):
     def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
         if not records:
             return
-        keys: list[str] = [_MODELS]
+        keys: list[str] = [_MODELS, _TRIMMED]
         args: list[Any] = [self.stream_maxlen, self.index_ttl_s]
         for record in records:
             keys += (_request_key(record.request_id), log_key(record.model))
             args += (record.prediction_id, record.model, record.to_json())
         args.append(CONSUMER_GROUP)
         with self._errors(f"writing {len(records)} prediction records"):
-            self._append(keys=keys, args=args)
+            answer = cast("list[Any]", self._append(keys=keys, args=args))
+        if len(answer) > 1:
+            with self._trim_lock:
+                for model, count in zip(answer[1::2], answer[2::2], strict=True):
+                    name = model.decode()
+                    self._trimmed[name] = self._trimmed.get(name, 0) + int(count)
+
+    def take_trimmed(self) -> dict[str, int]:
+        """Records trimmed from each model's stream by this process's writes since the last call."""
+        with self._trim_lock:
+            taken, self._trimmed = self._trimmed, {}
+        return taken
+
+    def log_bounds(self, model: str) -> LogBounds:
+        """The oldest record the model's stream still holds and how many records trimming has removed."""
+        with self._errors(f"reading the bounds of {model!r}'s log"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xrange(log_key(model), count=1)
+            pipe.hget(_TRIMMED, model)
+            first, trimmed = pipe.execute()
+        oldest = PredictionRecord(**orjson.loads(first[0][1][b"r"])).ts if first else None
+        return LogBounds(
+            oldest_ts=oldest,
+            trimmed=int(trimmed or 0),
+            max_records=self.stream_maxlen,
+            outcome_ttl_s=self.index_ttl_s,
+        )
 
     def _models(self) -> list[str]:
         with self._errors("listing logged models"):

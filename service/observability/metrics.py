@@ -128,6 +128,12 @@ class Metrics:
                 "Prediction records refused (store error or spool full); their requests were answered 503.",
             ),
         }
+        self.log_trimmed = counter(
+            "canaryline_log_trimmed_records_total",
+            "Prediction records the store's own bound removed from a model's log (Redis: the stream's MAXLEN "
+            "trimming), by model: history eval can no longer see.",
+            ("model",),
+        )
         self.spool_bytes = gauge(
             "canaryline_log_spool_bytes",
             "Bytes waiting in the local spool for the store, summed over workers.",
@@ -288,6 +294,11 @@ class Metrics:
         counter = self.log_records[kind]
         for labels, count in Tally((r.model, r.model_version, r.route) for r in records).items():
             self._child(counter, *labels).inc(count)
+
+    def trimmed(self, counts: dict[str, int]) -> None:
+        """Count records trimmed from each model's log by the store's bound."""
+        for model, count in counts.items():
+            self._child(self.log_trimmed, model).inc(count)
 
     def spooled_bytes(self, size: int) -> None:
         self.spool_bytes.set(size)

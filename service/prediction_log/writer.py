@@ -44,7 +44,7 @@ from registry_client.errors import (
     SpoolUnavailableError,
     StoreUnavailableError,
 )
-from registry_client.store import Store
+from registry_client.store import BoundedLog, Store
 from service.observability.metrics import Metrics
 from service.prediction_log.acks import Pending, settle
 from service.prediction_log.breaker import Breaker
@@ -341,6 +341,8 @@ class PredictionLog:
             self.store.append_predictions(records)
         finally:
             self.metrics.store_write(time.perf_counter() - started)
+        if isinstance(self.store, BoundedLog):  # Redis: what MAXLEN trimming removed, counted per batch
+            self.metrics.trimmed(self.store.take_trimmed())
 
     def _failed_in_thread(self, thread: str, exc: Exception, unsettled: list[Pending]) -> None:
         self.errors += 1

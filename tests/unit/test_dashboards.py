@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
 from prometheus_client import generate_latest
 
 from registry_client.domain.plan import Canary, Plan, Shadow
 from registry_client.domain.records import PredictionRecord
+from registry_client.store.postgres import PostgresStore
 from service.observability.metrics import Metrics
 from tests.support.prometheus import DASHBOARD, RULES, exposed_names, metric_names, promtool
 from tests.support.records import make_record
 
 PROMETHEUS = RULES.parent
+PG_DATASOURCE = "grafana-postgresql-datasource"
 
 
 def record(version: str, route: str, predictions: list, *, shadow: bool = False) -> PredictionRecord:
@@ -67,10 +74,31 @@ def exported() -> set[str]:
 
 def dashboard_queries(dashboard: dict) -> list[str]:
     """Every PromQL expression in the dashboard: panel targets, annotations and template variables."""
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "expr" in t]
     exprs += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
-    exprs += [v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    exprs += [
+        v["definition"]
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query" and v["datasource"]["type"] == "prometheus"
+    ]
     return exprs
+
+
+def dashboard_sql(dashboard: dict) -> dict[str, str]:
+    """Every SQL query in the dashboard (PostgreSQL panels and variables), by panel title or variable name."""
+    queries = {p["title"]: t["rawSql"] for p in dashboard["panels"] for t in p.get("targets", []) if "rawSql" in t}
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query" and variable["datasource"]["type"] == PG_DATASOURCE:
+            queries[f"${variable['name']}"] = variable["definition"]
+    return queries
+
+
+def concrete_sql(query: str, model: str) -> str:
+    """Grafana's macros and the model variable filled in as Grafana does for PostgreSQL (the last day, hourly)."""
+    query = re.sub(r"\$__timeGroupAlias\((\w+), '1h'\)", r"date_trunc('hour', \1) AS time", query)
+    query = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 BETWEEN now() - interval '1 day' AND now()", query)
+    assert "$__" not in query, f"a Grafana macro this test does not fill in: {query}"
+    return query.replace("$pgmodel", f"'{model}'")
 
 
 def rule_exprs() -> list[str]:
@@ -155,3 +183,55 @@ def test_scrape_config_validates(tmp_path: Path) -> None:
     copy.write_text(yaml.safe_dump(config))
     result = promtool("check", "config", str(copy))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_reads_accuracy_and_label_coverage_from_postgresql() -> None:
+    """A second data source, PostgreSQL: accuracy and label coverage per version, over the joined view."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    [source] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource" and v["query"] == PG_DATASOURCE]
+    queries = dashboard_sql(dashboard)
+    for title in ("Accuracy per version (PostgreSQL)", "Label coverage per version (PostgreSQL)"):
+        assert "canaryline.joined" in queries[title]
+    for panel in dashboard["panels"]:
+        if any("rawSql" in t for t in panel.get("targets", [])):
+            assert panel["datasource"] == {"type": PG_DATASOURCE, "uid": "${" + source["name"] + "}"}
+
+
+@pytest.mark.postgres
+def test_every_dashboard_sql_query_runs_on_the_schema(postgres_db: str) -> None:
+    """Each panel's and variable's SQL runs on a real PostgreSQL with the schema applied, with the right numbers:
+    of three stable rows in the last day, two labelled and one of them right."""
+    store = PostgresStore(postgres_db, timeout_s=30.0)
+    store.check()
+    now = time.time()
+    store.append_predictions(
+        [
+            dataclasses.replace(record("v1", "stable", [label]), prediction_id=f"p{i}", request_id=f"r{i}", ts=now - i)
+            for i, label in enumerate([0, 1, 2])
+        ]
+    )
+    store.put_outcome("r0", [0], now, now)
+    store.put_outcome("r1", [2], now, now)
+    store.record_version(
+        {
+            **dict.fromkeys(("data_version", "code_version", "artifact_uri", "created_by")),
+            "name": "iris",
+            "version": "v1",
+            "task": "classification",
+            "framework": "sklearn",
+            "description": "",
+            "sha256": "0" * 64,
+            "created_at": datetime.now(UTC),
+        }
+    )
+    store.close()
+    queries = dashboard_sql(json.loads(DASHBOARD.read_text()))
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        results = {title: conn.execute(concrete_sql(q, "iris").encode()).fetchall() for title, q in queries.items()}
+    assert results["$pgmodel"] == [("iris",)]
+    [(_, version, accuracy)] = results["Accuracy per version (PostgreSQL)"]
+    assert (version, float(accuracy)) == ("iris v1", 0.5)
+    [(_, _, coverage)] = results["Label coverage per version (PostgreSQL)"]
+    assert float(coverage) == pytest.approx(2 / 3)
+    [row] = results["Accuracy and label coverage per version, whole range (PostgreSQL)"]
+    assert row[:4] == ("iris", "v1", 3, 2) and float(row[5]) == 0.5

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from registry_client.settings import CanarylineSettings
+
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 
 
@@ -29,14 +31,33 @@ def test_gateway_has_tokens_probes_and_a_spool_volume() -> None:
     [gateway] = [d for d in load_all() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "canaryline"]
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    [secret] = [d for d in load_all() if d["kind"] == "Secret"]
+    [secret] = [d for d in load_all() if d["kind"] == "Secret" and d["metadata"]["name"] == "canaryline-tokens"]
     for role in ("admin", "read", "feedback"):
         ref = env[f"CANARYLINE_{role.upper()}_TOKEN"]["valueFrom"]["secretKeyRef"]
         assert (ref["name"], ref["key"]) == (secret["metadata"]["name"], role)
         assert len(secret["stringData"][role]) >= 16
-    assert env["CANARYLINE_STORE"]["value"].startswith("redis://")
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert env["CANARYLINE_HOME"]["value"] in mounts and env["BENTOML_HOME"]["value"] in mounts
     assert int(env["CANARYLINE_WORKERS"]["value"]) >= 1
+
+
+def test_the_fleet_runs_on_postgresql_with_its_dsn_from_a_secret() -> None:
+    """CANARYLINE_STORE comes from the example store Secret, a postgresql:// DSN the store settings accept."""
+    [gateway] = [d for d in load_all() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "canaryline"]
+    env = {e["name"]: e for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env["CANARYLINE_STORE"]["valueFrom"]["secretKeyRef"]
+    [secret] = [d for d in load_all() if d["kind"] == "Secret" and d["metadata"]["name"] == ref["name"]]
+    dsn = secret["stringData"][ref["key"]]
+    assert dsn.startswith("postgresql://") and "sslmode=" in dsn
+    assert CanarylineSettings(store=dsn).store_url() == dsn
+    float(env["CANARYLINE_STORE_TIMEOUT_S"]["value"])
+
+
+def test_redis_is_optional() -> None:
+    """redis.yaml is kept for a fleet on Redis but not applied by kustomize; nothing applied refers to it."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert (K8S / "redis.yaml").exists() and "redis.yaml" not in kustomization["resources"]
+    applied = "".join((K8S / name).read_text() for name in kustomization["resources"])
+    assert "redis://" not in applied

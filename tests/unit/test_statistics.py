@@ -8,7 +8,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from registry_client.analysis.statistics import Estimate, mae, mcnemar, rmse, t_mean, two_proportions, welch, wilson
+from registry_client.analysis.statistics import (
+    Estimate,
+    mae,
+    mcnemar,
+    moments,
+    rmse,
+    t_mean,
+    t_mean_of,
+    two_proportions,
+    welch,
+    welch_of,
+    wilson,
+)
 
 
 def test_wilson_reproduces_published_intervals() -> None:
@@ -62,3 +74,19 @@ def test_mcnemar_is_the_exact_binomial_test_on_discordant_pairs() -> None:
     assert difference.value == pytest.approx((4 - 1) / 10)
     assert p_value == pytest.approx(stats.binomtest(1, 5, 0.5).pvalue)
     assert mcnemar(first, first)[1] == 1.0
+
+
+def test_moments_merge_exactly_and_feed_the_same_tests() -> None:
+    """Merged moments equal the moments of the pooled values; welch_of on them equals scipy's from-stats test."""
+    rng = np.random.default_rng(8)
+    parts = [rng.normal(3.0, 1.0, size) for size in (1, 7, 40)]
+    merged = moments(parts[0]).merge(moments(parts[1])).merge(moments(parts[2]))
+    pooled = moments(np.concatenate(parts))
+    assert merged.n == pooled.n
+    assert merged.mean == pytest.approx(pooled.mean) and merged.m2 == pytest.approx(pooled.m2)
+    assert moments(np.array([])).merge(merged) == merged
+    a, b = np.concatenate(parts), rng.normal(2.5, 2.0, 30)
+    difference, p_value = welch_of(moments(a), moments(b))
+    expected = stats.ttest_ind_from_stats(a.mean(), a.std(ddof=1), a.size, b.mean(), b.std(ddof=1), b.size, False)
+    assert (difference.value, p_value) == pytest.approx((a.mean() - b.mean(), expected.pvalue))
+    assert t_mean_of(moments(a)) == t_mean(a)

@@ -11,18 +11,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from registry_client.domain.aggregates import EvaluationAggregates
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 from registry_client.errors import StoreSchemaError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import log, outcomes, plans, retention, rollouts
+from registry_client.store.postgres import evaluation, log, outcomes, plans, retention, rollouts
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
@@ -189,6 +190,21 @@ class PostgresStore:
         return self._call(
             f"reading the request counts of {model!r}",
             lambda conn: rollouts.request_counts(conn, model, revisions),
+        )
+
+    # -- evaluation in the database ----------------------------------------------------------
+    def evaluation_aggregates(
+        self,
+        model: str,
+        *,
+        task: Literal["classification", "regression"],
+        since: float | None = None,
+        until: float | None = None,
+    ) -> EvaluationAggregates | None:
+        """Scored and grouped by PostgreSQL (``evaluation``): a few rows fetched, whatever the log's length."""
+        return self._call(
+            f"evaluating {model!r}",
+            lambda conn: evaluation.aggregates(conn, model, task=task, since=since, until=until),
         )
 
     # -- the version catalog ------------------------------------------------------------------
