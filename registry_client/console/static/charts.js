@@ -136,6 +136,7 @@ export function ranges(el, labels, series, { title, unit = "" } = {}) {
     el,
     {
       title,
+      legend: { live: false },
       cursor: { show: false },
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: [0, hi] } },
       axes: [categoryAxis(labels), { label: unit, size: 56 }],

@@ -1,7 +1,7 @@
 // An evaluation report (the JSON of `canaryline eval --json` and GET /models/{m}/evaluation) as charts
 // and tables. Used by the console's model page and, inlined, by `canaryline eval --html`.
 import { bars, intervals, ranges } from "./charts.js";
-import { estimate, h, num, table, utc } from "./dom.js";
+import { estimate, fill, h, num, table, utc } from "./dom.js";
 
 function groupLabel(g) {
   return `${g.model_version} · ${g.shadow ? "shadow" : g.route}`;
@@ -54,7 +54,8 @@ export function renderEvaluation(container, ev) {
   const forest = h("div", { class: "chart", id: "forest-plot" });
   const coverage = h("div", { class: "chart", id: "coverage-chart" });
   const latency = h("div", { class: "chart", id: "latency-chart" });
-  container.replaceChildren(
+  fill(
+    container,
     h("p", { class: "verdict", id: "verdict" }, ev.verdict ? ev.verdict.text : "No verdict yet: no canary episode has outcomes on both arms."),
     groups.length ? null : h("p", { class: "muted" }, "No logged predictions in this window."),
     h("h3", {}, `${metric} per version, 95 % intervals`),

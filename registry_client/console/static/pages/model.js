@@ -30,12 +30,16 @@ function historyTable(history) {
 
 function actionForm(model, kind, versions, onDone) {
   const id = (name) => `${kind}-${name}`;
-  const version = h(
-    "select",
-    { id: id("version"), name: "version" },
-    kind === "rollback" ? h("option", { value: "" }, "the last safe state") : null,
-    versions.map((v) => h("option", { value: v }, v)),
-  );
+  // Any registered version can be promoted, loaded or not: typed, with the ones this page knows offered.
+  const version = h("input", {
+    id: id("version"),
+    name: "version",
+    list: id("versions"),
+    required: kind === "promote",
+    placeholder: kind === "rollback" ? "blank: the last safe state" : "e.g. v2",
+    autocomplete: "off",
+  });
+  const known = h("datalist", { id: id("versions") }, versions.map((v) => h("option", { value: v })));
   const reason = h("input", { id: id("reason"), name: "reason", required: true, maxlength: 500 });
   const token = h("input", { id: id("token"), name: "token", type: "password", required: true, autocomplete: "off" });
   const result = h("p", { class: "result", id: id("result"), role: "status" });
@@ -45,6 +49,7 @@ function actionForm(model, kind, versions, onDone) {
     h("h3", {}, kind === "promote" ? "Promote a version to stable" : "Roll back"),
     h("label", { for: id("version") }, kind === "promote" ? "version" : "to"),
     version,
+    known,
     h("label", { for: id("reason") }, "reason (kept in the audit history)"),
     reason,
     h("label", { for: id("token") }, "admin token (sent with this change only)"),
