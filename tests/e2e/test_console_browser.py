@@ -102,7 +102,7 @@ def sign_in(page: Page, console: Console, token: str = READ_TOKEN) -> None:
 
 
 def test_sign_in_shows_each_models_plan(page: Page, console: Console, tmp_path: Path) -> None:
-    """After signing in with the read token, the models page shows the plan the admin API set, with no token in the URL."""
+    """Signed in with the read token, the models page shows the plan the admin API set; no token in the URL."""
     sign_in(page, console)
     card = page.locator(f"article.model[data-model='{console.seen}']")
     expect(card.locator("dd.stable")).to_have_text("v1")

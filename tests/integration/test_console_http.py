@@ -1,16 +1,19 @@
-"""The console's files at /ui and GET /models/{m}/evaluation, on the ASGI app over a real runtime."""
+"""The console's files at /ui and GET /models/{m}/evaluation, on the ASGI app over a real runtime; and
+`canaryline eval` over the same store: the verdict line and the self-contained `--html` report."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.cli import run_json
+from tests.support.cli import canaryline, run_json
 from tests.support.gateways import canaried_gateway
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, bearer
 
@@ -92,3 +95,75 @@ def test_evaluation_window_and_unknown_model(served) -> None:
     backwards = client.get(f"/models/{model}/evaluation", params={"since": "20", "until": "10"}, headers=read)
     assert backwards.status_code == 422
     assert client.get("/models/no-such-model/evaluation", headers=read).status_code == 404
+
+
+class _Page(HTMLParser):
+    """Every tag with its attributes, and the text of the report's JSON element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.data_json = ""
+        self._in_data = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_data = tag == "script" and dict(attrs).get("id") == "data"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_data = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_data:
+            self.data_json += data
+
+
+def test_eval_html_is_one_self_contained_file(served) -> None:
+    """`eval --html` writes a page with no external src or href, uPlot inlined, and the same JSON as --json."""
+    _client, model, tmp = served
+    url = f"sqlite:///{tmp / 'store.db'}"
+    out = tmp / "report.html"
+    done = canaryline("eval", model, "--html", str(out), store_url=url, home=tmp / "cli")
+    assert done.returncode == 0, done.stderr
+    page = _Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    linked = [(tag, attrs) for tag, attrs in page.tags if "src" in attrs or "href" in attrs or tag == "link"]
+    assert linked == []
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert len(scripts) == 3  # the data, uPlot, the report
+    csp = next(attrs["content"] for tag, attrs in page.tags if attrs.get("http-equiv") == "Content-Security-Policy")
+    assert csp is not None and csp.startswith("default-src 'none'")
+    assert "uPlot" in out.read_text(encoding="utf-8")
+    assert json.loads(page.data_json) == run_json("eval", model, store_url=url, home=tmp / "cli")
+
+
+def test_eval_html_refuses_a_missing_folder(served) -> None:
+    """A report path in a folder that does not exist is refused in one line with exit 2."""
+    _client, model, tmp = served
+    done = canaryline(
+        "eval",
+        model,
+        "--html",
+        str(tmp / "nope" / "r.html"),
+        store_url=f"sqlite:///{tmp / 'store.db'}",
+        home=tmp / "cli",
+    )
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_eval_ends_with_the_verdict_in_words(served) -> None:
+    """The terminal report's last line is the verdict on the latest canary episode, as --json states it."""
+    _client, model, tmp = served
+    url = f"sqlite:///{tmp / 'store.db'}"
+    done = canaryline(
+        "eval",
+        model,
+        store_url=url,
+        home=tmp / "cli",
+    )
+    assert done.returncode == 0, done.stderr
+    verdict = run_json("eval", model, store_url=url, home=tmp / "cli")["verdict"]
+    last = " ".join(done.stdout.split("verdict:")[-1].split())
+    assert last == verdict["text"]
+    assert re.match(r"v2 (is (better|worse) than v1 by|and v1 are not told apart)", last)
+    assert re.search(r"on \d+ vs \d+ labelled rows; about [\d,]+ more outcomes would narrow this to ±1 point", last)
