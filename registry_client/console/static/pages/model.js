@@ -116,9 +116,20 @@ export function mount(root, match) {
   }
 
   async function refresh() {
-    const [described, audit] = await Promise.all([api(`/models/${path}`), api(`/admin/models/${path}/history`)]);
+    // Without the admin API (CANARYLINE_ADMIN_API=0) there is no history and nothing to change here.
+    const noAdmin = (err) => (err.status === 404 && err.code === "no_route" ? { history: null } : Promise.reject(err));
+    const [described, audit] = await Promise.all([
+      api(`/models/${path}`),
+      api(`/admin/models/${path}/history`).catch(noAdmin),
+    ]);
     fill(plan, planSummary(described.plan), described.error ? h("p", { class: "error" }, `load error: ${described.error}`) : null);
     fill(versions, versionsTable(described.versions));
+    if (audit.history === null) {
+      fill(history, h("p", { class: "muted" }, "The admin API is off on this gateway: no history, no changes."));
+      fill(actions);
+      if (Date.now() - evaluatedAt >= EVALUATION_MS) await drawEvaluation();
+      return;
+    }
     fill(history, historyTable(audit.history));
     const seen = audit.history.flatMap((e) => [e.after.stable, e.after.canary?.version, e.after.shadow?.version]);
     const registered = [...new Set([...Object.keys(described.versions), ...seen])]
