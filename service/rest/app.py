@@ -59,12 +59,13 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
             app.router.routes.extend(admin.routes())
         yield
 
+    # The inference protocols first: the router tries routes in order, so the console's add nothing before them.
     routes: list[BaseRoute] = [
         *native.routes(),
-        *evaluation.routes(),
         *feedback.routes(),
         *v2.routes(),
         *kserve_v1.routes(),
+        *evaluation.routes(),
         *console.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

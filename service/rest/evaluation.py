@@ -5,10 +5,12 @@ Needs the read token (the report names versions and the plan history's episodes)
 :meth:`~registry_client.analysis.report.ModelEvaluation.to_json` of
 :func:`~registry_client.analysis.report.evaluate_model`, the same call the CLI makes.
 
-Evaluation reads every logged row of the model, so it runs in a worker thread, never on the event loop,
-and each window's answer is kept for :data:`FRESH_S` seconds: a console tab polls it every 30 s, and
-several tabs (or a reload) cost one scan, not one each. Concurrent requests for the same window wait
-for the one computation in progress.
+Evaluation reads every logged row of the model in the window: measured on SQLite here, 0.28 s for 10,000
+rows and 3.6 s for 100,000 (about 36 µs a row, in Python). So it runs in a worker thread, never on the
+event loop, one at a time per worker, and each window's answer is kept for :data:`FRESH_S` seconds: a
+console tab polls every 30 s, and several tabs (or a reload) cost one scan, not one each. The scan still
+takes the GIL in turns with the requests this worker serves, so on logs of millions of rows, bound the
+window (``since``) or run ``canaryline eval`` away from the gateway.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from service.rest.http import json_response
 __all__ = ["FRESH_S", "routes"]
 
 #: How long one window's evaluation is answered from memory.
-FRESH_S = 10.0
+FRESH_S = 30.0
 _Key = tuple[str, float | None, float | None]
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bentoml_build_succeeds(tmp_path: Path) -> None:
-    """Building into a temporary BentoML home yields a canaryline Bento holding both packages."""
+    """Building into a temporary BentoML home yields a canaryline Bento holding both packages and the console."""
     bentoml = Path(sys.executable).with_name("bentoml")
     env = {**os.environ, "BENTOML_HOME": str(tmp_path), "BENTOML_DO_NOT_TRACK": "true"}
     result = subprocess.run(
@@ -28,5 +28,6 @@ def test_bentoml_build_succeeds(tmp_path: Path) -> None:
     assert (src / "service" / "service.py").is_file()
     assert (src / "registry_client" / "registry" / "registry.py").is_file()
     assert (src / "service" / "rest" / "app.py").is_file()
+    assert (src / "registry_client" / "console" / "static" / "vendor" / "uPlot.iife.min.js").is_file()
     assert not (src / "tests").exists()
     assert "service.service:Canaryline" in (bento / "bento.yaml").read_text()
