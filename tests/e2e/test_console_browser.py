@@ -1,7 +1,7 @@
 """The console at /ui in Debian's headless Chromium against a real gateway process with real traffic.
 
 One gateway serves the module: model A (stable v1, sticky 30 % canary v2, shadow v3, every prediction
-labelled) for the read-only pages, model B for the plan changes. Screenshots of each page land in the
+labelled) for the read-only pages, model B for the plan changes, and a labelled regressor R. Screenshots of each page land in the
 test's temporary directory.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sklearn.datasets import load_diabetes
 
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
@@ -35,6 +36,7 @@ class Console:
     home: Path
     seen: str  # model A: canary and shadow, labelled traffic
     changed: str  # model B: promoted through the form
+    regressor: str  # model R: a Ridge on diabetes, labelled traffic
 
     @property
     def ui(self) -> str:
@@ -42,16 +44,17 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory, iris, iris_models) -> Iterator[Console]:
-    """A gateway over a SQLite store holding two models, with labelled traffic on the first."""
+def console(tmp_path_factory: pytest.TempPathFactory, iris, iris_models, diabetes_ridge) -> Iterator[Console]:
+    """A gateway over a SQLite store holding three models, with labelled traffic on the first and the third."""
     tmp = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{tmp / 'store.db'}"
     suffix = os.urandom(4).hex()
-    seen, changed = f"iris{suffix}", f"flowers{suffix}"
+    seen, changed, regressor = f"iris{suffix}", f"flowers{suffix}", f"diabetes{suffix}"
     registry = Registry(open_store(url))
     for name in (seen, changed):
         for key in ("logreg", "tree", "logreg_c01"):
             registry.register(name, iris_models[key])
+    registry.register(regressor, diabetes_ridge, task="regression")
     registry.store.close()
     env = {
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
@@ -76,7 +79,13 @@ def console(tmp_path_factory: pytest.TempPathFactory, iris, iris_models) -> Iter
                 outcome = {"request_id": answer.json()["request_id"], "outcome": int(y[row])}
                 posted = http.post("/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN))
                 assert posted.status_code == 202, posted.text
-        yield Console(gateway, url, tmp / "cli-home", seen, changed)
+            dX, dy = load_diabetes(return_X_y=True)
+            for i in range(30):
+                answer = http.post("/predict", json={"model": regressor, "inputs": [list(map(float, dX[i]))]})
+                assert answer.status_code == 200, answer.text
+                outcome = {"request_id": answer.json()["request_id"], "outcome": float(dy[i])}
+                assert http.post("/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
+        yield Console(gateway, url, tmp / "cli-home", seen, changed, regressor)
     finally:
         gateway.stop()
 
@@ -226,5 +235,25 @@ def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp
         assert len(json.loads(page.locator("#forest-plot").get_attribute("data-marks") or "[]")) == 3
         assert requested == [out.as_uri()]
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console: Console, tmp_path: Path) -> None:
+    """A regressor's report plots MAE with the interval eval --json reports, and names MAE in its tables."""
+    out = tmp_path / "regressor.html"
+    report = run_json("eval", console.regressor, "--html", str(out), store_url=console.store_url, home=console.home)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(out.as_uri())
+        expect(page.locator("#forest-plot canvas")).to_have_count(1)
+        [mark] = json.loads(page.locator("#forest-plot").get_attribute("data-marks") or "[]")
+        [group] = report["groups"]
+        assert mark["label"] == "v1 · stable"
+        assert (mark["value"], mark["low"], mark["high"]) == pytest.approx(
+            (group["mae"]["value"], group["mae"]["low"], group["mae"]["high"])
+        )
+        expect(page.locator("table.groups thead")).to_contain_text("MAE (95 % CI)")
     finally:
         context.close()

@@ -93,12 +93,20 @@ export function renderEvaluation(container, ev) {
   const stable = scored.find((g) => !g.shadow && g.route === "stable" && g.model_version === ev.stable_version);
   const score = (g) => (classification ? g.accuracy : g.mae);
   const labels = groups.map(groupLabel);
+  const drawn = [];
+  if (scored.length) {
+    drawn.push(
+      intervals(
+        forest,
+        scored.map((g) => ({ label: groupLabel(g), value: score(g).value, low: score(g).low, high: score(g).high })),
+        { title: metric, unit: metric, reference: stable ? score(stable).value : null },
+      ),
+    );
+  } else {
+    fill(forest, h("p", { class: "muted" }, `No outcomes yet: no ${metric} to draw.`));
+  }
   return [
-    intervals(
-      forest,
-      scored.map((g) => ({ label: groupLabel(g), value: score(g).value, low: score(g).low, high: score(g).high })),
-      { title: metric, unit: metric, reference: stable ? score(stable).value : null },
-    ),
+    ...drawn,
     bars(coverage, labels, groups.map((g) => (g.rows ? (100 * g.outcomes) / g.rows : 0)), {
       title: "label coverage",
       unit: "%",
