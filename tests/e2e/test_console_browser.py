@@ -1,8 +1,8 @@
 """The console at /ui in Debian's headless Chromium against a real gateway process with real traffic.
 
 One gateway serves the module: model A (stable v1, sticky 30 % canary v2, shadow v3, every prediction
-labelled) for the read-only pages, model B for the plan changes, and a labelled regressor R. Screenshots of each page land in the
-test's temporary directory.
+labelled) for the read-only pages, model B for the plan changes, and a labelled regressor R. Screenshots
+of each page land in the test's temporary directory.
 """
 
 from __future__ import annotations
