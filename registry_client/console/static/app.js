@@ -2,7 +2,7 @@
 //
 // A page is a module exporting {title, pattern, pollMs, mount(root, match)}: `pattern` matches the location
 // hash, and mount() draws into `root` and returns {refresh(), destroy()?}. The app calls refresh() every
-// `pollMs` while the page is shown. A new page (a rollout's, say) is one such module added to PAGES.
+// `pollMs` while the page is shown and the tab is visible. A new page (a rollout's, say) is one such module added to PAGES.
 import { ApiError, api, session } from "./api.js";
 import { fill, h } from "./dom.js";
 import * as model from "./pages/model.js";
@@ -55,6 +55,8 @@ function loginForm(message = "") {
 }
 
 async function refresh() {
+  if (document.hidden && current.started) return; // a tab in the background polls nothing (evaluations scan the log)
+  current.started = true;
   try {
     await current.handle.refresh();
     showStatus("");

@@ -28,7 +28,8 @@ function historyTable(history) {
   );
 }
 
-function actionForm(model, kind, versions, onDone) {
+// Built once per page; refresh() only updates the versions offered, so typing and results survive polling.
+function actionForm(model, kind, onDone) {
   const id = (name) => `${kind}-${name}`;
   // Any registered version can be promoted, loaded or not: typed, with the ones this page knows offered.
   const version = h("input", {
@@ -39,7 +40,7 @@ function actionForm(model, kind, versions, onDone) {
     placeholder: kind === "rollback" ? "blank: the last safe state" : "e.g. v2",
     autocomplete: "off",
   });
-  const known = h("datalist", { id: id("versions") }, versions.map((v) => h("option", { value: v })));
+  const known = h("datalist", { id: id("versions") });
   const reason = h("input", { id: id("reason"), name: "reason", required: true, maxlength: 500 });
   const token = h("input", { id: id("token"), name: "token", type: "password", required: true, autocomplete: "off" });
   const result = h("p", { class: "result", id: id("result"), role: "status" });
@@ -79,7 +80,8 @@ function actionForm(model, kind, versions, onDone) {
       result.className = "result error";
     }
   });
-  return form;
+  const offer = (versions) => fill(known, versions.map((v) => h("option", { value: v })));
+  return { form, offer };
 }
 
 export function mount(root, match) {
@@ -105,7 +107,7 @@ export function mount(root, match) {
   );
   let charts = [];
   let evaluatedAt = 0;
-  let known = "";
+  const forms = [actionForm(model, "promote", () => refresh()), actionForm(model, "rollback", () => refresh())];
   const path = modelPath(model);
 
   async function drawEvaluation() {
@@ -126,7 +128,7 @@ export function mount(root, match) {
     fill(versions, versionsTable(described.versions));
     if (audit.history === null) {
       fill(history, h("p", { class: "muted" }, "The admin API is off on this gateway: no history, no changes."));
-      fill(actions);
+      actions.hidden = true;
       if (Date.now() - evaluatedAt >= EVALUATION_MS) await drawEvaluation();
       return;
     }
@@ -135,10 +137,9 @@ export function mount(root, match) {
     const registered = [...new Set([...Object.keys(described.versions), ...seen])]
       .filter(Boolean)
       .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-    if (registered.join() !== known) {  // redraw the forms only when the choice changes, not under the typing
-      known = registered.join();
-      fill(actions, actionForm(model, "promote", registered, refresh), actionForm(model, "rollback", registered, refresh));
-    }
+    if (!actions.childElementCount) fill(actions, forms.map((f) => f.form));
+    actions.hidden = false;
+    forms.forEach((f) => f.offer(registered));
     if (Date.now() - evaluatedAt >= EVALUATION_MS) await drawEvaluation();
   }
 
