@@ -61,7 +61,9 @@ export function mount(root) {
       ]);
       if (readiness) {
         const log = readiness.log ?? {};
-        const state = log.refusing ? "refusing predictions" : `store ${log.store ?? "?"}, ${log.written ?? 0} records written`;
+        // log.store is the store breaker's state: closed while the store takes writes.
+        const store = { closed: "store writable", open: "store unreachable", half_open: "store recovering" };
+        const state = log.refusing ? "refusing predictions" : `${store[log.store] ?? `store ${log.store}`}, ${log.written ?? 0} records written`;
         fill(ready, readiness.ready ? "Gateway ready" : "Gateway not ready", ` · prediction log: ${state}`);
         ready.className = readiness.ready ? "ok" : "error";
       }
