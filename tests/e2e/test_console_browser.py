@@ -22,7 +22,7 @@ from registry_client.registry.registry import Registry
 from registry_client.store import open_store
 from tests.support.browser import PHONE, chromium, no_horizontal_scroll
 from tests.support.cli import run_json
-from tests.support.servers import GatewayProcess
+from tests.support.servers import GATEWAYS, GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +88,12 @@ def console(tmp_path_factory: pytest.TempPathFactory, iris, iris_models, diabete
         yield Console(gateway, url, tmp / "cli-home", seen, changed, regressor)
     finally:
         gateway.stop()
+
+
+@pytest.fixture(autouse=True)
+def _gateway_log_on_failure(request: pytest.FixtureRequest, console: Console) -> None:
+    """A failed test's report carries the tail of the module's gateway log."""
+    request.node.stash.setdefault(GATEWAYS, []).append(console.gateway)
 
 
 @pytest.fixture(scope="module")

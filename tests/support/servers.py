@@ -16,6 +16,10 @@ from glob import glob
 from pathlib import Path
 
 import httpx
+import pytest
+
+#: The gateways a test uses, on its item's stash: a failed test's report carries the tail of each one's log.
+GATEWAYS = pytest.StashKey[list["GatewayProcess"]]()
 
 
 def free_port() -> int:
