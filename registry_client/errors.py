@@ -14,14 +14,16 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── MethodNotAllowedError (405)       a method the path does not take
     ├── ConflictError (409)               a request ID with several primary predictions and none named
     │   ├── VersionExistsError (409)      a version is registered already; nothing is overwritten
-    │   ├── IncompatibleVersionError (409) a new version's task or input width differs from its model's
+    │   ├── IncompatibleVersionError (409) a new version's task, input width or input schema differs from
+    │   │                                 its model's (a schema change only when declared)
     │   └── PlanConflictError (409)       expected_revision no longer matches the stored plan
     ├── PayloadTooLargeError (413)        a body over CANARYLINE_MAX_BODY_BYTES, as sent or decompressed
     ├── UnsupportedMediaTypeError (415)   a Content-Encoding other than gzip or identity
     ├── InputError (422)                  well-formed input that breaks a field's rule
     │   ├── InvalidVersionError (422)     a version or model name breaks the naming rule
     │   ├── InvalidTaskError (422)        a task that is unknown, contradicts the estimator, or cannot be told
-    │   ├── UnsupportedModelError (422)   no framework adapter can save this object
+    │   ├── UnsupportedModelError (422)   no framework adapter can save this object, or its extra is missing
+    │   ├── SchemaError (422)             an input schema that breaks its rules or does not fit the model
     │   ├── PlanError (422)               a routing plan would be invalid
     │   ├── TimestampError (422)          neither ISO 8601 text nor finite epoch seconds
     │   ├── EvaluationError (422)         an evaluation that cannot be computed as asked
@@ -34,7 +36,8 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── ServiceUnavailableError (503)     nothing loaded for a model, the log cannot take a record, a worker
     │   │                                 over its concurrency limit (these say when to retry: Retry-After)
     │   ├── StoreError (503)              the store answered badly
-    │   │   └── StoreUnavailableError (503) the store cannot be reached right now
+    │   │   ├── StoreUnavailableError (503) the store cannot be reached right now
+    │   │   └── StoreSchemaError (503)    the store's schema is newer than this code, or cannot be migrated
     │   └── SpoolUnavailableError (503)   the local spool cannot be written (read-only, full, I/O error)
     └── GatewayClientError                a gateway answered a client call with an error (its status)
         ├── GatewayRefusedError (4xx)     it refused the call: the caller's to fix
@@ -70,10 +73,12 @@ __all__ = [
     "PayloadTooLargeError",
     "PlanConflictError",
     "PlanError",
+    "SchemaError",
     "ServiceUnavailableError",
     "SpoolUnavailableError",
     "StartupError",
     "StoreError",
+    "StoreSchemaError",
     "StoreUnavailableError",
     "TimestampError",
     "UnauthorizedError",
@@ -174,6 +179,10 @@ class UnsupportedModelError(InputError):
     code = "unsupported_model"
 
 
+class SchemaError(InputError):
+    code = "invalid_schema"
+
+
 class PlanError(InputError):
     code = "invalid_plan"
 
@@ -224,6 +233,12 @@ class StoreError(ServiceUnavailableError):
 
 class StoreUnavailableError(StoreError):
     code = "store_unavailable"
+
+
+class StoreSchemaError(StoreError):
+    """Retrying does not help: the schema must be migrated (by newer code) before this code can use it."""
+
+    code = "store_schema"
 
 
 class SpoolUnavailableError(ServiceUnavailableError):

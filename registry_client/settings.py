@@ -52,8 +52,8 @@ __all__ = [
 
 MIN_TOKEN_LENGTH = 16
 _TOKENS = ("admin_token", "read_token", "feedback_token")
-#: The URL schemes a store speaks: SQLite (embedded), Redis (TCP, TLS or a Unix socket).
-STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix")
+#: The URL schemes a store speaks: SQLite (embedded), Redis (TCP, TLS or a Unix socket), PostgreSQL.
+STORE_SCHEMES = ("sqlite", "redis", "rediss", "unix", "postgresql", "postgres")
 StoreUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=list(STORE_SCHEMES))]
 
 
@@ -75,7 +75,8 @@ class CanarylineSettings(BaseSettings):
     )
 
     home: Path = Field(default_factory=lambda: Path.home() / "canaryline")
-    #: ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` (``rediss://``, ``unix://``); unset: SQLite under ``home``.
+    #: ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` (``rediss://``, ``unix://``),
+    #: ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``; unset: SQLite under ``home``.
     store: StoreUrl | None = None
     #: BentoML's model store (``BENTOML_HOME``, no prefix); unset means ``home/bentoml``, so one home holds both.
     bentoml_home: Path | None = Field(default=None, validation_alias=AliasChoices("bentoml_home", "BENTOML_HOME"))
@@ -83,6 +84,9 @@ class CanarylineSettings(BaseSettings):
     redis_stream_maxlen: int = Field(default=1_000_000, ge=1_000)
     #: How long the Redis store keeps the request index and outcomes: feedback for an older request is a 404.
     redis_index_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    #: The PostgreSQL store drops day partitions of predictions older than this many days (``canaryline
+    #: retention``), with the outcomes of the requests they held; unset: keep everything.
+    retention_days: int | None = Field(default=None, ge=1)
     #: Seconds a store call may take (connect, and each answer) before the store counts as unavailable.
     store_timeout_s: float = Field(default=2.0, gt=0)
     #: Base URL of a gateway. Control-plane changes go to it (``http://127.0.0.1:3000`` when unset); ``status``
@@ -151,6 +155,8 @@ class ServeSettings(CanarylineSettings):
 class GatewaySettings(CanarylineSettings):
     max_batch: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: Longest string a named input may hold (a field's own ``max_length`` may only lower it).
+    max_string_length: int = Field(default=16384, ge=1)
     #: ``ack``: answer after the store accepted the record; ``async``: answer at once, flush soon after;
     #: ``off``: log nothing — a baseline for benchmarks only, never for serving real traffic.
     log_mode: Literal["ack", "async", "off"] = "ack"

@@ -26,11 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from registry_client.errors import SpoolUnavailableError, StartupError
+from registry_client.errors import SpoolUnavailableError, StartupError, StoreError
 from registry_client.settings import GatewaySettings
 from service.prediction_log.spool import check_writable
 
-__all__ = ["check_port", "check_spool", "main", "preflight", "private_metrics_dir"]
+__all__ = ["check_port", "check_spool", "check_store", "main", "preflight", "private_metrics_dir"]
 
 
 def private_metrics_dir() -> Path:
@@ -54,6 +54,23 @@ def check_spool(settings: GatewaySettings) -> None:
         ) from exc
 
 
+def check_store(settings: GatewaySettings) -> None:
+    """Refuse to start when the PostgreSQL store cannot be used; bring its schema up to date when it can.
+
+    Migrating here, once per ``serve``, means the workers find the schema ready. The SQLite and Redis stores
+    are left to the workers: a Redis that is down at start is served from the spool until it is back.
+    """
+    url = settings.store_url()
+    if not url.startswith(("postgresql://", "postgres://")):
+        return
+    from registry_client.store.postgres import prepare_database
+
+    try:
+        prepare_database(url, settings.store_timeout_s)
+    except StoreError as exc:
+        raise StartupError(f"refusing to start: {exc.message}") from exc
+
+
 def check_port(host: str, port: int) -> None:
     """Refuse to start when ``host:port`` cannot be bound (a listener is there); the probe closes at once."""
     try:
@@ -73,7 +90,9 @@ def check_port(host: str, port: int) -> None:
 
 def preflight(argv: list[str]) -> None:
     """Everything ``serve`` checks before BentoML starts; StartupError with one line when it must not."""
-    check_spool(GatewaySettings.from_env())
+    settings = GatewaySettings.from_env()
+    check_spool(settings)
+    check_store(settings)
     host = argv[argv.index("--host") + 1] if "--host" in argv else "127.0.0.1"
     port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 3000
     check_port(host, port)

@@ -15,6 +15,7 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="canaryline-tests-"))
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
+import psycopg  # noqa: E402
 import redis  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
@@ -23,7 +24,7 @@ from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 from registry_client.registry.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
-from tests.support.servers import GATEWAYS, GatewayProcess, PostgresServer, RedisServer  # noqa: E402
+from tests.support.servers import GATEWAYS, LOADED_TIMEOUT_S, GatewayProcess, PostgresServer, RedisServer  # noqa: E402
 from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV  # noqa: E402
 
 __all__ = ["ADMIN_TOKEN"]  # re-exported for the tests that import it from here
@@ -102,14 +103,35 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a fresh, empty database on the test PostgreSQL, dropped after the test."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store backend in turn: the contract suites run against both."""
+    """Each store backend in turn: the contract suites run against all three."""
     if request.param == "sqlite":
         opened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    else:
+    elif request.param == "redis":
         request.getfixturevalue("redis_client")  # flushed after the test
         opened = open_store(request.getfixturevalue("redis_url"))
+    else:
+        # a database of its own, dropped after; a timeout for a loaded machine (the contract is not about it)
+        opened = open_store(request.getfixturevalue("postgres_db"), timeout_s=LOADED_TIMEOUT_S)
     yield opened
     opened.close()
 

@@ -126,6 +126,11 @@ def _batches(rows: Iterable[JoinedRow], size: int) -> Iterator[_Batch]:
 def _record_batch(batch: _Batch, labels: Labels) -> pa.RecordBatch:
     columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
     for row in batch:
+        if type(row.inputs) is dict:
+            raise ExportError(
+                f"model {row.model!r} version {row.model_version!r} takes named inputs, which the Parquet "
+                "export's numeric 'inputs' column cannot hold: export to .jsonl or .csv (one JSON object per row)"
+            )
         for name, value in _native(row, labels).items():
             columns[name].append(value)
     columns["ts"] = [_micros(ts) for ts in columns["ts"]]

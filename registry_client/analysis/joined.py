@@ -40,7 +40,7 @@ class JoinedRow:
     shadow: bool
     revision: int  # the plan revision that decided the route
     row_index: int  # position of this row in the request's batch
-    inputs: list[float]
+    inputs: list[float] | dict[str, Any]  # a row of numbers, or a named-input version's fields
     prediction: Any
     outcome: Any | None
     latency_ms: float  # of the whole prediction (shared by every row of the batch)
@@ -90,7 +90,7 @@ def explode(record: PredictionRecord, outcomes: Sequence[Any] | None) -> list[Jo
             shadow=record.shadow,
             revision=record.revision,
             row_index=index,
-            inputs=list(inputs),
+            inputs=dict(inputs) if type(inputs) is dict else list(inputs),
             prediction=prediction,
             outcome=outcome,
             latency_ms=record.latency_ms,

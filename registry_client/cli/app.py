@@ -1,10 +1,11 @@
 """The ``canaryline`` command: the registry's tables, serving, the control plane, and outcomes.
 
-Commands, by group: ``models``, ``versions`` (:mod:`~registry_client.cli.registry`); ``serve``
+Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`); ``serve``
 (:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``,
 ``history`` (:mod:`~registry_client.cli.control`); ``feedback`` (:mod:`~registry_client.cli.feedback`);
-``eval``, ``export`` (:mod:`~registry_client.cli.analysis`). The settings are read once per invocation, by
-the app's callback; an error ends the command with one line and the exit code of
+``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
+(:mod:`~registry_client.cli.retention`). The settings are read once per invocation, by the app's
+callback; an error ends the command with one line and the exit code of
 :data:`~registry_client.cli.output.EXIT_CODES`.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 import typer
 
-from registry_client.cli import analysis, control, feedback, registry, serving
+from registry_client.cli import analysis, control, feedback, registry, retention, serving
 from registry_client.cli.context import Invocation
 from registry_client.cli.output import exit_code, fail
 from registry_client.errors import CanarylineError, StartupError
@@ -42,6 +43,7 @@ def _settings(ctx: typer.Context) -> None:
 _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("models", registry.models),
     ("versions", registry.versions),
+    ("import-mlflow", registry.import_mlflow),
     ("serve", serving.serve),
     ("status", control.status),
     ("promote", control.promote),
@@ -52,6 +54,7 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("feedback", feedback.feedback),
     ("eval", analysis.evaluate_model),
     ("export", analysis.export),
+    ("retention", retention.retention),
 ]
 for _name, _command in _COMMANDS:
     app.command(name=_name)(_command)

@@ -1,8 +1,9 @@
-"""``canaryline models`` and ``versions``: the registry's tables, read from the store of the settings."""
+"""``canaryline models`` and ``versions``: the registry's tables, read from the store of the settings; and
+``import-mlflow``, which registers an MLflow model as a new version."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -10,7 +11,7 @@ from rich.table import Table
 from registry_client.cli.context import invocation
 from registry_client.cli.output import JsonOpt, console, print_json
 
-__all__ = ["models", "versions"]
+__all__ = ["import_mlflow", "models", "versions"]
 
 
 def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
@@ -38,7 +39,8 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
         print_json([{**v.to_dict(), "stable": v.version == stable} for v in found])
         return
     table = Table(
-        "version", "created", "task", "params", "metrics", "data", "code", "sha256", "stable",
+        "version", "created", "task", "framework", "inputs", "params", "metrics", "data", "code", "sha256",
+        "stable",
         title=f"{model}: {len(found)} versions",
     )  # fmt: skip
     for v in found:
@@ -46,6 +48,8 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
             v.version,
             v.created.strftime("%Y-%m-%d %H:%M:%S"),
             v.task,
+            v.framework.removeprefix("bentoml."),
+            v.input_schema.describe() if v.input_schema is not None else f"{v.n_features or '?'} numbers",
             _short(v.params),
             _short(v.metrics),
             v.data_version or "-",
@@ -54,6 +58,38 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
             "✓" if v.version == stable else "",
         )
     console.print(table)
+
+
+def import_mlflow(
+    ctx: typer.Context,
+    model: str,
+    uri: str,
+    task: Annotated[str | None, typer.Option(help="classification or regression, when MLflow cannot tell")] = None,
+    version: Annotated[str | None, typer.Option(help="the version's name (default: the next vN)")] = None,
+    description: Annotated[str, typer.Option(help="what this version is")] = "",
+    allow_schema_change: Annotated[
+        bool, typer.Option("--allow-schema-change", help="accept inputs that differ from the other versions'")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register the MLflow model at URI (a directory, runs:/..., models:/name/version) as a version of MODEL."""
+    registered = (
+        invocation(ctx)
+        .registry()
+        .import_mlflow(
+            model,
+            uri,
+            task=task,
+            version=version,
+            description=description,
+            allow_schema_change=allow_schema_change,
+        )
+    )
+    if as_json:
+        print_json(registered.to_dict())
+        return
+    inputs = registered.input_schema.describe() if registered.input_schema is not None else "a numeric matrix"
+    console.print(f"{model}: registered {registered.version} ({registered.task}, mlflow) taking {inputs}")
 
 
 def _short(value: dict[str, Any]) -> str:

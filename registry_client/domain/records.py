@@ -28,7 +28,7 @@ class PredictionRecord:
     model_version: str
     route: str  # stable | canary | pinned
     revision: int  # the plan revision that decided the route
-    inputs: list[list[float]]
+    inputs: list[Any]  # rows: lists of numbers, or dicts of named inputs
     predictions: list[Any]
     latency_ms: float
     instance: str  # which gateway process served it

@@ -1,13 +1,19 @@
 """The model registry: immutable, human-readable versions in the BentoML model store.
 
-A version is saved as BentoML tag ``name:version``; its task, params, metrics, data and code
-versions, description, feature count and the artifact's SHA-256 are its metadata. The first version
-of a model becomes its stable version in the store's routing plan.
+A version is saved as BentoML tag ``name:version``, through BentoML's own module for its framework
+(:mod:`registry_client.registry.frameworks`); its task, params, metrics, data and code versions,
+description, feature count, input schema and the artifact's SHA-256 are its metadata. The first
+version of a model becomes its stable version in the store's routing plan.
+
+A version registered with ``sample=`` (its training DataFrame) or ``schema=`` takes named inputs
+(:mod:`registry_client.domain.schema`); one without takes a numeric matrix.
 
 The task is the estimator's own (the framework adapter tells it; ``task=`` may be given and must
 agree, and is needed only when the framework cannot tell). Every version of a model has the same task
 and input width, since outcomes, evaluation and the canary comparison treat its versions as
-interchangeable: a version that differs is refused before anything is written.
+interchangeable: a version that differs is refused before anything is written. So is one whose input
+schema differs from its model's other versions (named or not, fields, kinds), unless the registration
+says ``allow_schema_change=True``: a canary that refuses the callers' fields would break them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import orjson
 
 from registry_client.domain.plan import Plan
+from registry_client.domain.schema import InputSchema
 from registry_client.domain.versions import (
     VERSION_PATTERN,
     is_version_name,
@@ -29,22 +36,22 @@ from registry_client.domain.versions import (
 )
 from registry_client.errors import (
     CanarylineError,
-    IncompatibleVersionError,
     InvalidTaskError,
     InvalidVersionError,
     ModelNotFoundError,
     PlanConflictError,
     VersionExistsError,
 )
+from registry_client.registry.admission import check_compatible, schema_of, task_of
 from registry_client.registry.artifacts import digest_files, read_artifact, read_verified
 from registry_client.registry.frameworks import FrameworkAdapter, Task, adapter_for_model, adapter_for_module
+from registry_client.registry.mlflow_models import MlflowModel
 from registry_client.settings import CanarylineSettings
-from registry_client.store import Store, store_of
+from registry_client.store import Store, VersionCatalog, store_of
 
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
 _TASKS: tuple[Task, ...] = ("classification", "regression")
-_NOUNS: dict[Task, str] = {"classification": "classifier", "regression": "regressor"}
 _NAME_RE = re.compile(VERSION_PATTERN)
 _DEFAULT_NAME_ATTEMPTS = 5
 
@@ -66,6 +73,8 @@ class ModelVersion:
     data_version: str | None = None
     code_version: str | None = None
     description: str = ""
+    #: The named inputs it takes; None: a numeric matrix of ``n_features`` columns.
+    input_schema: InputSchema | None = None
 
     @property
     def tag(self) -> str:
@@ -86,6 +95,7 @@ class ModelVersion:
             "sha256": self.sha256,
             "n_features": self.n_features,
             "classes": self.classes,
+            "input_schema": self.input_schema.to_json() if self.input_schema is not None else None,
         }
 
 
@@ -132,12 +142,18 @@ class Registry:
         data_version: str | None = None,
         code_version: str | None = None,
         description: str = "",
+        sample: Any = None,
+        schema: Any = None,
+        allow_schema_change: bool = False,
     ) -> ModelVersion:
         """Save ``model`` as a new immutable version of ``name``; never overwrites an existing one.
 
         ``task`` defaults to the estimator's own; raises InvalidTaskError when a given task contradicts
         it or when it cannot be told and none is given, and IncompatibleVersionError when the model's
-        existing versions have another task or input width. Either is raised before anything is written.
+        existing versions have another task or input width, or (unless ``allow_schema_change``) another
+        input schema. ``sample`` (a pandas DataFrame, e.g. the training frame) or ``schema`` (an
+        :class:`InputSchema` or its JSON) makes it a named-input version; SchemaError when the schema's
+        fields are not the columns the model was fitted on. All are raised before anything is written.
         """
         import bentoml
 
@@ -148,11 +164,13 @@ class Registry:
         if version is not None:
             validate_version(version)
         adapter = adapter_for_model(model)
-        task = _task(name, model, adapter, task)
-        n_features = getattr(model, "n_features_in_", None)
-        self._check_compatible(name, task, None if n_features is None else int(n_features))
+        task = task_of(name, model, adapter, task)
+        n_features = adapter.n_features(model)
+        input_schema = schema_of(name, model, adapter, sample, schema)
+        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
+        check_compatible(name, existing, task, n_features, input_schema, allow_schema_change=allow_schema_change)
         self.store.ping()  # fail before writing anything when the plan cannot be recorded
-        classes = getattr(model, "classes_", None)
+        classes = adapter.classes(model)
         metadata: dict[str, Any] = {
             "canaryline": 1,
             "task": task,
@@ -161,11 +179,9 @@ class Registry:
             "data_version": data_version,
             "code_version": code_version,
             "description": description,
-            "n_features": int(n_features) if n_features is not None else None,
-            # tolist() gives native ints, floats or strs for any numpy dtype (orjson cannot encode str arrays)
-            "classes": list(classes.tolist() if hasattr(classes, "tolist") else classes)
-            if classes is not None and task == "classification"
-            else None,
+            "n_features": n_features,
+            "classes": classes if task == "classification" else None,
+            "input_schema": input_schema.to_json() if input_schema is not None else None,
         }
         metadata = {key: value for key, value in metadata.items() if value is not None}  # BentoML refuses None
         attempts = 1 if version is not None else _DEFAULT_NAME_ATTEMPTS
@@ -180,6 +196,8 @@ class Registry:
         else:  # every default name was taken by concurrent registrations
             raise VersionExistsError(f"model {name!r}: could not pick a free default version name")
         try:
+            if isinstance(self.store, VersionCatalog):
+                self.store.record_version(_catalog_row(saved))
             if self.store.get_plan(name) is None:
                 self.store.save_plan(Plan.initial(name, chosen), before=None, action="create")
         except PlanConflictError:
@@ -189,55 +207,47 @@ class Registry:
             raise
         return saved
 
-    def _save(self, name: str, version: str, model: Any, adapter: Any, metadata: dict[str, Any]) -> ModelVersion:
+    def import_mlflow(self, name: str, uri: str, **options: Any) -> ModelVersion:
+        """Register the MLflow model at ``uri`` (a directory, ``runs:/…``, ``models:/name/version`` or
+        ``models:/name@alias``) as a new version of ``name``; its MLflow signature is the input schema
+        unless ``schema=`` or ``sample=`` is given. ``options`` are :meth:`register`'s."""
+        model = MlflowModel(uri)
+        if options.get("schema") is None and options.get("sample") is None:
+            options["schema"] = model.schema()
+        return self.register(name, model, **options)
+
+    def _save(
+        self, name: str, version: str, model: Any, adapter: FrameworkAdapter, metadata: dict[str, Any]
+    ) -> ModelVersion:
+        """Save through the framework's BentoML module, then add the artifact's SHA-256 to model.yaml.
+
+        Until the digest is written the version is not a canaryline version (:func:`version_info` needs
+        it), so no reader ever sees it half-saved.
+        """
+        from pathlib import Path
+
         import bentoml
-        from bentoml._internal.models.model import ModelContext
         from bentoml.exceptions import BentoMLException
 
         tag = f"{name}:{version}"
         if version in self._bento_versions(name):
             raise VersionExistsError(f"model {name!r} already has version {version!r}; versions are immutable")
-        context = ModelContext(framework_name=adapter.framework, framework_versions={})
         try:
-            with bentoml.models.create(
-                tag,
-                module=adapter.module,
-                labels={"canaryline": "1"},
-                metadata=metadata,
-                context=context,
-            ) as bento_model:
-                folder = bento_model.path_of("/")
-                from pathlib import Path
-
-                adapter.write(model, Path(folder))
-                bento_model.info.metadata["sha256"] = digest_files(read_artifact(Path(folder)))
+            adapter.save(tag, model, labels={"canaryline": "1"}, metadata=metadata)
         except BentoMLException as exc:
             if "already exists" in str(exc):
                 raise VersionExistsError(
                     f"model {name!r} already has version {version!r}; versions are immutable"
                 ) from exc
             raise
+        try:
+            saved = bentoml.models.get(tag)
+            saved.info.metadata["sha256"] = digest_files(read_artifact(Path(saved.path_of("/"))))
+            saved.flush()  # type: ignore[no-untyped-call]
+        except BaseException:
+            bentoml.models.delete(tag)
+            raise
         return self.get(name, version)
-
-    def _check_compatible(self, name: str, task: Task, n_features: int | None) -> None:
-        """Refuse a new version whose task or input width differs from the model's existing versions.
-
-        Concurrent registrations of different tasks can still both pass: the check reads, it does not lock.
-        """
-        existing = [info for info in (version_info(name, v) for v in self._bento_versions(name)) if info]
-        rule = "every version of a model has the same task and input width; register this one under another name"
-        others = sort_versions(v.version for v in existing if v.task != task)
-        if others:
-            theirs = next(v.task for v in existing if v.task != task)
-            raise IncompatibleVersionError(
-                f"model {name!r} is a {theirs} model (versions {', '.join(others)}), not {task}: {rule}"
-            )
-        widths = sorted({v.n_features for v in existing if v.n_features is not None})
-        if n_features is not None and widths and widths != [n_features]:
-            taken = " or ".join(map(str, widths))
-            raise IncompatibleVersionError(
-                f"model {name!r}: its versions take {taken} input features and this one takes {n_features}: {rule}"
-            )
 
     # -- reading -------------------------------------------------------------------------------
     def _bento_versions(self, name: str) -> list[str]:
@@ -281,23 +291,23 @@ class Registry:
         return load_version(name, version)
 
 
-def _task(name: str, model: Any, adapter: FrameworkAdapter, declared: Task | None) -> Task:
-    """The task of ``model``: what its framework tells, which a declared task must agree with."""
-    told = adapter.task(model)
-    kind = type(model).__name__
-    if told is not None:
-        if declared not in (None, told):
-            raise InvalidTaskError(
-                f"model {name!r}: a {kind} is a {_NOUNS[told]} ({adapter.framework} says so), so it cannot be "
-                f"registered with task={declared!r}; leave task out or pass task={told!r}"
-            )
-        return told
-    if declared is None:
-        raise InvalidTaskError(
-            f"model {name!r}: cannot tell the task of a {kind}, which {adapter.framework} calls neither a "
-            "classifier nor a regressor; pass task='classification' or task='regression'"
-        )
-    return declared
+def _catalog_row(info: ModelVersion) -> dict[str, Any]:
+    """``info`` as a row of a store's version catalog; the artifact is the BentoML model store's tag."""
+    return {
+        "name": info.model,
+        "version": info.version,
+        "task": info.task,
+        "framework": info.framework,
+        "params": info.params,
+        "metrics": info.metrics,
+        "data_version": info.data_version,
+        "code_version": info.code_version,
+        "description": info.description,
+        "sha256": info.sha256,
+        "artifact_uri": f"bentoml:{info.tag}",
+        "created_at": info.created,
+        "created_by": None,
+    }
 
 
 def version_info(name: str, version: str) -> ModelVersion | None:
@@ -330,6 +340,7 @@ def version_info(name: str, version: str) -> ModelVersion | None:
         data_version=meta.get("data_version"),
         code_version=meta.get("code_version"),
         description=meta.get("description") or "",
+        input_schema=InputSchema.from_json(meta["input_schema"]) if meta.get("input_schema") else None,
     )
 
 
@@ -345,6 +356,8 @@ def load_version(name: str, version: str) -> LoadedVersion:
     info = version_info(name, version)
     if info is None:
         raise ModelNotFoundError(f"model {name!r} has no version {version!r}")
-    folder = Path(bentoml.models.get(info.tag).path_of("/"))
-    files = read_verified(folder, info.sha256, what=f"model {name!r} version {version!r}")
-    return LoadedVersion(info=info, model=adapter_for_module(info.framework).load(files))
+    bento_model = bentoml.models.get(info.tag)
+    files = read_verified(Path(bento_model.path_of("/")), info.sha256, what=f"model {name!r} version {version!r}")
+    options = bento_model.info.options.to_dict()
+    model = adapter_for_module(info.framework).load(files, options, task=info.task, classes=info.classes)
+    return LoadedVersion(info=info, model=model)

@@ -1,11 +1,11 @@
-"""Store backends selected by URL: ``sqlite:///PATH`` or ``redis://HOST:PORT/DB``."""
+"""Store backends selected by URL: ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``postgresql://HOST/DB``."""
 
 from __future__ import annotations
 
-from registry_client.settings import CanarylineSettings
-from registry_client.store.base import Store
+from registry_client.settings import CanarylineSettings, redact_url
+from registry_client.store.base import Store, VersionCatalog
 
-__all__ = ["Store", "open_store", "store_of"]
+__all__ = ["Store", "VersionCatalog", "open_store", "store_of"]
 
 
 def store_of(settings: CanarylineSettings) -> Store:
@@ -22,7 +22,8 @@ def open_store(
     url: str, *, timeout_s: float = 2.0, stream_maxlen: int = 1_000_000, index_ttl_s: int = 7 * 24 * 3600
 ) -> Store:
     """Open the store that ``url`` names; raises StoreError for an unknown scheme. The bounds apply to Redis
-    (the SQLite store keeps everything, and waits up to 30 s for a lock)."""
+    (the SQLite store keeps everything, and waits up to 30 s for a lock); the timeout to Redis and PostgreSQL
+    (connecting, and each statement)."""
     from registry_client.errors import StoreError
 
     if url.startswith("sqlite:///"):
@@ -33,4 +34,11 @@ def open_store(
         from registry_client.store.redis import RedisStore
 
         return RedisStore(url, stream_maxlen=stream_maxlen, index_ttl_s=index_ttl_s, socket_timeout=timeout_s)
-    raise StoreError(f"store URL {url!r} is not supported: use sqlite:///PATH or redis://HOST:PORT/DB")
+    if url.startswith(("postgresql://", "postgres://")):
+        from registry_client.store.postgres import PostgresStore
+
+        return PostgresStore(url, timeout_s=timeout_s)
+    raise StoreError(
+        f"store URL {redact_url(url)!r} is not supported: "
+        "use sqlite:///PATH, redis://HOST:PORT/DB or postgresql://USER@HOST:PORT/DATABASE"
+    )

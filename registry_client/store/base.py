@@ -1,20 +1,24 @@
 """The store seam: routing plans with their audit history, the prediction log and outcomes.
 
-Two implementations share one contract (``tests/integration/test_store_contract.py``):
-:class:`~registry_client.store.sqlite.SQLiteStore` (embedded default) and
-:class:`~registry_client.store.redis.RedisStore` (shared by every replica).
+Three implementations share one contract (``tests/integration/test_store_contract.py`` and
+``test_outcome_contract.py``): :class:`~registry_client.store.sqlite.SQLiteStore` (embedded default),
+:class:`~registry_client.store.redis.RedisStore` (shared by every replica, bounded history) and
+:class:`~registry_client.store.postgres.PostgresStore` (shared, history kept until retention drops it).
 All methods are synchronous and thread-safe; the gateway calls them from background threads.
+
+A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
+the BentoML model store stays the registry's source of truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 
-__all__ = ["Store"]
+__all__ = ["Store", "VersionCatalog"]
 
 
 @runtime_checkable
@@ -82,3 +86,10 @@ class Store(Protocol):
         """The outcomes naming those predictions, by prediction_id, in one round trip; others are absent."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class VersionCatalog(Protocol):
+    def record_version(self, version: Mapping[str, Any]) -> None:
+        """Keep one registered version's row (name, version, task, framework, params, metrics, data_version,
+        code_version, description, sha256, artifact_uri, created_at, created_by); a row already there stays."""

@@ -24,13 +24,13 @@ class Batcher:
 
     def __init__(self, *, max_rows: int) -> None:
         self.max_rows = max_rows
-        self._pending: list[tuple[list[list[float]], asyncio.Future[_Result]]] = []
+        self._pending: list[tuple[list[Any], asyncio.Future[_Result]]] = []
         self._serving: ServingVersion | None = None
         self._rows = 0
         self.calls = 0  # model calls made, for tests and metrics
         self.requests = 0
 
-    async def predict(self, serving: ServingVersion, rows: list[list[float]]) -> _Result:
+    async def predict(self, serving: ServingVersion, rows: list[Any]) -> _Result:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_Result] = loop.create_future()
         if not self._pending:
@@ -68,7 +68,7 @@ class Batcher:
                 )
             start = end
 
-    def _settle_one(self, serving: ServingVersion, rows: list[list[float]], future: asyncio.Future[_Result]) -> None:
+    def _settle_one(self, serving: ServingVersion, rows: list[Any], future: asyncio.Future[_Result]) -> None:
         self.calls += 1
         try:
             result = serving.predict(rows)

@@ -21,6 +21,7 @@ from registry_client.errors import InputError, NotFoundError, ServiceUnavailable
 from registry_client.settings import GatewaySettings, redact_url
 from service.dataplane.batching import Batcher
 from service.dataplane.model_pool import ServingVersion
+from service.dataplane.named_inputs import validate_named
 from service.dataplane.outputs import check_finite
 from service.dataplane.plans import ActivePlan, PlanTable
 from service.dataplane.routing import Decision, choose, shadow_sampled
@@ -125,12 +126,16 @@ class Gateway:
             model=plan.model, model_version=decision.version, route=decision.route, revision=decision.revision
         )
         serving = active.versions[decision.version]
-        check_width(request.rows, serving.n_features, model=plan.model, version=decision.version)
+        rows = request.rows
+        if request.named is not None or serving.schema is not None:
+            rows = self._named_rows(request, serving, plan.model, decision.version)
+        else:
+            check_width(rows, serving.n_features, model=plan.model, version=decision.version)
         batcher = self._batchers.get(serving)
         if batcher is None:
             batcher = self._batchers[serving] = Batcher(max_rows=self.settings.max_batch)
         try:
-            predictions, probabilities = await batcher.predict(serving, request.rows)
+            predictions, probabilities = await batcher.predict(serving, rows)
         except ValueError as exc:  # scikit-learn's refusal of these inputs, after ours let them through
             raise InputError(
                 f"model {plan.model!r} version {decision.version!r} cannot score these inputs: {exc}",
@@ -147,7 +152,7 @@ class Gateway:
                 model_version=decision.version,
                 route=decision.route,
                 revision=decision.revision,
-                inputs=request.rows,
+                inputs=rows,
                 predictions=predictions,
                 probabilities=probabilities,
                 latency_ms=(time.perf_counter() - started) * 1000.0,
@@ -161,7 +166,7 @@ class Gateway:
                 decision,
                 request_id=request_id,
                 prediction_id=prediction_id,
-                rows=request.rows,
+                rows=rows,
                 predictions=predictions,
                 trace_id=trace_id,
             )
@@ -176,6 +181,26 @@ class Gateway:
             probabilities=probabilities,
         )
 
+    def _named_rows(self, request: PredictRequest, serving: ServingVersion, model: str, version: str) -> list[Any]:
+        """The request's named inputs validated against the version's schema, as rows of dicts; a matrix
+        for a named-input version, or named inputs for a matrix version, is a 422 saying what it takes."""
+        schema = serving.schema
+        if schema is None:
+            raise InputError(
+                f"model {model!r} version {version!r} takes a numeric matrix of {serving.n_features or 'its'} "
+                "features per row, not named inputs",
+                code="matrix_required",
+            )
+        if request.named is None:
+            raise InputError(
+                f"model {model!r} version {version!r} takes named inputs ({schema.describe()}): send them as "
+                'records ([{"field": value, …}, …]) or columns ({"field": [values], …})',
+                code="named_inputs_required",
+            )
+        return validate_named(
+            request.named, schema, max_length=self.settings.max_string_length, model=model, version=version
+        )
+
     def _mirror(
         self,
         active: ActivePlan,
@@ -183,7 +208,7 @@ class Gateway:
         *,
         request_id: str,
         prediction_id: str,
-        rows: list[list[float]],
+        rows: list[Any],
         predictions: list[Any],
         trace_id: str | None,
     ) -> None:
@@ -219,6 +244,7 @@ class Gateway:
                     "framework": s.info.framework,
                     "sha256": s.info.sha256,
                     "n_features": s.n_features,
+                    "input_schema": s.schema.to_json() if s.schema is not None else None,
                     "created": s.info.created.isoformat(),
                 }
                 for version, s in (active.versions.items() if active else ())

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from registry_client.domain.schema import InputSchema
+from registry_client.registry.frames import FrameBuilder
 from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
 
 __all__ = ["ModelPool", "ServingVersion"]
@@ -19,6 +21,9 @@ class ServingVersion:
     model: Any
     n_features: int | None
     has_proba: bool
+    #: Named inputs it takes (rows are then dicts, given to the model as a DataFrame); None: a matrix.
+    schema: InputSchema | None = None
+    frames: FrameBuilder | None = None
 
     @classmethod
     def from_loaded(cls, loaded: LoadedVersion) -> ServingVersion:
@@ -28,16 +33,18 @@ class ServingVersion:
             model=loaded.model,
             n_features=int(n_features) if n_features is not None else loaded.info.n_features,
             has_proba=loaded.info.task == "classification" and hasattr(loaded.model, "predict_proba"),
+            schema=loaded.info.input_schema,
+            frames=FrameBuilder(loaded.info.input_schema) if loaded.info.input_schema is not None else None,
         )
 
-    def predict(self, rows: list[list[float]]) -> tuple[list[Any], list[list[float]] | None]:
+    def predict(self, rows: list[Any]) -> tuple[list[Any], list[list[float]] | None]:
         """Predictions (and class probabilities for classifiers that have them) for ``rows``.
 
         NumPy's floating-point warnings are off: a non-finite result is refused by the caller
         (:func:`service.dataplane.outputs.check_finite`), and a warning would only add noise (or, under
         ``-W error``, turn a refusal into a crash).
         """
-        features = np.asarray(rows, dtype=np.float64)
+        features = np.asarray(rows, dtype=np.float64) if self.frames is None else self.frames(rows)
         with np.errstate(all="ignore"):
             predictions = self.model.predict(features).tolist()
             probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None

@@ -63,7 +63,7 @@ def _serving(model: str, version: str) -> ServingVersion:
     return serving
 
 
-def run_shadow(model: str, version: str, rows: list[list[float]] | None) -> tuple[list[Any], Any, float]:
+def run_shadow(model: str, version: str, rows: list[Any] | None) -> tuple[list[Any], Any, float]:
     """Predict ``rows`` with ``model:version`` (``None`` only loads it); returns predictions, probabilities, ms."""
     serving = _serving(model, version)
     if rows is None:
@@ -83,7 +83,7 @@ class ShadowJob:
     version: str
     request_id: str
     revision: int
-    rows: list[list[float]]
+    rows: list[Any]
     primary_predictions: list[Any]
     trace_id: str | None
     primary_id: str | None = None  # the prediction_id of the primary prediction mirrored

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from registry_client.errors import BadRequestError, InputError
+from service.dataplane.named_inputs import NamedInputs, parse_named
 
 __all__ = [
     "ROUTING_KEY_MAX",
@@ -29,10 +30,14 @@ ROUTING_KEY_MAX = 256
 
 @dataclass(slots=True)
 class PredictRequest:
+    """One decoded prediction request: a numeric matrix in ``rows``, or named inputs in ``named``
+    (``rows`` then empty), validated against the served version once it is routed."""
+
     model: str | None
     rows: list[list[float]]
     version: str | None = None
     routing_key: str | None = None
+    named: NamedInputs | None = None
 
 
 def load_json(body: bytes) -> Any:
@@ -100,13 +105,21 @@ def parse_predict(body: bytes, *, max_batch: int) -> PredictRequest:
     payload = load_json(body)
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with field 'inputs'")
-    rows = parse_rows(payload.get("inputs"), field="inputs", max_batch=max_batch)
-    return PredictRequest(
+    value = payload.get("inputs")
+    request = PredictRequest(
         model=require_str(payload, "model"),
-        rows=rows,
+        rows=[],
         version=require_str(payload, "version"),
         routing_key=routing_key(payload.get("routing_key"), "field 'routing_key'"),
     )
+    # A matrix (rows that are lists) takes the path it always took; only anything else may be named.
+    if type(value) is list and value and type(value[0]) is list:
+        request.rows = parse_rows(value, field="inputs", max_batch=max_batch)
+    else:
+        request.named = parse_named(value, field="inputs", max_batch=max_batch)
+        if request.named is None:
+            request.rows = parse_rows(value, field="inputs", max_batch=max_batch)
+    return request
 
 
 def routing_key(value: Any, source: str) -> str | None:

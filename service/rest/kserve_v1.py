@@ -1,6 +1,7 @@
 """KServe's v1 protocol over the one data plane: ``{"instances": [...]}`` in, ``{"predictions": [...]}`` out.
 
-``POST /v1/models/{name}:predict`` is routed like ``POST /predict``: ``X-Model-Version`` pins a version,
+``POST /v1/models/{name}:predict`` is routed like ``POST /predict`` (``instances`` are rows of numbers,
+or records of named inputs for a named-input version): ``X-Model-Version`` pins a version,
 ``X-Routing-Key`` (or a ``routing_key`` field) is the sticky key, ``X-Request-ID`` the request ID. The
 answer is the native stamped body (model, model_version, request_id, prediction_id, route, revision,
 predictions and, for classifiers, probabilities), and the call is logged as one record. ``GET /`` is
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from registry_client.errors import InputError, NotImplementedByGatewayError
 from service.dataplane.gateway import Gateway, Prediction
+from service.dataplane.named_inputs import parse_named
 from service.dataplane.validation import PredictRequest, load_json, parse_rows, routing_key
 from service.rest.http import EVERY_METHOD, Inference, json_response, serve_inference, stamp_headers, unmatched
 
@@ -42,11 +44,13 @@ def _decode(request: Request, body: bytes) -> Inference:
     payload = load_json(body)
     if not isinstance(payload, dict):
         raise InputError("body must be a JSON object with field 'instances'")
-    rows = parse_rows(payload.get("instances"), field="instances", max_batch=gateway.settings.max_batch)
+    instances = payload.get("instances")
+    named = parse_named(instances, field="instances", max_batch=gateway.settings.max_batch)
+    rows = [] if named is not None else parse_rows(instances, field="instances", max_batch=gateway.settings.max_batch)
     key = routing_key(payload.get("routing_key"), "field 'routing_key'") or routing_key(
         request.headers.get("x-routing-key"), "header X-Routing-Key"
     )
-    call = PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key)
+    call = PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key, named=named)
     return Inference(call, pin=request.headers.get("x-model-version"))
 
 

@@ -1,7 +1,8 @@
 """Open Inference Protocol (v2) tensors: an infer body decoded into rows, outputs and metadata encoded.
 
 Pure, no I/O. A model takes one input tensor of shape ``[rows, features]`` (data flat in row-major
-order, or nested as rows) in a numeric datatype, and answers ``predictions`` (``[rows]``) and, for
+order, or nested as rows) in a numeric datatype, or (a named-input version) one tensor per column as
+MLServer's PandasCodec sends them (:mod:`service.rest.pandas_codec`), and answers ``predictions`` (``[rows]``) and, for
 classifiers with ``predict_proba``, ``probabilities`` (``[rows, classes]``, FP64). Errors are the
 gateway's own (:mod:`service.errors`), with messages that name the tensor, the field and the rule.
 """
@@ -16,7 +17,9 @@ from typing import Any
 from registry_client.domain.identifiers import accept_request_id
 from registry_client.errors import BadRequestError, InputError
 from service.dataplane.model_pool import ServingVersion
+from service.dataplane.named_inputs import NamedInputs
 from service.dataplane.validation import _json_type, load_json
+from service.rest.pandas_codec import PANDAS_CONTENT_TYPE, decode_columns, is_pandas_request
 
 __all__ = [
     "BINARY_UNSUPPORTED",
@@ -49,12 +52,13 @@ BINARY_UNSUPPORTED = "binary tensor data is not supported: send JSON data (trito
 
 @dataclass(slots=True)
 class InferCall:
-    """A decoded infer request: its rows, the client's ``id``, parameters and requested outputs."""
+    """A decoded infer request: its rows (or named columns), the client's ``id``, parameters and outputs."""
 
     rows: list[list[Any]]
     id: str | None
     parameters: dict[str, Any]
     outputs: list[str] | None  # None: every output
+    named: NamedInputs | None = None
 
 
 def parse_infer(body: bytes, *, max_batch: int) -> InferCall:
@@ -72,11 +76,16 @@ def parse_infer(body: bytes, *, max_batch: int) -> InferCall:
     inputs = payload.get("inputs")
     if inputs is None:
         raise InputError(f"field 'inputs' is required: a list holding one tensor, {INPUT_NAME!r}", code="missing_field")
-    if not isinstance(inputs, list) or len(inputs) != 1:
+    if isinstance(inputs, list) and inputs and is_pandas_request(parameters, inputs):
+        named = decode_columns(inputs, max_batch)
+    elif not isinstance(inputs, list) or len(inputs) != 1:
         held = f"holds {len(inputs)} tensors" if isinstance(inputs, list) else f"is {_json_type(inputs)}"
         raise InputError(f"field 'inputs' {held}; the model takes one input tensor, {INPUT_NAME!r}")
+    else:
+        named = None
     return InferCall(
-        rows=_decode_input(inputs[0], max_batch),
+        rows=_decode_input(inputs[0], max_batch) if named is None else [],
+        named=named,
         id=None if request_id is None else accept_request_id(request_id, source="field 'id'"),
         parameters=parameters,
         outputs=_requested(payload.get("outputs")),
@@ -209,6 +218,17 @@ def _classes(serving: ServingVersion) -> list[Any] | None:
 
 
 def input_metadata(serving: ServingVersion) -> list[dict[str, Any]]:
+    """One matrix tensor, or for a named-input version one tensor per field (PandasCodec's columns)."""
+    if serving.schema is not None:
+        return [
+            {
+                "name": field.name,
+                "datatype": field.datatype,
+                "shape": [-1, 1],
+                "parameters": {"content_type": PANDAS_CONTENT_TYPE, "nullable": field.nullable},
+            }
+            for field in serving.schema.fields
+        ]
     width = serving.n_features if serving.n_features is not None else -1
     return [{"name": INPUT_NAME, "datatype": "FP64", "shape": [-1, width]}]
 

@@ -110,7 +110,8 @@ def _decode(request: Request, body: bytes) -> Inference:
     key = routing_key(call.parameters.get("routing_key"), "parameter 'routing_key'") or routing_key(
         request.headers.get("x-routing-key"), "header X-Routing-Key"
     )
-    return Inference(PredictRequest(model=name, rows=call.rows, routing_key=key), pin, call.id, call.outputs)
+    decoded = PredictRequest(model=name, rows=call.rows, routing_key=key, named=call.named)
+    return Inference(decoded, pin, call.id, call.outputs)
 
 
 def _render(result: Prediction, inference: Inference) -> Response:

@@ -19,6 +19,7 @@ import pytest
 from registry_client.control import ControlPlane
 from registry_client.registry.registry import Registry
 from registry_client.store import Store, open_store
+from tests.support.frames import RECORD, iris_frame, text_pipeline
 from tests.support.servers import GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
 
@@ -67,6 +68,31 @@ def inputs(rows: Any, **extra: Any) -> dict[str, Any]:
 def tensor(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": ROW}
     return {"inputs": [{**base, **changes}]}
+
+
+N = "corpusnamed"  # a named-input model: a text pipeline over the iris frame (tests/support/frames.py)
+
+
+def named(records: Any, **extra: Any) -> dict[str, Any]:
+    return {"model": N, "inputs": records, **extra}
+
+
+def without(field: str) -> dict[str, Any]:
+    return {k: v for k, v in RECORD.items() if k != field}
+
+
+def columns(**changes: Any) -> dict[str, Any]:
+    return {"model": N, "inputs": {k: [v] for k, v in {**RECORD, **changes}.items()}}
+
+
+def pd_tensors(**changes: Any) -> dict[str, Any]:
+    """An OIP v2 request as MLServer's PandasCodec builds it: one tensor per column, content_type "pd"."""
+    kinds = {bool: "BOOL", int: "INT64", float: "FP64", str: "BYTES"}
+    tensors = [
+        {"name": k, "datatype": kinds.get(type(v), "BYTES"), "shape": [1, 1], "data": [v]}
+        for k, v in {**RECORD, **changes}.items()
+    ]
+    return {"parameters": {"content_type": "pd"}, "inputs": tensors}
 
 
 BIG = 1 << 20  # CANARYLINE_MAX_BODY_BYTES's default
@@ -132,6 +158,48 @@ CASES = [
         422,
         "model_rejected_input",
         **{"X-Model-Version": "v2"},
+    ),
+    # -- named inputs (records and columns) against a version's schema --------------------------------
+    predict("a missing field", named([without("note")]), code="missing_field"),
+    predict("an unknown field", named([{**RECORD, "colour": "red"}]), code="unknown_field"),
+    predict("a string for a number", named([{**RECORD, "sepal_length": "5.1"}])),
+    predict("a fraction for an integer", named([{**RECORD, "sepal_mm": 51.5}])),
+    predict("a number for a boolean", named([{**RECORD, "wide": 1}])),
+    predict("a number for a string", named([{**RECORD, "note": 7}])),
+    predict("an unknown category", named([{**RECORD, "petal_band": "huge"}]), code="unknown_category"),
+    predict("null where not nullable", named([RECORD, {**RECORD, "note": None}]), code="null_not_allowed"),
+    predict("NaN in a named number", orjson.dumps(columns(sepal_length=123.25)).replace(b"123.25", b"NaN")),
+    predict(
+        "Infinity in a nullable number",
+        orjson.dumps(named([{**RECORD, "sepal_width": None}])).replace(b"null", b"Infinity"),
+    ),
+    predict("a string over the limit", named([{**RECORD, "note": "x" * 16385}]), code="string_too_long"),
+    predict("a record that is not an object", named([RECORD, [1, 2]])),
+    predict("ragged columns", {"model": N, "inputs": {"note": ["a", "b"], "wide": [True]}}),
+    predict("a column that is not a list", {"model": N, "inputs": {"note": "a"}}),
+    predict("an empty column set", named({}), code="empty_batch"),
+    predict("1,001 records", named([RECORD] * 1001), code="batch_too_large"),
+    predict("a wrong kind in a column", columns(sepal_mm="51")),
+    predict("a missing column", {"model": N, "inputs": {"note": ["a"]}}, code="missing_field"),
+    predict("a matrix for a named-input model", named([ROW]), code="named_inputs_required"),
+    predict("records for a matrix model", inputs([{"a": 1.0}]), code="matrix_required"),
+    v2("a pandas column of the wrong kind", pd_tensors(sepal_mm="51"), path=f"/v2/models/{N}/infer"),
+    v2(
+        "a pandas column too wide",
+        {**pd_tensors(), "inputs": [{**pd_tensors()["inputs"][0], "shape": [1, 2]}]},
+        path=f"/v2/models/{N}/infer",
+    ),
+    v2("a pandas column twice", {**pd_tensors(), "inputs": pd_tensors()["inputs"] * 2}, path=f"/v2/models/{N}/infer"),
+    v2(
+        "an unknown pandas column",
+        {
+            **pd_tensors(),
+            "inputs": [*pd_tensors()["inputs"], {"name": "colour", "datatype": "BYTES", "shape": [1], "data": ["red"]}],
+        },
+        path=f"/v2/models/{N}/infer",
+    ),
+    Case(
+        "a record with a missing field", "POST", f"/v1/models/{N}:predict", 422, body={"instances": [without("wide")]}
     ),
     # -- the Open Inference Protocol -----------------------------------------------------------------
     v2("an id that is not a string", {"id": 7, **tensor()}, 400),
@@ -256,6 +324,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, iris_models) -> Iterator[t
     ControlPlane(registry).set_canary(
         M, "v2", weight=50, sticky=True, actor="tests", reason="r", expected_revision=None
     )
+    frame, y = iris_frame()
+    registry.register(N, text_pipeline(frame, y), sample=frame)
     registry.store.close()
     env = {
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
@@ -266,6 +336,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, iris_models) -> Iterator[t
     process = GatewayProcess(env=env, logfile=home / "gateway.log").start()
     served = httpx.post(process.url + "/predict", json=inputs([ROW]), headers={"X-Request-ID": "known-1"})
     assert served.status_code == 200, served.text
+    named_ok = httpx.post(process.url + "/predict", json=named([RECORD]), headers={"X-Request-ID": "known-2"})
+    assert named_ok.status_code == 200, named_ok.text  # the named model serves what the corpus spoils
     store = open_store(url)
     try:
         yield process, store

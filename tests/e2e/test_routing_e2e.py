@@ -309,18 +309,32 @@ def applied_at(gateway: GatewayProcess, model: str, revision: int) -> dict[str, 
     return applied
 
 
+@pytest.mark.parametrize(
+    "backend", [pytest.param("redis", marks=pytest.mark.redis), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_three_replicas_follow_a_cli_rollback_within_a_second(
-    admin, request: pytest.FixtureRequest, gateway_factory, model_name: str, iris_models, tmp_path: Path
+    admin,
+    request: pytest.FixtureRequest,
+    gateway_factory,
+    model_name: str,
+    iris_models,
+    tmp_path: Path,
+    backend: str,
 ) -> None:
-    """Three two-worker gateways on one Redis: every worker applies a CLI rollback within 1 s of the CLI's
-    answer (each worker's own log line says when), then serves the rolled-back version."""
-    url = request.getfixturevalue("redis_url")
-    request.getfixturevalue("redis_client")
+    """Three two-worker gateways on one Redis (pub/sub) or one PostgreSQL (LISTEN/NOTIFY): every worker applies
+    a CLI rollback within 1 s of the CLI's answer (each worker's own log line says when), then serves the
+    rolled-back version."""
+    if backend == "redis":
+        url = request.getfixturevalue("redis_url")
+        request.getfixturevalue("redis_client")
+    else:
+        url = request.getfixturevalue("postgres_db")
     registry = Registry(open_store(url))
     registry.register(model_name, iris_models["logreg"])
     registry.register(model_name, iris_models["tree"])
     gateways = [gateway_factory(url, workers=2) for _ in range(3)]
-    admin(gateways[0]).promote(model_name, "v2", reason="v2 goes live")
+    with admin(gateways[0]) as client:
+        client.promote(model_name, "v2", reason="v2 goes live")
     for g in gateways:
         serves_everywhere(g, "v2", time.monotonic() + 30)  # set-up
     env = {**os.environ, "CANARYLINE_GATEWAY": gateways[1].url, **TOKEN_ENV}

@@ -1,4 +1,4 @@
-"""The outcome contract and the joined view: the SQLite and the Redis store behave the same."""
+"""The outcome contract and the joined view: the SQLite, Redis and PostgreSQL stores behave the same."""
 
 from __future__ import annotations
 

@@ -100,7 +100,7 @@ def test_model_listing_and_readiness(served) -> None:
         (b"{", 400, "body is not valid JSON"),
         (b"[]", 422, "body must be a JSON object with field 'instances'"),
         ({"inputs": [ROW]}, 422, "field 'instances' is required"),
-        ({"instances": {"a": 1}}, 422, "field 'instances' must be a list of rows"),
+        ({"instances": {"a": 1}}, 422, "field 'instances.a' must be a list"),  # columns of named inputs
         ({"instances": []}, 422, "must hold at least one row"),
         ({"instances": [ROW] * 51}, 422, "holds 51 rows, more than the limit of 50"),
         ({"instances": [5.1, 3.5]}, 422, "field 'instances[0]' must be a list holding at least one number"),

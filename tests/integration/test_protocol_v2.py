@@ -290,7 +290,7 @@ def _bad(**changes) -> dict:
         (b"{", 400, "body is not valid JSON"),
         (b"[]", 422, "body must be a JSON object"),
         ({"id": "x"}, 422, "field 'inputs' is required"),
-        (_bad(inputs=[tensor([ROW]), tensor([ROW])]), 422, "holds 2 tensors"),
+        (_bad(inputs=[tensor([ROW]), tensor([ROW])]), 422, "several input tensors are DataFrame columns"),
         (_bad(inputs={"name": "x"}), 422, "is an object"),
         (_bad(inputs=["x"]), 422, "must be a tensor object"),
         (_bad(name=""), 422, "field 'inputs[0].name' must be a non-empty string"),

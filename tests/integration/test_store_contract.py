@@ -1,4 +1,4 @@
-"""The store contract: the SQLite and the Redis store behave the same (each test runs on both)."""
+"""The store contract: the SQLite, Redis and PostgreSQL stores behave the same (each test runs on all three)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,10 @@ import pytest
 #: The gateways a test uses, on its item's stash: a failed test's report carries the tail of each one's log.
 GATEWAYS = pytest.StashKey[list["GatewayProcess"]]()
 
+#: The store timeout tests give a PostgreSQL store that is not under test for its timeout: a new connection on
+#: this loaded 2-core machine (a forked backend, the pool's checks) has taken over the default 2 s.
+LOADED_TIMEOUT_S = 10.0
+
 
 def free_port() -> int:
     with socket.socket() as sock:

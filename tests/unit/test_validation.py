@@ -35,7 +35,7 @@ def test_a_well_formed_request_parses() -> None:
         (b"", BadRequestError, "not valid JSON"),
         (b"[1, 2]", InputError, "body must be a JSON object"),
         (b'{"model": "iris"}', InputError, "field 'inputs' is required"),
-        (b'{"inputs": {"a": 1}}', InputError, "field 'inputs' must be a list"),
+        (b'{"inputs": {"a": 1}}', InputError, "field 'inputs.a' must be a list"),
         (b'{"inputs": []}', InputError, "at least one row"),
         (b'{"inputs": [[]]}', InputError, r"inputs\[0\]' must be a list holding at least one number"),
         (b'{"inputs": [1, 2]}', InputError, r"inputs\[0\]' must be a list"),
