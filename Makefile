@@ -31,9 +31,10 @@ test-fast: $(STAMP) test-tools
 	@$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 ## Debian packages the tests run for real (nothing is started here): redis-server, PostgreSQL's server
-## binaries, promtool and prometheus.
+## binaries, promtool and prometheus, and chromium for the console's browser tests (Playwright drives it).
 test-tools:
-	@.ci/ensure-packages redis-server=redis-server initdb=postgresql promtool=prometheus prometheus=prometheus
+	@.ci/ensure-packages redis-server=redis-server initdb=postgresql promtool=prometheus prometheus=prometheus \
+		chromium=chromium
 
 lint: $(STAMP)
 	@$(BIN)/ruff check service registry_client tests load_tests examples

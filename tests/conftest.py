@@ -24,7 +24,7 @@ from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 from registry_client.registry.registry import Registry  # noqa: E402
 from registry_client.store import Store, open_store  # noqa: E402
-from tests.support.servers import LOADED_TIMEOUT_S, GatewayProcess, PostgresServer, RedisServer  # noqa: E402
+from tests.support.servers import GATEWAYS, LOADED_TIMEOUT_S, GatewayProcess, PostgresServer, RedisServer  # noqa: E402
 from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV  # noqa: E402
 
 __all__ = ["ADMIN_TOKEN"]  # re-exported for the tests that import it from here
@@ -175,18 +175,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """A failed test's report carries the tail of every gateway log it started (its workers' own lines)."""
     report = yield
     if report.failed:
-        for gateway in item.stash.get(_GATEWAYS, []):
+        for gateway in item.stash.get(GATEWAYS, []):
             report.sections.append((f"gateway log {gateway.logfile.name} (tail)", gateway.log()[-6000:]))
     return report
-
-
-_GATEWAYS = pytest.StashKey[list[GatewayProcess]]()
 
 
 @pytest.fixture
 def gateway_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
     """Start real `canaryline serve` processes; all are stopped after the test (a failure shows their logs)."""
-    started: list[GatewayProcess] = request.node.stash.setdefault(_GATEWAYS, [])
+    started: list[GatewayProcess] = request.node.stash.setdefault(GATEWAYS, [])
 
     def start(store_url: str, *, workers: int = 1, ready: bool = True, **settings: str) -> GatewayProcess:
         env = {

@@ -15,7 +15,7 @@ import typer
 from registry_client.cli.context import invocation
 from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
 from registry_client.domain.timestamps import parse_timestamp
-from registry_client.errors import EvaluationError, ModelNotFoundError, TimestampError
+from registry_client.errors import ModelNotFoundError, TimestampError
 from registry_client.registry.registry import Task
 
 __all__ = ["evaluate_model", "export"]
@@ -51,43 +51,39 @@ def evaluate_model(
         str | None,
         typer.Option(help="classification or regression [default: the task of the stable version, from the registry]"),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the charts and tables as one self-contained HTML file."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
 
     Reads the store directly: the prediction log joined with the outcomes posted to /feedback (on PostgreSQL
-    scored and grouped by the database, which sends back only aggregates). Each canary
-    is compared with the stable traffic of the plan revisions it ran in (see the plan history).
+    scored and grouped by the database, which sends back only aggregates). Each canary is compared with the
+    stable traffic of the plan revisions it ran in (see the plan history). The tables end with a verdict on
+    the latest canary episode in words.
     """
-    from registry_client.analysis.aggregated import evaluate_store
-    from registry_client.cli.evaluation_view import evaluation_json, evaluation_tables, trimmed_history_warning
-    from registry_client.store import BoundedLog
+    from registry_client.analysis.report import evaluate_model as evaluate
+    from registry_client.cli.evaluation_view import evaluation_tables
 
     low, high = _window(since, until)
     if task not in (None, "classification", "regression"):
         fail(f"--task must be classification or regression, not {task!r}", 2)
-    registry = invocation(ctx).registry()
-    stable = registry.stable(model)
-    known = None if stable is None else registry.get(model, stable).task  # every version has the same task
-    if known is not None and task not in (None, known):
-        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
-    if known is None and task is None:
-        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
-    chosen = cast("Task", known or task)
-    report = evaluate_store(registry.store, model, task=chosen, since=low, until=high)
-    store = registry.store
-    warning = (
-        trimmed_history_warning(store.log_bounds(model), model=model, since=low)
-        if isinstance(store, BoundedLog)
-        else None
-    )
-    if warning is not None:
+    if html is not None and not html.parent.is_dir():
+        fail(f"--html {html}: folder {html.parent} does not exist", 2)
+    found = evaluate(invocation(ctx).registry(), model, since=low, until=high, task=cast("Task | None", task))
+    for warning in found.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    if html is not None:
+        from registry_client.cli.evaluation_html import write_report
+
+        write_report(found, html)
+        err_console.print(f"wrote the evaluation of {model} to {html}", highlight=False)
     if as_json:
-        warnings = [] if warning is None else [warning]
-        print_json(evaluation_json(report, model=model, stable=stable, since=low, until=high, warnings=warnings))
+        print_json(found.to_json())
     else:
-        console.print(evaluation_tables(report, model=model))
+        console.print(evaluation_tables(found))
 
 
 def export(

@@ -1,5 +1,6 @@
-"""How ``canaryline eval`` shows an evaluation report
-(:class:`~registry_client.analysis.evaluation.EvaluationReport`): JSON and rich tables.
+"""How ``canaryline eval`` shows an evaluation (:class:`~registry_client.analysis.report.ModelEvaluation`) in
+the terminal: rich tables, then the verdict on the latest canary episode in words. The JSON is
+:meth:`~registry_client.analysis.report.ModelEvaluation.to_json`.
 
 Each canary comparison is titled with the traffic it covers: canary and stable version, the plan
 revisions of the episode and its UTC time range (``canary_vs_stable`` in the JSON is the list of
@@ -14,64 +15,16 @@ JSON) rather than computed from data that cannot show it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from registry_client.analysis.evaluation import Comparison, EvaluationReport
+from registry_client.analysis.report import ERROR_RATE_NOTE, ModelEvaluation
 from registry_client.analysis.statistics import Estimate
-from registry_client.store import LogBounds
 
-__all__ = ["ERROR_RATE_NOTE", "evaluation_json", "evaluation_tables", "trimmed_history_warning"]
-
-ERROR_RATE_NOTE = (
-    "not available from the store: the prediction log records served predictions only, "
-    "failed or refused requests write no record"
-)
-
-
-def evaluation_json(
-    report: EvaluationReport,
-    *,
-    model: str,
-    stable: str | None,
-    since: float | None,
-    until: float | None,
-    warnings: list[str] | None = None,
-) -> dict[str, Any]:
-    """The report as JSON values, with the window, the stable version, the error-rate note and any warnings
-    (such as history the store no longer holds)."""
-    body = report.to_dict()
-    for group in body["groups"]:
-        group["error_rate"] = None
-    return {
-        "model": model,
-        "task": report.task,
-        "stable_version": stable,
-        "since": since,
-        "until": until,
-        "groups": body["groups"],
-        "canary_vs_stable": body["canary_vs_stable"],
-        "shadows": body["shadows"],
-        "error_rate": None,
-        "notes": {"error_rate": ERROR_RATE_NOTE},
-        "warnings": list(warnings or []),
-    }
-
-
-def trimmed_history_warning(bounds: LogBounds, *, model: str, since: float | None) -> str | None:
-    """A warning when the window starts before the oldest record a bounded log still holds, after it trimmed
-    some: those predictions are gone, so the report covers less than the window asks for."""
-    if bounds.trimmed == 0 or bounds.oldest_ts is None or (since is not None and since >= bounds.oldest_ts):
-        return None
-    return (
-        f"the window reaches past the oldest record the store still holds for {model!r} ({_utc(bounds.oldest_ts)}): "
-        f"it keeps about {bounds.max_records:,} records per model and has trimmed {bounds.trimmed:,}, and keeps "
-        f"outcomes {bounds.outcome_ttl_s / 86400:g} days, so older predictions are not in this report; "
-        "for history, use the PostgreSQL store (CANARYLINE_STORE=postgresql://…)"
-    )
+__all__ = ["evaluation_tables"]
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -179,8 +132,15 @@ def _shadows(report: EvaluationReport) -> RenderableType:
     return table
 
 
-def evaluation_tables(report: EvaluationReport, *, model: str) -> RenderableType:
-    """Per version and route, canary vs stable, and shadow vs primary, with the error-rate note."""
+def _verdict(found: ModelEvaluation) -> Text:
+    if found.verdict is None:
+        return Text("verdict: none, no canary episode has outcomes on both canary and stable rows", style="dim")
+    return Text(f"verdict: {found.verdict.text}", style="bold")
+
+
+def evaluation_tables(found: ModelEvaluation) -> RenderableType:
+    """Per version and route, canary vs stable, shadow vs primary, the error-rate note and the verdict."""
+    report, model = found.report, found.model
     if not report.groups:
         return Text(f"{model}: no logged predictions in this window")
     return Group(
@@ -188,4 +148,5 @@ def evaluation_tables(report: EvaluationReport, *, model: str) -> RenderableType
         _comparisons(report),
         _shadows(report),
         Text(f"error rate: {ERROR_RATE_NOTE}", style="dim"),
+        _verdict(found),
     )

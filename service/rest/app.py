@@ -3,7 +3,8 @@ worker, no extra hop).
 
 The only module that imports the route modules: canaryline's own endpoints (:mod:`service.rest.native`),
 ground truth (:mod:`service.rest.feedback`), the admin API (:mod:`service.rest.admin`, when it is on), the
-Open Inference Protocol (:mod:`service.rest.v2`) and KServe v1 (:mod:`service.rest.kserve_v1`). Errors
+Open Inference Protocol (:mod:`service.rest.v2`), KServe v1 (:mod:`service.rest.kserve_v1`), the evaluation
+report (:mod:`service.rest.evaluation`) and the console at ``/ui`` (:mod:`service.rest.console`). Errors
 become responses through the exception handlers of :mod:`service.rest.errors`. A new protocol is a module
 with a ``routes()`` function, added to :func:`build_app`.
 """
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from service.rest import admin, feedback, kserve_v1, native, rollouts, v2
+from service.rest import admin, console, evaluation, feedback, kserve_v1, native, rollouts, v2
 from service.rest.auth import Gates
 from service.rest.errors import EXCEPTION_HANDLERS
 
@@ -32,8 +33,9 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
     """The ASGI app; without ``runtime`` it takes the one the BentoML service built in this worker.
 
     What the transports use goes on ``app.state`` at start-up: the data plane (``gateway``), the outcome
-    intake (``feedback``), the control plane (``control``, with the admin routes only when the admin API is
-    on) and the token gates built from the settings.
+    intake (``feedback``), the registry over the store (``registry``, for the evaluation report), the control
+    plane (``control``, with the admin routes only when the admin API is on) and the token gates built from
+    the settings.
     """
 
     @asynccontextmanager
@@ -50,6 +52,7 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
             gc.freeze()
         app.state.gateway = current.gateway
         app.state.feedback = current.feedback
+        app.state.registry = current.registry
         app.state.control = current.control
         app.state.rollouts = current.rollout_commands
         app.state.gates = Gates.from_settings(current.settings)
@@ -57,5 +60,13 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
             app.router.routes.extend([*admin.routes(), *rollouts.routes()])
         yield
 
-    routes: list[BaseRoute] = [*native.routes(), *feedback.routes(), *v2.routes(), *kserve_v1.routes()]
+    # The inference protocols first: the router tries routes in order, so the console's add nothing before them.
+    routes: list[BaseRoute] = [
+        *native.routes(),
+        *feedback.routes(),
+        *v2.routes(),
+        *kserve_v1.routes(),
+        *evaluation.routes(),
+        *console.routes(),
+    ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

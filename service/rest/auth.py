@@ -3,14 +3,15 @@
 Three roles, each a :class:`TokenGate` built from the settings:
 
 - **admin** (``CANARYLINE_ADMIN_TOKEN``): every mutation of a plan;
-- **read** (``CANARYLINE_READ_TOKEN``, or the admin token): ``GET /models``, ``GET /models/{m}`` and the
-  admin API's plan and history, which name actors and reasons;
+- **read** (``CANARYLINE_READ_TOKEN``, or the admin token): ``GET /models``, ``GET /models/{m}``,
+  ``GET /models/{m}/evaluation`` and the admin API's plan and history, which name actors and reasons;
 - **feedback** (``CANARYLINE_FEEDBACK_TOKEN`` only): ``POST /feedback``, since whoever posts an outcome
   decides a version's measured accuracy.
 
-Predictions on every protocol, health, ``/metrics`` and the protocols' model metadata (names, shapes)
-need no token. The presented token must equal a configured one exactly (``hmac.compare_digest`` against
-every accepted token, no stripping); the settings refuse tokens a client could not present exactly.
+Predictions on every protocol, health, ``/metrics``, the protocols' model metadata (names, shapes) and
+the console's static files under ``/ui`` (which hold no data) need no token. The presented token must
+equal a configured one exactly (``hmac.compare_digest`` against every accepted token, no stripping); the
+settings refuse tokens a client could not present exactly.
 A gate without tokens is open: only a dev setup (``CANARYLINE_DEV=1``) starts so.
 """
 

@@ -16,9 +16,13 @@ from glob import glob
 from pathlib import Path
 
 import httpx
+import pytest
 
 from registry_client.client.gateway import GatewayClient
 from tests.support.tokens import ADMIN_TOKEN
+
+#: The gateways a test uses, on its item's stash: a failed test's report carries the tail of each one's log.
+GATEWAYS = pytest.StashKey[list["GatewayProcess"]]()
 
 #: The store timeout tests give a PostgreSQL store that is not under test for its timeout: a new connection on
 #: this loaded 2-core machine (a forked backend, the pool's checks) has taken over the default 2 s.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from pathspec import PathSpec  # BentoML matches its include patterns with it
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,3 +30,20 @@ def test_bentofile_packages_every_source_package() -> None:
     for package in ("service", "registry_client"):
         assert f"{package}/**/*.py" in bento["include"]
         assert f"{package}/py.typed" in bento["include"]
+
+
+def test_the_console_files_ship_in_the_wheel_and_the_bento() -> None:
+    """Every file of the console (registry_client/console/static) is package data and in the Bento's include."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    bento = yaml.safe_load((ROOT / "bentofile.yaml").read_text(encoding="utf-8"))
+    package_data = project["tool"]["setuptools"]["package-data"]["registry_client"]
+    static = ROOT / "registry_client" / "console" / "static"
+    files = [path for path in static.rglob("*") if path.is_file()]
+    assert {"index.html", "app.js", "vendor/uPlot.iife.min.js", "vendor/uPlot.LICENSE"} <= {
+        path.relative_to(static).as_posix() for path in files
+    }
+    base = ROOT / "registry_client"
+    shipped = {path for pattern in package_data for path in base.glob(pattern) if path.is_file()}
+    assert set(files) <= shipped
+    included = PathSpec.from_lines("gitwildmatch", bento["include"])
+    assert all(included.match_file(path.relative_to(ROOT).as_posix()) for path in files)

@@ -1,0 +1,265 @@
+"""The console at /ui in Debian's headless Chromium against a real gateway process with real traffic.
+
+One gateway serves the module: model A (stable v1, sticky 30 % canary v2, shadow v3, every prediction
+labelled) for the read-only pages, model B for the plan changes, and a labelled regressor R. Screenshots
+of each page land in the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sklearn.datasets import load_diabetes
+
+from registry_client.registry.registry import Registry
+from registry_client.store import open_store
+from tests.support.browser import PHONE, chromium, no_horizontal_scroll
+from tests.support.cli import run_json
+from tests.support.servers import GATEWAYS, GatewayProcess
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
+
+pytestmark = pytest.mark.e2e
+REQUESTS = 90
+
+
+@dataclass
+class Console:
+    gateway: GatewayProcess
+    store_url: str
+    home: Path
+    seen: str  # model A: canary and shadow, labelled traffic
+    changed: str  # model B: promoted through the form
+    regressor: str  # model R: a Ridge on diabetes, labelled traffic
+
+    @property
+    def ui(self) -> str:
+        return self.gateway.url + "/ui/"
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, iris, iris_models, diabetes_ridge) -> Iterator[Console]:
+    """A gateway over a SQLite store holding three models, with labelled traffic on the first and the third."""
+    tmp = tmp_path_factory.mktemp("console")
+    url = f"sqlite:///{tmp / 'store.db'}"
+    suffix = os.urandom(4).hex()
+    seen, changed, regressor = f"iris{suffix}", f"flowers{suffix}", f"diabetes{suffix}"
+    registry = Registry(open_store(url))
+    for name in (seen, changed):
+        for key in ("logreg", "tree", "logreg_c01"):
+            registry.register(name, iris_models[key])
+    registry.register(regressor, diabetes_ridge, task="regression")
+    registry.store.close()
+    env = {
+        "BENTOML_HOME": os.environ["BENTOML_HOME"],
+        "CANARYLINE_STORE": url,
+        "CANARYLINE_HOME": str(tmp / "home"),
+        **TOKEN_ENV,
+    }
+    gateway = GatewayProcess(env=env, logfile=tmp / "gateway.log").start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            admin = {**bearer(ADMIN_TOKEN), "X-Canaryline-Actor": "tests"}
+            for path, body in (
+                ("canary", {"version": "v2", "weight": 30, "reason": "try the tree"}),
+                ("shadow", {"version": "v3", "reason": "watch v3"}),
+            ):
+                assert http.post(f"/admin/models/{seen}/{path}", json=body, headers=admin).status_code == 200
+            X, y = iris
+            for i in range(REQUESTS):
+                row = i % len(y)
+                answer = http.post("/predict", json={"model": seen, "inputs": [list(map(float, X[row]))]})
+                assert answer.status_code == 200, answer.text
+                outcome = {"request_id": answer.json()["request_id"], "outcome": int(y[row])}
+                posted = http.post("/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN))
+                assert posted.status_code == 202, posted.text
+            dX, dy = load_diabetes(return_X_y=True)
+            for i in range(30):
+                answer = http.post("/predict", json={"model": regressor, "inputs": [list(map(float, dX[i]))]})
+                assert answer.status_code == 200, answer.text
+                outcome = {"request_id": answer.json()["request_id"], "outcome": float(dy[i])}
+                assert http.post("/feedback", json=outcome, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
+        yield Console(gateway, url, tmp / "cli-home", seen, changed, regressor)
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(autouse=True)
+def _gateway_log_on_failure(request: pytest.FixtureRequest, console: Console) -> None:
+    """A failed test's report carries the tail of the module's gateway log."""
+    request.node.stash.setdefault(GATEWAYS, []).append(console.gateway)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as opened:
+        yield opened
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def sign_in(page: Page, console: Console, token: str = READ_TOKEN) -> None:
+    page.goto(console.ui)
+    page.fill("#token", token)
+    page.click("#login button[type=submit]")
+
+
+def test_sign_in_shows_each_models_plan(page: Page, console: Console, tmp_path: Path) -> None:
+    """Signed in with the read token, the models page shows the plan the admin API set; no token in the URL."""
+    sign_in(page, console)
+    card = page.locator(f"article.model[data-model='{console.seen}']")
+    expect(card.locator("dd.stable")).to_have_text("v1")
+    expect(card.locator("dd.canary")).to_contain_text("v2 at 30 %")
+    expect(card.locator("dd.shadow")).to_contain_text("v3")
+    expect(card.locator("table.versions tbody tr")).to_have_count(3)
+    expect(page.locator("#readiness")).to_contain_text("Gateway ready")
+    assert READ_TOKEN not in page.url
+    assert page.evaluate("sessionStorage.getItem('canaryline.read-token')") == READ_TOKEN
+    page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
+
+
+def test_a_wrong_token_is_refused_with_a_message(page: Page, console: Console) -> None:
+    """A wrong token keeps the login form up with the refusal, and stores nothing."""
+    sign_in(page, console, token="not-the-read-token-000")
+    expect(page.locator("#login-error")).to_contain_text("refused (401)")
+    assert page.evaluate("sessionStorage.getItem('canaryline.read-token')") is None
+
+
+def test_a_plan_change_appears_without_a_reload(page: Page, console: Console) -> None:
+    """A canary weight changed through the admin API shows on the open models page by polling."""
+    sign_in(page, console)
+    card = page.locator(f"article.model[data-model='{console.seen}']")
+    expect(card.locator("dd.canary")).to_contain_text("v2 at 30 %")
+    body = {"version": "v2", "weight": 35, "reason": "a little more"}
+    answer = httpx.post(
+        f"{console.gateway.url}/admin/models/{console.seen}/canary", json=body, headers=bearer(ADMIN_TOKEN), timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    expect(card.locator("dd.canary")).to_contain_text("v2 at 35 %", timeout=20_000)
+
+
+def test_the_forest_plot_has_one_mark_per_version_with_the_eval_interval(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    """The model page's forest plot is a canvas with one mark per version, each at the interval eval --json reports."""
+    report = run_json("eval", console.seen, store_url=console.store_url, home=console.home)
+    sign_in(page, console)
+    page.goto(f"{console.ui}#/models/{console.seen}")
+    forest = page.locator("#forest-plot")
+    expect(forest.locator("canvas")).to_have_count(1)
+    marks = json.loads(forest.get_attribute("data-marks") or "[]")
+    expected = {
+        f"{g['model_version']} · {'shadow' if g['shadow'] else g['route']}": g["accuracy"] for g in report["groups"]
+    }
+    assert {mark["label"] for mark in marks} == set(expected)
+    assert len({label.split(" · ")[0] for label in expected}) == len(marks) == 3
+    for mark in marks:
+        want = expected[mark["label"]]
+        assert mark["value"] == pytest.approx(want["value"])
+        assert (mark["low"], mark["high"]) == (pytest.approx(want["low"]), pytest.approx(want["high"]))
+    expect(page.locator("#latency-chart canvas")).to_have_count(1)
+    expect(page.locator("#coverage-chart canvas")).to_have_count(1)
+    expect(page.locator("#verdict")).to_have_text(report["verdict"]["text"])
+    page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
+
+
+def test_promote_through_the_form_changes_the_plan_and_the_history(page: Page, console: Console) -> None:
+    """Promote with a reason and the admin token typed into the form: the plan changes, and the history shows
+    the reason as text, even one holding markup."""
+    reason = "v2 looks right <script>window.pwned = 1</script>"
+    sign_in(page, console)
+    page.goto(f"{console.ui}#/models/{console.changed}")
+    expect(page.locator("#plan dd.stable")).to_have_text("v1")
+    page.fill("#promote-version", "v2")
+    page.fill("#promote-reason", reason)
+    page.fill("#promote-token", ADMIN_TOKEN)
+    page.click("#promote-form button[type=submit]")
+    expect(page.locator("#promote-result")).to_contain_text("stable v2")
+    expect(page.locator("#plan dd.stable")).to_have_text("v2")
+    expect(page.locator("table.history tbody tr").first).to_contain_text(reason)
+    assert page.evaluate("window.pwned") is None
+    plan = httpx.get(
+        f"{console.gateway.url}/admin/models/{console.changed}/plan", headers=bearer(READ_TOKEN), timeout=30
+    ).json()["plan"]
+    assert (plan["stable"], plan["reason"], plan["actor"]) == ("v2", reason, "console")
+
+
+def test_promote_with_a_wrong_admin_token_is_refused(page: Page, console: Console) -> None:
+    """A promote sent with the read token instead of the admin token shows the 401 and leaves the plan."""
+    sign_in(page, console)
+    page.goto(f"{console.ui}#/models/{console.changed}")
+    before = page.locator("#plan dd.revision").inner_text()
+    page.fill("#promote-version", "v3")
+    page.fill("#promote-reason", "should not happen")
+    page.fill("#promote-token", READ_TOKEN)
+    page.click("#promote-form button[type=submit]")
+    expect(page.locator("#promote-result")).to_contain_text("Refused (401)")
+    expect(page.locator("#plan dd.revision")).to_have_text(before)
+
+
+def test_a_phone_sized_screen_never_scrolls_sideways(browser: Browser, console: Console, tmp_path: Path) -> None:
+    """At 390×844 the models page and a model page fit the screen's width (wide tables scroll in their box)."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, console)
+        expect(page.locator(f"article.model[data-model='{console.seen}']")).to_be_visible()
+        assert no_horizontal_scroll(page)
+        page.screenshot(path=str(tmp_path / "models-phone.png"), full_page=True)
+        page.goto(f"{console.ui}#/models/{console.seen}")
+        expect(page.locator("#forest-plot canvas")).to_have_count(1)
+        assert no_horizontal_scroll(page)
+        page.screenshot(path=str(tmp_path / "model-phone.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp_path: Path) -> None:
+    """`eval --html` writes one file that draws every chart in the browser without a single network request."""
+    out = tmp_path / "report.html"
+    run_json("eval", console.seen, "--html", str(out), store_url=console.store_url, home=console.home)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(out.as_uri())
+        for chart in ("#forest-plot", "#coverage-chart", "#latency-chart"):
+            expect(page.locator(f"{chart} canvas")).to_have_count(1)
+        assert len(json.loads(page.locator("#forest-plot").get_attribute("data-marks") or "[]")) == 3
+        assert requested == [out.as_uri()]
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console: Console, tmp_path: Path) -> None:
+    """A regressor's report plots MAE with the interval eval --json reports, and names MAE in its tables."""
+    out = tmp_path / "regressor.html"
+    report = run_json("eval", console.regressor, "--html", str(out), store_url=console.store_url, home=console.home)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(out.as_uri())
+        expect(page.locator("#forest-plot canvas")).to_have_count(1)
+        [mark] = json.loads(page.locator("#forest-plot").get_attribute("data-marks") or "[]")
+        [group] = report["groups"]
+        assert mark["label"] == "v1 · stable"
+        assert (mark["value"], mark["low"], mark["high"]) == pytest.approx(
+            (group["mae"]["value"], group["mae"]["low"], group["mae"]["high"])
+        )
+        expect(page.locator("table.groups thead")).to_contain_text("MAE (95 % CI)")
+    finally:
+        context.close()
