@@ -28,7 +28,8 @@ from service.dataplane.request_counts import RequestTally
 from service.dataplane.routing import Decision, bucket, choose, shadow_sampled
 from service.dataplane.shadow import ShadowJob, ShadowRunner
 from service.dataplane.validation import PredictRequest, check_width
-from service.observability.metrics import Metrics, RequestRecorder
+from service.observability.metrics import Metrics
+from service.observability.recorder import RequestRecorder
 from service.prediction_log.writer import PredictionLog
 
 __all__ = ["Gateway", "Prediction"]

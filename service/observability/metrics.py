@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import Counter as Tally
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from service.observability.recorder import RequestRecorder
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
     _M = TypeVar("_M", bound=MetricWrapperBase)
 
-__all__ = ["LATENCY_BUCKETS", "OUTCOME_WINDOW", "LogKind", "Metrics", "RequestRecorder"]
+__all__ = ["LATENCY_BUCKETS", "OUTCOME_WINDOW", "LogKind", "Metrics"]
 
 #: Request latency buckets (seconds): from a tenth of a millisecond to ten seconds.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -273,7 +274,7 @@ class Metrics:
 
     def request(self) -> RequestRecorder:
         """A recorder for one prediction request, started now."""
-        return RequestRecorder(self)
+        return RequestRecorder(self.observe_request)
 
     def shed(self, endpoint: str) -> None:
         """Count a request shed by the concurrency limit (``endpoint`` is a route template, never a client path)."""
@@ -376,31 +377,3 @@ class Metrics:
                 window = self._windows[key] = deque(maxlen=self._window)
             window.extend(scores)
             return math.fsum(window) / len(window)
-
-
-class RequestRecorder:
-    """One prediction request's line in ``canaryline_requests_total`` and the latency histogram.
-
-    The data plane hands it the routing decision (:meth:`routed`); the transport says how the request was
-    answered (:meth:`answered`, once). A request answered before it was routed (bad JSON, an unknown model)
-    keeps empty labels: it has no served version, and client-supplied names never become label values.
-    """
-
-    __slots__ = ("_answered", "_metrics", "model", "route", "started", "version")
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-        self.started = time.perf_counter()
-        self.model = self.version = self.route = ""
-        self._answered = False
-
-    def routed(self, model: str, version: str, route: str) -> None:
-        self.model, self.version, self.route = model, version, route
-
-    def answered(self, status: int) -> float:
-        """Count the answer (the first call only) and return the seconds since the request arrived."""
-        elapsed = time.perf_counter() - self.started
-        if not self._answered:
-            self._answered = True
-            self._metrics.observe_request(self.model, self.version, self.route, status, elapsed)
-        return elapsed
