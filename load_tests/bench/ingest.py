@@ -93,30 +93,13 @@ def pk_only_writer(store: PostgresStore) -> Callable[[list[PredictionRecord]], N
                 with cur.copy(f"COPY canaryline_staging (ord, {cols}) FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(["int4", *pglog._TYPES])
                     for i, (r, s) in enumerate(zip(batch, stamps, strict=True)):
-                        copy.write_row((i, r.prediction_id, r.request_id, s, *pglog_fields(r)))
+                        copy.write_row(pglog.staging_row(i, r, s))
                 cur.execute(
                     f"INSERT INTO canaryline.predictions ({cols}) SELECT {cols} FROM canaryline_staging "  # noqa: S608
                     "ORDER BY ord ON CONFLICT (ts, prediction_id) DO NOTHING"
                 )
 
     return append
-
-
-def pglog_fields(r: PredictionRecord) -> tuple[object, ...]:
-    return (
-        r.model,
-        r.model_version,
-        r.route,
-        r.revision,
-        r.inputs,
-        r.predictions,
-        r.latency_ms,
-        r.instance,
-        r.shadow,
-        r.probabilities,
-        r.trace_id,
-        r.primary_id,
-    )
 
 
 def main() -> None:

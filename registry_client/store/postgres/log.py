@@ -40,6 +40,7 @@ __all__ = [
     "models",
     "partition_name",
     "record_of",
+    "staging_row",
     "stream",
 ]
 
@@ -121,31 +122,34 @@ def append(conn: Connection, partitions: Partitions, records: Sequence[Predictio
         return _write(conn, records, stamps)
 
 
+def staging_row(ord_: int, r: PredictionRecord, stamp: datetime) -> tuple[object, ...]:
+    """One record as a row of the staging table's binary COPY: its order in the batch, then ``COLUMNS``."""
+    return (
+        ord_,
+        r.prediction_id,
+        r.request_id,
+        stamp,
+        r.model,
+        r.model_version,
+        r.route,
+        r.revision,
+        r.inputs,
+        r.predictions,
+        r.latency_ms,
+        r.instance,
+        r.shadow,
+        r.probabilities,
+        r.trace_id,
+        r.primary_id,
+    )
+
+
 def _write(conn: Connection, records: Sequence[PredictionRecord], stamps: list[datetime]) -> int:
     with conn.transaction(), conn.cursor() as cur:
         with cur.copy(f"COPY {_STAGING} (ord, {_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int4", *_TYPES])
             for ord_, (r, stamp) in enumerate(zip(records, stamps, strict=True)):
-                copy.write_row(
-                    (
-                        ord_,
-                        r.prediction_id,
-                        r.request_id,
-                        stamp,
-                        r.model,
-                        r.model_version,
-                        r.route,
-                        r.revision,
-                        r.inputs,
-                        r.predictions,
-                        r.latency_ms,
-                        r.instance,
-                        r.shadow,
-                        r.probabilities,
-                        r.trace_id,
-                        r.primary_id,
-                    )
-                )
+                copy.write_row(staging_row(ord_, r, stamp))
         cur.execute(
             f"WITH fresh AS ("  # noqa: S608 (only our own column names are formatted in)
             f" INSERT INTO canaryline.prediction_ids (prediction_id, ts)"
