@@ -41,6 +41,7 @@ FRAMES: dict[str, dict[str, list[Any]]] = {
     "full": {"records": FULL, "strings": STRINGS},
     "tabular": {"records": TABULAR, "strings": ["petal_band"]},
     "mistyped": {"records": [{**RECORD, "sepal_mm": "51"}], "strings": [*STRINGS, "sepal_mm"]},
+    "mlserver-outputs": {"records": TABULAR, "strings": ["petal_band"], "outputs": ["predict_proba", "predict"]},
 }
 
 
@@ -128,6 +129,27 @@ def test_pandascodec_requests_get_each_frameworks_answer_in_mlservers_types(
         assert answer["outputs"]["predictions"] == labels, framework
         np.testing.assert_allclose(answer["outputs"]["probabilities"], probabilities, rtol=1e-6, err_msg=framework)
         assert answer["inputs"] == [[name, datatype(frame[name])] for name in frame.columns], framework
+
+
+def test_mlservers_output_names_are_answered_under_those_names(start, trained, encoded, model_name: str) -> None:
+    """Outputs requested by MLServer's runtime names (predict_proba, predict) come back, in that order, under
+    those names, holding the probabilities and the labels."""
+    frame, model = trained["lightgbm"]
+
+    def register(registry: Registry) -> None:
+        registry.register(model_name, model, sample=frame)
+
+    client = start(register)
+    response = client.post(f"/v2/models/{model_name}/infer", json=encoded["mlserver-outputs"])
+    assert response.status_code == 200, response.text
+    assert [o["name"] for o in response.json()["outputs"]] == ["predict_proba", "predict"]
+    [answer] = mlserver_codec({"decode": [{"response": response.json()}]})
+    labels, probabilities = own_answer(model, frame, TABULAR)
+    assert answer["outputs"]["predict"] == labels
+    np.testing.assert_allclose(answer["outputs"]["predict_proba"], probabilities, rtol=1e-6)
+    unknown = {**encoded["tabular"], "outputs": [{"name": "decision_function"}]}
+    refused = client.post(f"/v2/models/{model_name}/infer", json=unknown)
+    assert refused.status_code == 422 and "predict_proba" in refused.json()["error"]
 
 
 def test_a_mistyped_pandascodec_column_is_a_422_naming_it(start, trained, encoded, model_name: str) -> None:
