@@ -4,7 +4,9 @@ The window is the traffic served under the rollout's own plan revisions (concurr
 canary version's ``canary``-route records against the stable version's ``stable``-route records of the
 same revisions, since the rollout started. Quality reads matured rows only (served more than
 ``label_delay`` ago) joined to their outcomes (:func:`~registry_client.analysis.joined.joined_rows`);
-latency reads every record's ``latency_ms``; errors and the sample ratio read the request counts the
+latency reads every record's ``latency_ms`` under the current step's revision, in the order served (each
+step is tested on its own: load differs between steps, not between the arms of one); errors and the
+sample ratio read the request counts the
 gateways add per revision (:meth:`Store.request_counts <registry_client.store.Store.request_counts>`).
 
 In the shadow phase the window is the shadow version's records paired with the primary (stable) records
@@ -34,10 +36,10 @@ from registry_client.rollout.gates import (
     QualityRows,
     RevisionTraffic,
     error_gate,
-    latency_gate,
     quality_gate,
     sample_ratio_gate,
 )
+from registry_client.rollout.latency import LatencyRows, latency_gate
 from registry_client.rollout.spec import thresholds_of
 from registry_client.store import Store
 
@@ -102,12 +104,14 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
     arms = {("canary", spec.version): True, ("stable", state.stable): False}
     quality: list[tuple[float, bool, float]] = []
     matured: dict[str, tuple[bool, bool]] = {}
-    latency: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    current = revisions[-1] if revisions else None
+    latency: dict[str, tuple[float, str, float, bool]] = {}
     for row in joined_rows(store, spec.model, since=state.started_at):
         on_canary = arms.get((row.route, row.model_version))
         if row.shadow or on_canary is None or row.revision not in window.weights:
             continue
-        latency[on_canary][row.prediction_id] = row.latency_ms
+        if row.revision == current:
+            latency[row.prediction_id] = (row.ts, row.prediction_id, row.latency_ms, on_canary)
         if row.ts >= window.matured_before:
             continue
         seen = matured.get(row.prediction_id, (on_canary, False))
@@ -128,11 +132,24 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
     traffic = _traffic(store, state, window)
     gates = [
         quality_gate(rows, coverage, limits, task=task),
-        latency_gate(np.array(list(latency[True].values())), np.array(list(latency[False].values())), limits),
+        latency_gate(_latency_rows(latency.values(), window, current), limits),
         error_gate(traffic, limits),
     ]
     gates.append(sample_ratio_gate(traffic, limits))
     return window, gates
+
+
+def _latency_rows(requests: Any, window: Window, revision: int | None) -> LatencyRows:
+    weight = window.weights.get(revision, 0.0) if revision is not None else 0.0
+    if not 0 < weight < 1:
+        return LatencyRows.empty()
+    served = sorted(requests)  # by time, then prediction ID: the order the test's grid counts in
+    return LatencyRows(
+        np.array([latency for _, _, latency, _ in served], dtype=np.float64),
+        np.array([on_canary for _, _, _, on_canary in served], dtype=bool),
+        weight,
+        revision,
+    )
 
 
 def _coverage(matured: Any) -> Coverage:

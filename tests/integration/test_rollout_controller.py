@@ -350,5 +350,5 @@ def test_keyed_traffic_is_tested_by_its_key_buckets(registry: Registry, store: S
     )
     controller.tick(time.time())
     [ratio] = [g for g in rollout_of(store, model_name).last_gates if g["gate"] == "sample_ratio"]
-    assert ratio["verdict"] == "pass" and ratio["detail"]["df"] == 1
+    assert ratio["verdict"] == "pass" and ratio["detail"]["strata"] == 1
     assert (ratio["n_canary"], ratio["n_stable"]) == (30, 270)
