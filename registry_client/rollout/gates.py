@@ -75,6 +75,8 @@ class GateThresholds:
     max_error_rate_increase: float = 0.005
     alpha: float = 0.05
     srm_alpha: float = 0.0001
+    #: The shadow phase's least agreement with stable (None: not gated).
+    min_agreement: float | None = None
     #: The sample-ratio prior's concentration: its spread is that of the share over this many units.
     srm_concentration: float = 100.0
 

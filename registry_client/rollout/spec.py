@@ -91,6 +91,7 @@ def thresholds_of(spec: RolloutSpec) -> GateThresholds:
         max_p99_ratio=spec.max_p99_ratio,
         min_latency_samples=spec.min_outcomes,
         latency_alpha=spec.alpha / len(spec.canary_steps),
+        min_agreement=spec.min_agreement,
         max_error_rate_increase=spec.max_error_rate_increase,
         alpha=spec.alpha,
     )

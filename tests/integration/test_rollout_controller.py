@@ -216,8 +216,18 @@ def test_one_rollout_per_model(registry: Registry, model_name: str) -> None:
     assert rollouts.start(spec(model_name), now=time.time()).seq == 3
 
 
-def mirror(store: Store, model: str, n: int, *, shadow_accuracy: float, stable_accuracy: float, seed: int) -> None:
-    """``n`` stable requests, each mirrored to the plan's shadow version (paired records), labelled."""
+def mirror(
+    store: Store,
+    model: str,
+    n: int,
+    *,
+    shadow_accuracy: float,
+    stable_accuracy: float,
+    seed: int,
+    labels: bool = True,
+) -> None:
+    """``n`` stable requests, each mirrored to the plan's shadow version (paired records), labelled unless
+    ``labels`` is False."""
     rng = np.random.default_rng(seed)
     plan = store.get_plan(model)
     assert plan is not None and plan.shadow is not None
@@ -246,7 +256,8 @@ def mirror(store: Store, model: str, n: int, *, shadow_accuracy: float, stable_a
                     primary_id=pid if shadow else None,
                 )
             )
-        store.put_outcome(rid, [truth], now, now)
+        if labels:
+            store.put_outcome(rid, [truth], now, now)
     store.append_predictions(records)
 
 
@@ -270,6 +281,29 @@ def test_shadow_first_gates_on_labelled_pairs_before_any_user_sees_the_version(
     assert last.action == plan_action and last.after.shadow is None
     [gate] = evidence_of(last)["gates"]
     assert gate["gate"] == "quality" and "paired" in gate["method"] and gate["detail"]["compared_rows"] == 400
+
+
+@pytest.mark.parametrize(
+    ("shadow_accuracy", "verdict", "phase"), [(0.97, "pass", "step"), (0.6, "fail", "rolled_back")]
+)
+def test_shadow_agreement_below_its_minimum_rolls_back_and_above_it_passes(
+    registry: Registry, store: Store, model_name: str, shadow_accuracy: float, verdict: str, phase: str
+) -> None:
+    """With --min-agreement the shadow phase also gates on how often the version predicts what stable does,
+    labels or not: high agreement passes (and, the paired quality passing too, the canary steps start), low
+    agreement rolls the version back before any user is served by it."""
+    Rollouts(registry).start(spec(model_name, shadow_first="1s", min_agreement=0.8), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    mirror(store, model_name, 400, shadow_accuracy=shadow_accuracy, stable_accuracy=0.97, seed=4)
+    controller.tick(time.time() + 2)
+    state = rollout_of(store, model_name)
+    assert state.phase == phase, state.last_gates
+    gates = {g["gate"]: g for g in evidence_of(store.history(model_name)[-1])["gates"]}
+    agreement = gates["agreement"]
+    assert agreement["verdict"] == verdict and agreement["threshold"] == 0.8 and agreement["n_canary"] == 400
+    assert agreement["estimate"] == pytest.approx(gates["quality"]["detail"]["agreement"])
+    assert (agreement["low"] >= 0.8) if verdict == "pass" else (agreement["high"] < 0.8)
 
 
 def test_a_recorded_decision_is_recomputed_from_the_export(
