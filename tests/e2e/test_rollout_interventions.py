@@ -18,6 +18,8 @@ import pytest
 from registry_client.store import open_store
 from service.dataplane.routing import bucket, canary_threshold
 from tests.e2e.test_rollout_e2e import FAST, cli, ended, plan_of, register, rollout_of, start
+from tests.support.cli import canaryline, read_jsonl
+from tests.support.rollouts import assert_recomputed, quality_from_export
 from tests.support.servers import wait_until
 from tests.support.tokens import TOKEN_ENV
 from tests.support.traffic import Traffic
@@ -142,3 +144,25 @@ def test_a_manual_rollback_through_the_cli_ends_the_rollout_recorded_with_who_an
     wait_until(lambda: "end" in receiver.actions(), 30, "the webhook to receive the end", 0.1)
     assert receiver.actions() == ["begin", "end"]
     assert receiver.bodies[-1]["decision"]["actor"] == manual.actor
+
+
+def test_a_rollback_recomputed_from_canaryline_export_equals_its_evidence(
+    gateway_factory, sqlite_url: str, model_name: str, iris, tmp_path: Path
+) -> None:
+    """A worse version rolled back on delayed ground truth; `canaryline export` of the model, filtered by
+    nothing but the rollback's recorded window, arms and thresholds, recomputes its quality gate exactly.
+    Labels are posted 0.3 s after each answer and the gate counts only requests older than 3 s, so every
+    request it counted had its label by then, and none labelled later could join it."""
+    register(sqlite_url, model_name, iris, worse=True)
+    gateway = gateway_factory(sqlite_url, **FAST)
+    store = open_store(sqlite_url)
+    start(gateway.url, model_name, label_delay_s=3)
+    with Traffic([gateway.url], *iris, label_delay_s=0.3):
+        state = ended(store, model_name, 120)
+    assert state.phase == "rolled_back", state.decisions[-1].reason
+    evidence = store.history(model_name)[-1].evidence
+    assert evidence is not None and evidence["action"] == "rollback"
+    out = tmp_path / "export.jsonl"
+    done = canaryline("export", model_name, "--out", str(out), store_url=sqlite_url, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_recomputed(quality_from_export(read_jsonl(out), evidence), evidence)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 
 from registry_client.analysis.export import export_rows
 from registry_client.analysis.joined import joined_rows
-from registry_client.analysis.sequential import difference_sequence
 from registry_client.control import ControlPlane
 from registry_client.domain.identifiers import new_id
 from registry_client.domain.plan import AuditEntry, Plan
@@ -26,6 +24,7 @@ from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.controller import RolloutController
 from registry_client.rollout.spec import build_spec
 from registry_client.store import Store
+from tests.support.rollouts import assert_recomputed, quality_from_export
 
 
 @pytest.fixture
@@ -322,33 +321,9 @@ def test_a_recorded_decision_is_recomputed_from_the_export(
     assert evidence is not None and evidence["action"] == "rollback"
     out = tmp_path / "export.jsonl"
     export_rows(joined_rows(store, model_name), out)
-    window, arms = evidence["window"], evidence["arms"]
-    weights = {int(k): v for k, v in window["weights"].items()}
-    quality, canary, propensity = [], [], []
-    for line in out.read_bytes().splitlines():
-        row = orjson.loads(line)
-        ts = datetime.fromisoformat(row["ts"]).timestamp()
-        on_canary = (row["route"], row["model_version"]) == ("canary", arms["canary"])
-        on_stable = (row["route"], row["model_version"]) == ("stable", arms["stable"])
-        if row["revision"] not in weights or not (on_canary or on_stable) or row["outcome"] is None:
-            continue
-        if not window["since"] <= ts < window["matured_before"]:
-            continue
-        quality.append(float(row["prediction"] == row["outcome"]))
-        canary.append(on_canary)
-        propensity.append(weights[row["revision"]])
-    recorded = next(g for g in evidence["gates"] if g["gate"] == "quality")
-    again = difference_sequence(
-        np.array(quality),
-        np.array(canary),
-        np.array(propensity),
-        alpha=evidence["thresholds"]["alpha"],
-        t_opt=evidence["thresholds"]["min_outcomes"],
+    assert_recomputed(
+        quality_from_export([orjson.loads(line) for line in out.read_bytes().splitlines()], evidence), evidence
     )
-    assert (again.n_canary, again.n_stable) == (recorded["n_canary"], recorded["n_stable"])
-    assert again.method == recorded["method"]
-    for field in ("estimate", "low", "high"):
-        assert getattr(again, field) == pytest.approx(recorded[field], abs=1e-12)
 
 
 def test_a_sample_ratio_mismatch_aborts(registry: Registry, store: Store, model_name: str) -> None:
