@@ -1,5 +1,5 @@
 """Rollouts on real gateway processes that end otherwise than by their gates: routing that ignores the weight
-aborts it, and a human's `canaryline rollback` ends it; a real HTTP receiver gets each controller decision."""
+aborts it, and a human's `canaryline rollback` ends it; a real HTTP receiver gets each decision."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def test_routing_that_ignores_the_weight_aborts_and_the_webhook_gets_each_decisi
 ) -> None:
     """Keyed traffic whose keys almost all hash to stable buckets (10 canary keys among 410 at a 20 % weight,
     where 82 are expected) is a sample-ratio mismatch: the controller aborts the rollout, the canary is
-    cleared, and the webhook receiver got every decision the controller took, with its evidence."""
+    cleared, and the webhook receiver got every decision (the start through the admin API, the controller's
+    begin and abort), with its evidence."""
     register(sqlite_url, model_name, iris, worse=False)
     gateway = gateway_factory(sqlite_url, rollout_webhook=receiver.url, **FAST)
     store = open_store(sqlite_url)
@@ -104,9 +105,8 @@ def test_routing_that_ignores_the_weight_aborts_and_the_webhook_gets_each_decisi
     assert ratio["verdict"] == "fail" and ratio["n_canary"] <= 10 and ratio["n_stable"] >= 100
     plan = plan_of(store, model_name)
     assert plan.canary is None and plan.stable == "v1"
-    taken = [d for d in state.decisions if d.actor == "rollout"]
-    wait_until(lambda: len(receiver.bodies) >= len(taken), 30, "the webhook to receive every decision", 0.1)
-    assert receiver.actions() == [d.action for d in taken] == ["begin", "abort"]
+    wait_until(lambda: len(receiver.bodies) >= 3, 30, "the webhook to receive every decision", 0.1)
+    assert receiver.actions() == [d.action for d in state.decisions] == ["start", "begin", "abort"]
     last = receiver.bodies[-1]
     assert last["model"] == model_name and last["rollout"] == state.id and last["phase"] == "aborted"
     assert last["decision"]["evidence"]["gates"] == ratio_gates(state)
@@ -142,7 +142,7 @@ def test_a_manual_rollback_through_the_cli_ends_the_rollout_recorded_with_who_an
     plan = plan_of(store, model_name)
     assert plan.canary is None and plan.stable == "v1"
     wait_until(lambda: "end" in receiver.actions(), 30, "the webhook to receive the end", 0.1)
-    assert receiver.actions() == ["begin", "end"]
+    assert receiver.actions() == [d.action for d in state.decisions] == ["start", "begin", "end"]
     assert receiver.bodies[-1]["decision"]["actor"] == manual.actor
 
 
