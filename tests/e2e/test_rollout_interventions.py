@@ -7,7 +7,9 @@ import getpass
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ from tests.support.tokens import TOKEN_ENV
 from tests.support.traffic import Traffic
 
 pytestmark = pytest.mark.e2e
+
+
+def taken_at(body: dict[str, Any]) -> datetime:
+    """When the decision a webhook body carries was taken."""
+    return datetime.fromisoformat(body["decision"]["at"])
 
 
 class Receiver:
@@ -50,7 +57,8 @@ class Receiver:
         self.thread.start()
 
     def actions(self) -> list[str]:
-        return [body["decision"]["action"] for body in list(self.bodies)]
+        """The decisions' actions in the order they were taken (delivery runs on its own thread)."""
+        return [body["decision"]["action"] for body in sorted(self.bodies, key=taken_at)]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -92,9 +100,11 @@ def test_routing_that_ignores_the_weight_aborts_and_the_webhook_gets_each_decisi
     start(gateway.url, model_name, step_duration_s=60, max_step_duration_s=120)
     keys = stable_keys(model_name, 20, stable=400, canary=10)
     X, _ = iris
+    deadline = time.monotonic() + 120
     with httpx.Client(timeout=10) as http:
         wait_until(lambda: rollout_of(store, model_name).revisions, 30, "the first step", 0.1)
         for key, row in zip(itertools.cycle(keys), itertools.cycle(X.tolist())):
+            assert time.monotonic() < deadline, f"no abort after 120 s: {rollout_of(store, model_name).last_gates}"
             answer = http.post(gateway.url + "/predict", json={"inputs": [row]}, headers={"X-Routing-Key": key})
             assert answer.status_code == 200, answer.text
             if not rollout_of(store, model_name).active:
@@ -107,7 +117,7 @@ def test_routing_that_ignores_the_weight_aborts_and_the_webhook_gets_each_decisi
     assert plan.canary is None and plan.stable == "v1"
     wait_until(lambda: len(receiver.bodies) >= 3, 30, "the webhook to receive every decision", 0.1)
     assert receiver.actions() == [d.action for d in state.decisions] == ["start", "begin", "abort"]
-    last = receiver.bodies[-1]
+    last = max(receiver.bodies, key=taken_at)
     assert last["model"] == model_name and last["rollout"] == state.id and last["phase"] == "aborted"
     assert last["decision"]["evidence"]["gates"] == ratio_gates(state)
 
@@ -143,7 +153,7 @@ def test_a_manual_rollback_through_the_cli_ends_the_rollout_recorded_with_who_an
     assert plan.canary is None and plan.stable == "v1"
     wait_until(lambda: "end" in receiver.actions(), 30, "the webhook to receive the end", 0.1)
     assert receiver.actions() == [d.action for d in state.decisions] == ["start", "begin", "end"]
-    assert receiver.bodies[-1]["decision"]["actor"] == manual.actor
+    assert max(receiver.bodies, key=taken_at)["decision"]["actor"] == manual.actor
 
 
 def test_a_rollback_recomputed_from_canaryline_export_equals_its_evidence(
