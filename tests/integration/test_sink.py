@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import replace
+from typing import cast
 
 import pytest
 import redis
 
 from registry_client.domain.plan import Canary, Plan
-from registry_client.sink import DEAD_LETTERS, PostgresTarget, RedisSource, Sink
+from registry_client.sink import DEAD_LETTERS, PostgresTarget, RedisSource
 from registry_client.store.postgres import PostgresStore
 from registry_client.store.redis import RedisStore, log_key
 from tests.support.records import make_record
@@ -107,7 +108,7 @@ def test_refused_entries_are_set_aside_and_the_rest_written(
     with running_sink(redis_url, postgres_db, batch=50):
         wait_until(lambda: pending(redis_client, ["iris"]) == 0 and redis_client.xlen(DEAD_LETTERS) == 2, 60)
     assert sorted(pg_rows(postgres_db)) == sorted(f"p{i}" for i in range(20) if i != 10)
-    dead = redis_client.xrange(DEAD_LETTERS)
+    dead = cast("list[tuple[bytes, dict[bytes, bytes]]]", redis_client.xrange(DEAD_LETTERS))
     reasons = {fields[b"pid"]: fields[b"reason"].decode() for _, fields in dead}
     assert "unreadable entry" in reasons[b"junk"]
     assert "0x00" in reasons[b"p10"]

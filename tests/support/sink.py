@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import psycopg
@@ -163,7 +163,7 @@ def pending(client: redis.Redis, models: list[str]) -> int:
     total = 0
     for stream in [OUTCOMES_STREAM, *(log_key(m) for m in models)]:
         try:
-            info = cast("dict[str, Any]", client.xpending(stream, GROUP))
+            info: dict[str, Any] = client.xpending(stream, GROUP)
         except redis.ResponseError:  # no group yet
             continue
         total += int(info["pending"])
@@ -175,7 +175,7 @@ def undelivered(client: redis.Redis, models: list[str]) -> int | None:
     total = 0
     for stream in [log_key(m) for m in models]:
         try:
-            groups = cast("list[dict[str, Any]]", client.xinfo_groups(stream))
+            groups: list[dict[str, Any]] = client.xinfo_groups(stream)
         except redis.ResponseError:
             return None
         mine = [g for g in groups if g["name"] in (GROUP, GROUP.encode())]
