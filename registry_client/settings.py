@@ -163,6 +163,9 @@ class SinkSettings(CanarylineSettings):
     sink_batch: int = Field(default=2000, ge=1, le=100_000)
     #: How long one read waits for new entries (ms); also how soon a SIGTERM is noticed while idle.
     sink_block_ms: int = Field(default=1000, ge=1, le=60_000)
+    #: When a read brings less than a batch, wait this long (ms) for more before writing: fewer, larger
+    #: transactions under light load, at the cost of this much delay before a record is in PostgreSQL.
+    sink_linger_ms: int = Field(default=200, ge=0, le=10_000)
     #: Entries left unacknowledged this long by another consumer (a dead sink) are claimed (XAUTOCLAIM).
     sink_claim_idle_ms: int = Field(default=30_000, ge=1)
     #: Seconds each PostgreSQL statement (and connecting) may take: a batch's COPY is larger than a call's.

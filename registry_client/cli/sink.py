@@ -70,6 +70,7 @@ def sink() -> None:
         batch=settings.sink_batch,
         block_ms=settings.sink_block_ms,
         claim_idle_ms=settings.sink_claim_idle_ms,
+        linger_ms=settings.sink_linger_ms,
     )
     loop = Sink(
         source,
