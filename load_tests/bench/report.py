@@ -170,6 +170,8 @@ def compute(
                "closed"),
         _ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
                "throughput", "closed"),
+        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
+               "closed"),
         _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
                "gw-canary", "cpu", "closed"),
         _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
