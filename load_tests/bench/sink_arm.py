@@ -24,15 +24,17 @@ GROUP = "canaryline-sink"
 _BIN = Path(sys.executable).parent
 
 
-def sink_server(workdir: Path, redis_url: str, postgres_url: str, *, batch: int = 2000) -> Server:
+def sink_server(
+    workdir: Path, redis_url: str, postgres_url: str, *, batch: int = 2000, consumer: str = "bench-sink"
+) -> Server:
     """``canaryline sink`` from ``redis_url`` into ``postgres_url``; ready once it logged ``sink.started``."""
-    logfile = workdir / "sink.log"
+    logfile = workdir / f"{consumer}.log"
     env = {
         "CANARYLINE_HOME": str(workdir / "sink"),
         "CANARYLINE_STORE": redis_url,
         "CANARYLINE_SINK_DSN": postgres_url,
         "CANARYLINE_SINK_BATCH": str(batch),
-        "CANARYLINE_SINK_CONSUMER": "bench-sink",
+        "CANARYLINE_SINK_CONSUMER": consumer,
     }
 
     def started() -> bool:
