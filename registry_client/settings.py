@@ -174,6 +174,10 @@ class SinkSettings(CanarylineSettings):
     sink_retry_max_s: float = Field(default=5.0, gt=0)
     #: Seconds between checks for plan changes to copy (plans and their audit) into PostgreSQL.
     sink_plans_s: float = Field(default=1.0, gt=0)
+    #: Serve the sink's Prometheus metrics on this port (``/metrics``); unset: none.
+    sink_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The address the metrics are served on (``0.0.0.0`` for a scraper in another pod).
+    sink_metrics_host: str = "127.0.0.1"
     #: Seconds between automatic retention runs when ``CANARYLINE_RETENTION_DAYS`` is set (0: never).
     sink_retention_every_s: float = Field(default=3600.0, ge=0)
 

@@ -5,7 +5,8 @@ it is drained into (the other ``CANARYLINE_SINK_*`` settings: :class:`~registry_
 It checks both once at start and refuses in one line when either cannot be used (a wrong URL, a missing
 database, credentials refused, a schema newer than this code); after that, an outage of either is waited
 out (:mod:`registry_client.sink.loop`). Logs are one JSON object per line on stderr: a ``sink.batch`` line
-per batch. SIGTERM or SIGINT finishes the batch in hand, acknowledges it, and exits 0.
+per batch; with ``CANARYLINE_SINK_METRICS_PORT``, Prometheus metrics too (:mod:`registry_client.sink.metrics`).
+SIGTERM or SIGINT finishes the batch in hand, acknowledges it, and exits 0.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ def sink() -> None:
         retention_days=settings.retention_days,
         retention_every_s=settings.sink_retention_every_s,
     )
+    if settings.sink_metrics_port is not None:
+        try:
+            loop.metrics.serve(settings.sink_metrics_port, settings.sink_metrics_host)
+        except OSError as exc:
+            fail(f"sink refusing to start: cannot serve metrics on port {settings.sink_metrics_port}: {exc}", 1)
     stop = threading.Event()
 
     def stopping(signum: int, _frame: FrameType | None) -> None:
@@ -95,6 +101,7 @@ def sink() -> None:
         consumer=settings.sink_consumer,
         batch=settings.sink_batch,
         retention_days=settings.retention_days,
+        metrics_port=settings.sink_metrics_port,
     )
     try:
         loop.run(stop)

@@ -17,7 +17,9 @@ then is the batch acknowledged in Redis. So:
   record, and the records it still refuses are set aside in ``canaryline:sink:dead`` with the reason;
 - **SIGTERM** (``stop``): the batch in hand is finished and acknowledged, then the loop returns.
 
-Every batch logs one ``sink.batch`` line (entries, new rows, duplicates, outcomes, timings, the group's lag).
+Every batch logs one ``sink.batch`` line (entries, new rows, duplicates, outcomes, timings, the group's lag
+as last read, every 5 s)
+and moves the metrics (:mod:`~registry_client.sink.metrics`).
 Between batches it copies plan changes (:mod:`~registry_client.sink.mirror`) and, when
 ``retention_days`` is set, runs retention every ``retention_every_s`` (``prune`` takes the partition lock,
 so sinks running it at once drop each partition once).
@@ -36,6 +38,7 @@ import structlog
 
 from registry_client.errors import StoreError, StoreSchemaError
 from registry_client.sink.batch import Batch, split
+from registry_client.sink.metrics import SinkMetrics
 from registry_client.sink.mirror import PlanMirror
 from registry_client.sink.source import Entry, RedisSource
 from registry_client.sink.target import PostgresTarget, is_bad_data
@@ -93,6 +96,9 @@ class Sink:
         self.retry_max_s = retry_max_s
         self.retention_days = retention_days
         self.totals = Totals()
+        self.metrics = SinkMetrics()
+        #: The group's lag when last read (every 5 s), None before.
+        self.lag: int | None = None
         self._plans = _Schedule(plans_s)
         self._retention = _Schedule(retention_every_s if retention_days else 0.0)
         self._claims = _Schedule(max(source.claim_idle_ms / 2000, 0.05))
@@ -110,6 +116,7 @@ class Sink:
                 raise
             except (StoreError, redis.RedisError) as exc:
                 self.totals.errors += 1
+                self.metrics.errors.labels(type(exc).__name__).inc()
                 self._recovering = True  # read this consumer's pending entries again: the same batch
                 log.warning("sink.retry", error=str(exc), kind=type(exc).__name__, retry_in_s=round(delay, 2))
                 stop.wait(delay)
@@ -131,6 +138,10 @@ class Sink:
                 predictions=pruned.predictions,
                 outcomes=pruned.outcomes,
             )
+        if self._lag.take():
+            self.lag = self.source.lag()
+            if self.lag is not None:
+                self.metrics.lag.set(self.lag)
         origin, entries = self._next()
         if entries:
             self.deliver(origin, entries)
@@ -144,6 +155,7 @@ class Sink:
         if self._claims.take():
             claimed, gone = self.source.claim()
             self.totals.gone += gone
+            self.metrics.lost.inc(gone)
             if claimed:
                 return "claimed", claimed
         return "new", self.source.new()
@@ -158,7 +170,7 @@ class Sink:
         self.source.set_aside(batch.refused)
         self.source.ack([entry for entry, _ in (*batch.predictions, *batch.outcomes)] + batch.gone)
         self._count(batch, new)
-        lag = self.source.lag() if self._lag.take() else None
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
         log.info(
             "sink.batch",
             origin=origin,
@@ -171,7 +183,7 @@ class Sink:
             gone=len(batch.gone),
             write_ms=round((written - started) * 1000, 1),
             total_ms=round((time.perf_counter() - started) * 1000, 1),
-            **({"lag": lag} if lag is not None else {}),
+            **({"lag": self.lag} if self.lag is not None else {}),
         )
 
     def _count(self, batch: Batch, new: int) -> None:
@@ -183,6 +195,12 @@ class Sink:
         t.outcomes += len(batch.outcomes)
         t.set_aside += len(batch.refused)
         t.gone += len(batch.gone)
+        m = self.metrics
+        m.records.labels("new").inc(new)
+        m.records.labels("duplicate").inc(len(batch.predictions) - new)
+        m.outcomes.inc(len(batch.outcomes))
+        m.set_aside.inc(len(batch.refused))
+        m.lost.inc(len(batch.gone))
 
     @staticmethod
     def _isolating(

@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from registry_client.store.redis import RedisStore, log_key
 from tests.support.records import make_record
-from tests.support.servers import PostgresServer, wait_until
+from tests.support.servers import PostgresServer, free_port, wait_until
 from tests.support.sink import CANARYLINE, GROUP, SinkProcess, pending, pg_count, pg_rows, undelivered
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -120,6 +122,45 @@ def test_sigterm_finishes_the_batch_in_hand_and_exits_zero(
     assert _consumer_pending(redis_client, "sink-t") == 0
     (stopped,) = sink.lines("sink.stopped")
     assert stopped["new"] == pg_count(postgres_db)
+    store.close()
+
+
+def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The sink's /metrics as {(sample name, labels): value}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_what_reached_postgres(
+    redis_url: str, redis_client: redis.Redis, postgres_db: str, spawn: Callable[..., SinkProcess]
+) -> None:
+    """With CANARYLINE_SINK_METRICS_PORT, /metrics counts the new records, the outcomes and the lag."""
+    store = RedisStore(redis_url)
+    _append(store, 0, 3000)
+    store.put_outcome("r1", [0], 1.7e9, 1.7e9)
+    port = free_port()
+    spawn(postgres_db, "sink-m", metrics_port=str(port))
+    wait_until(lambda: pg_count(postgres_db) == 3000 and pending(redis_client, ["iris"]) == 0, 120, "the drain")
+
+    def settled() -> bool:
+        try:
+            found = _metrics(port)
+        except httpx.HTTPError:
+            return False
+        return (
+            found.get(("canaryline_sink_records_total", (("result", "new"),))) == 3000
+            and found.get(("canaryline_sink_outcomes_total", ())) == 1
+            and found.get(("canaryline_sink_lag_entries", ())) == 0
+        )
+
+    wait_until(settled, 30, "the metrics to show the drain")
+    found = _metrics(port)
+    assert found[("canaryline_sink_records_total", (("result", "duplicate"),))] == 0
+    assert found[("canaryline_sink_lost_total", ())] == 0
     store.close()
 
 
