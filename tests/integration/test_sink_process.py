@@ -13,9 +13,10 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from registry_client.store.postgres import PostgresStore
 from registry_client.store.redis import RedisStore, log_key
 from tests.support.records import make_record
-from tests.support.servers import PostgresServer, free_port, wait_until
+from tests.support.servers import LOADED_TIMEOUT_S, PostgresServer, free_port, wait_until
 from tests.support.sink import CANARYLINE, GROUP, SinkProcess, pending, pg_count, pg_rows, undelivered
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -94,16 +95,23 @@ def test_postgres_crash_is_waited_out_with_redis_keeping_the_entries(
         store.put_outcome("r5", [1], now, now)
         wait_until(lambda: len(sink.lines("sink.retry")) >= 3, 60, "the sink retrying")
         kept = pending(redis_client, ["iris"]) + (undelivered(redis_client, ["iris"]) or 0)
-        assert kept == 2000  # every entry since the crash is still in Redis, none acknowledged
+        assert kept == 2001  # every entry since the crash (records and the outcome) is still in Redis, unacknowledged
         assert sink.alive()
         server.start()
         wait_until(
-            lambda: pg_count(server.url) == 3000 and pending(redis_client, ["iris"]) == 0,
+            lambda: (
+                pg_count(server.url) == 3000
+                and pending(redis_client, ["iris"]) == 0
+                and undelivered(redis_client, ["iris"]) == 0
+            ),
             120,
             "the sink catching up after the restart",
         )
         assert sink.terminate() == 0
         assert Counter(pg_rows(server.url)) == Counter(f"p{i:06d}" for i in range(3000))
+        analyst = PostgresStore(server.url, timeout_s=LOADED_TIMEOUT_S)
+        assert analyst.get_outcomes(["r5"])["r5"].outcome == [1]
+        analyst.close()
         store.close()
     finally:
         server.stop("immediate")

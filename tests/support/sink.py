@@ -171,9 +171,10 @@ def pending(client: redis.Redis, models: list[str]) -> int:
 
 
 def undelivered(client: redis.Redis, models: list[str]) -> int | None:
-    """Entries not yet delivered to the sinks' group (its lag); None before the group exists."""
+    """Entries of the models' streams and the outcome journal not yet delivered to the sinks' group (its lag);
+    None before the group exists."""
     total = 0
-    for stream in [log_key(m) for m in models]:
+    for stream in [OUTCOMES_STREAM, *(log_key(m) for m in models)]:
         try:
             groups: list[dict[str, Any]] = client.xinfo_groups(stream)
         except redis.ResponseError:
