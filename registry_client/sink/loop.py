@@ -17,12 +17,13 @@ then is the batch acknowledged in Redis. So:
   record, and the records it still refuses are set aside in ``canaryline:sink:dead`` with the reason;
 - **SIGTERM** (``stop``): the batch in hand is finished and acknowledged, then the loop returns.
 
-Every batch logs one ``sink.batch`` line (entries, new rows, duplicates, outcomes, timings, the group's lag
-as last read, every 5 s)
-and moves the metrics (:mod:`~registry_client.sink.metrics`).
-Between batches it copies plan changes (:mod:`~registry_client.sink.mirror`) and, when
-``retention_days`` is set, runs retention every ``retention_every_s`` (``prune`` takes the partition lock,
-so sinks running it at once drop each partition once).
+Before its first batch, it copies the outcomes Redis held before the journal existed
+(:mod:`~registry_client.sink.backfill`). Every batch logs one ``sink.batch`` line (entries, new rows,
+duplicates, outcomes, timings, the group's lag as last read, every 5 s) and moves the metrics
+(:mod:`~registry_client.sink.metrics`). Between batches it copies plan changes
+(:mod:`~registry_client.sink.mirror`) and, when ``retention_days`` is set, runs retention every
+``retention_every_s`` (``prune`` takes the partition lock, so sinks running it at once drop each partition
+once).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import redis
 import structlog
 
 from registry_client.errors import StoreError, StoreSchemaError
+from registry_client.sink import backfill
 from registry_client.sink.batch import Batch, split
 from registry_client.sink.metrics import SinkMetrics
 from registry_client.sink.mirror import PlanMirror
@@ -104,6 +106,22 @@ class Sink:
         self._claims = _Schedule(max(source.claim_idle_ms / 2000, 0.05))
         self._lag = _Schedule(_LAG_EVERY_S)
         self._recovering = True
+        self._backfilled = False
+
+    def _backfill(self) -> None:
+        """Copy the outcomes Redis held before the journal existed, once per Redis (``backfill``)."""
+        self.source.streams()  # creates the journal first: what is posted from now on is journaled
+        client = self.source.client
+        if not backfill.backfilled(client):
+            copied = 0
+            for page in backfill.stored_outcomes(client):
+                self.target.write_outcomes(page)
+                copied += len(page)
+                self.totals.outcomes += len(page)
+                self.metrics.outcomes.inc(len(page))
+            backfill.mark_backfilled(client)
+            log.info("sink.backfill", outcomes=copied)
+        self._backfilled = True
 
     def run(self, stop: threading.Event) -> Totals:
         """Drain until ``stop`` is set; StoreSchemaError (a database newer than this code) ends it too."""
@@ -126,6 +144,8 @@ class Sink:
 
     def step(self) -> None:
         """One turn: the jobs due, then one batch (waiting up to ``block_ms`` for one)."""
+        if not self._backfilled:
+            self._backfill()
         if self._plans.take() and (copied := self.mirror.sync()):
             log.info("sink.plans", audit_entries=copied)
         if self._retention.take() and self.retention_days:

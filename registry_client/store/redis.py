@@ -18,9 +18,9 @@ Layout (documented in the README):
 - ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
   that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
   it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
-- ``canaryline:outcomes`` stream, one entry per outcome written (field ``o``: the same JSON plus
-  ``request_id`` and ``prediction_id``), in the same script as the key, trimmed like the log: the journal
-  ``canaryline sink`` drains into PostgreSQL, where outcomes never expire.
+- ``canaryline:outcomes`` stream, once ``canaryline sink`` has created it: one entry per outcome written
+  (field ``o``: the JSON plus ``request_id`` and ``prediction_id``) in the same script, trimmed like the log;
+  the journal the sink drains into PostgreSQL (without a sink, nothing is journaled and nothing is kept).
 - Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
   ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
   ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
@@ -132,7 +132,7 @@ return out
 _PUT_OUTCOME = """
 local replaced = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3]) end
 return replaced
 """
 

@@ -12,11 +12,12 @@ import redis
 
 from registry_client.domain.plan import Canary, Plan
 from registry_client.sink import DEAD_LETTERS, PostgresTarget, RedisSource
+from registry_client.sink.backfill import BACKFILLED
 from registry_client.store.postgres import PostgresStore
-from registry_client.store.redis import RedisStore, log_key
+from registry_client.store.redis import OUTCOMES_STREAM, RedisStore, log_key
 from tests.support.records import make_record
 from tests.support.servers import LOADED_TIMEOUT_S, wait_until
-from tests.support.sink import GROUP, pending, pg_count, pg_rows, running_sink
+from tests.support.sink import GROUP, pending, pg_count, pg_outcomes, pg_rows, running_sink, undelivered
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 DAY = 86400.0
@@ -25,7 +26,8 @@ DAY = 86400.0
 def test_every_record_and_outcome_reaches_postgres_exactly_once(
     redis_url: str, redis_client: redis.Redis, postgres_db: str
 ) -> None:
-    """3,000 records of two models and their outcomes land in PostgreSQL once each, all acknowledged."""
+    """3,000 records of two models and their outcomes land in PostgreSQL once each, all acknowledged: outcomes
+    posted before any sink ran (copied from their keys) and while it runs (from the journal)."""
     store = RedisStore(redis_url)
     records = [make_record(i, model="iris" if i % 3 else "wine", request_id=f"r{i}") for i in range(3000)]
     for start in range(0, len(records), 250):
@@ -35,17 +37,25 @@ def test_every_record_and_outcome_reaches_postgres_exactly_once(
     for i in range(0, 3000, 10):
         store.put_outcome(f"r{i}", [i % 3], now, now)
     store.put_outcome("r0", [2], now, now + 1)  # replaced: the later one is what PostgreSQL keeps
-    store.put_outcome("r1", [1], now, now, prediction_id="p1")
+    assert not redis_client.exists(OUTCOMES_STREAM)  # no sink yet: nothing journaled
     with running_sink(redis_url, postgres_db, batch=400) as sink:
+        wait_until(lambda: redis_client.exists(BACKFILLED), 60, "the outcome keys copied")
+        for i in range(5, 3000, 10):
+            store.put_outcome(f"r{i}", [i % 3], now, now)
+        store.put_outcome("r10", [0], now, now + 2)  # replaced while the sink runs
+        store.put_outcome("r1", [1], now, now, prediction_id="p1")
         wait_until(lambda: pg_count(postgres_db) >= 3000 and pending(redis_client, ["iris", "wine"]) == 0, 60)
-        wait_until(lambda: sink.totals is None and sink.sink.totals.outcomes >= 302, 30, "the outcomes")
+        wait_until(lambda: pg_outcomes(postgres_db) == 601 and undelivered(redis_client, []) == 0, 30, "the outcomes")
+    assert sink.totals is not None and sink.totals.outcomes == 300 + 302  # copied from keys, then journaled
     rows = pg_rows(postgres_db)
     assert Counter(rows) == Counter(r.prediction_id for r in records)
     pg = PostgresStore(postgres_db, timeout_s=LOADED_TIMEOUT_S)
-    outcomes = pg.get_outcomes([f"r{i}" for i in range(0, 3000, 10)])
-    assert len(outcomes) == 300
+    outcomes = pg.get_outcomes([f"r{i}" for i in range(3000)])
+    assert len(outcomes) == 600
     assert outcomes["r0"].outcome == [2]
-    assert outcomes["r10"].outcome == [1]
+    assert outcomes["r10"].outcome == [0]
+    assert outcomes["r20"].outcome == [2]
+    assert outcomes["r15"].outcome == [0]
     assert pg.get_prediction_outcomes(["p1"])["p1"].outcome == [1]
     stored = [replace(r, ts=round(r.ts, 6)) for r in store.predictions_for_request("r7")]  # PostgreSQL keeps µs
     assert pg.predictions_for_request("r7") == stored

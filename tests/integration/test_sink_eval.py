@@ -14,7 +14,7 @@ from registry_client.store import Store, open_store
 from tests.integration.test_eval_canary_episodes import EPISODES, RELEASE, REQUESTS_PER_REVISION, Released, released
 from tests.support.cli import run_json
 from tests.support.servers import wait_until
-from tests.support.sink import pending, pg_count, running_sink
+from tests.support.sink import pending, pg_count, pg_outcomes, running_sink
 
 __all__ = ["released"]  # the release fixture, here over the Redis store
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -51,7 +51,7 @@ def test_eval_on_postgresql_after_the_sink_equals_eval_on_redis(
             lambda: (
                 pg_count(postgres_db) == released.store.count_predictions(released.model)
                 and pending(redis_client, [released.model]) == 0
-                and sink.sink.totals.outcomes == requests
+                and pg_outcomes(postgres_db) == requests  # posted before the sink ran: copied from their keys
             ),
             90,
             "every record and outcome in PostgreSQL",

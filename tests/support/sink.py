@@ -158,6 +158,19 @@ def pg_count(url: str) -> int:
     return len(pg_rows(url))
 
 
+def pg_outcomes(url: str) -> int:
+    """Outcomes in PostgreSQL: of requests plus of named predictions."""
+    with psycopg.connect(url) as conn:
+        try:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM canaryline.outcomes)"
+                " + (SELECT count(*) FROM canaryline.prediction_outcomes)"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+    return int(row[0]) if row else 0
+
+
 def pending(client: redis.Redis, models: list[str]) -> int:
     """Entries of the models' streams and the outcome journal the sinks' group has not acknowledged."""
     total = 0
