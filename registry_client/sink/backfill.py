@@ -4,7 +4,8 @@ The Redis store journals outcomes to ``canaryline:outcomes`` only once that stre
 sink creates it (with its group): a fleet without a sink pays nothing for the journal. Outcomes posted
 before then live only in their keys (``canaryline:outcome:{request_id}``,
 ``canaryline:outcome-of:{prediction_id}``, until their TTL), so after the journal exists the sink scans
-those keys, 1,000 at a time (bounded memory), and merges them into PostgreSQL; an outcome posted during
+those keys, 1,000 at a time (bounded memory), and merges them into PostgreSQL (a value that is not an
+outcome, or one PostgreSQL refuses, is skipped and stays in Redis); an outcome posted during
 the scan is both scanned and journaled, and the merge (never over a later-received outcome) writes it once.
 ``canaryline:sink:backfilled`` records that a scan finished, so it runs once per Redis, not once per start;
 a sink stopped mid-scan leaves it unset, and the next one scans again.
@@ -58,16 +59,19 @@ def _read(client: redis.Redis, prefix: str, keys: list[bytes]) -> list[OutcomeRe
     for key, raw in zip(keys, values, strict=True):
         if raw is None:  # expired since the scan saw it
             continue
-        data = orjson.loads(raw)
-        name = key.decode().removeprefix(prefix)
+        name = key.decode(errors="replace").removeprefix(prefix)
         by_prediction = prefix == _PREDICTION
-        found.append(
-            OutcomeRecord(
-                request_id=data["request_id"] if by_prediction else name,
-                outcome=data["outcome"],
-                observed_at=float(data["observed_at"]),
-                received_at=float(data["received_at"]),
-                prediction_id=name if by_prediction else None,
+        try:
+            data = orjson.loads(raw)
+            found.append(
+                OutcomeRecord(
+                    request_id=data["request_id"] if by_prediction else name,
+                    outcome=data["outcome"],
+                    observed_at=float(data["observed_at"]),
+                    received_at=float(data["received_at"]),
+                    prediction_id=name if by_prediction else None,
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError):  # not an outcome the store wrote: left where it is
+            continue
     return found

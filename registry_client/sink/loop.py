@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import redis
 import structlog
 
+from registry_client.domain.records import OutcomeRecord
 from registry_client.errors import StoreError, StoreSchemaError
 from registry_client.sink import backfill
 from registry_client.sink.batch import Batch, split
@@ -49,6 +50,7 @@ __all__ = ["Sink", "Totals"]
 
 log = structlog.get_logger("canaryline.sink")
 T = TypeVar("T")
+E = TypeVar("E")
 _FIRST_RETRY_S = 0.1
 _LAG_EVERY_S = 5.0
 
@@ -115,10 +117,11 @@ class Sink:
         if not backfill.backfilled(client):
             copied = 0
             for page in backfill.stored_outcomes(client):
-                self.target.write_outcomes(page)
-                copied += len(page)
-                self.totals.outcomes += len(page)
-                self.metrics.outcomes.inc(len(page))
+                items: list[tuple[None, OutcomeRecord]] = [(None, outcome) for outcome in page]
+                self._isolating(items, [], self.target.write_outcomes, lambda _: 0)  # leaves what was written
+                copied += len(items)
+                self.totals.outcomes += len(items)
+                self.metrics.outcomes.inc(len(items))
             backfill.mark_backfilled(client)
             log.info("sink.backfill", outcomes=copied)
         self._backfilled = True
@@ -224,8 +227,8 @@ class Sink:
 
     @staticmethod
     def _isolating(
-        items: list[tuple[Entry, T]],
-        refused: list[tuple[Entry, str]],
+        items: list[tuple[E, T]],
+        refused: list[tuple[E, str]],
         write: Callable[[Sequence[T]], Any],
         counted: Callable[[Any], int],
     ) -> list[int]:

@@ -158,3 +158,24 @@ def test_the_sink_runs_retention_on_its_schedule(redis_url: str, redis_client: r
         wait_until(lambda: pg_count(postgres_db) == 10, 30, "the old partition dropped")
     assert sorted(pg_rows(postgres_db)) == sorted(f"p{i}" for i in range(5, 15))
     store.close()
+
+
+def test_the_backfill_skips_what_it_cannot_write_and_copies_the_rest(
+    redis_url: str, redis_client: redis.Redis, postgres_db: str
+) -> None:
+    """Outcome keys from before any sink: one not JSON and one PostgreSQL refuses (a NUL) stay behind; the
+    others are copied, once, and the sink goes on draining."""
+    store = RedisStore(redis_url)
+    now = time.time()
+    for i in range(5):
+        store.put_outcome(f"r{i}", [i], now, now)
+    store.put_outcome("r-nul", ["a\x00b"], now, now)
+    redis_client.set("canaryline:outcome:junk", b"not json")
+    store.append_predictions([make_record(i) for i in range(5)])
+    with running_sink(redis_url, postgres_db) as sink:
+        wait_until(lambda: redis_client.exists(BACKFILLED) and pg_count(postgres_db) == 5, 60, "backfill and drain")
+    assert sink.totals is not None and sink.totals.outcomes == 5
+    pg = PostgresStore(postgres_db, timeout_s=LOADED_TIMEOUT_S)
+    assert sorted(pg.get_outcomes([f"r{i}" for i in range(5)] + ["r-nul", "junk"])) == [f"r{i}" for i in range(5)]
+    pg.close()
+    store.close()
