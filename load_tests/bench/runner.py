@@ -292,6 +292,8 @@ class Bench:
             return
         for server in (*self.servers.values(), *([self.redis] if self.redis else [])):
             server.pin({SERVER_CORE})
+        if "sink" in self.servers and os.environ.get("BENCH_SINK_CORE") == "load":
+            self.servers["sink"].pin({LOAD_CORE})  # the sink on another machine, as deployed (sink_arm.py)
 
     def _plans(self) -> None:
         """Canary v2 at 10% on the async gateway and the replicas; the main gateway starts stable."""

@@ -2,6 +2,8 @@
 
 The sink runs as its own process, pinned to the server core with the gateway and Redis (it competes with
 them for the core, as it would on a shared node), and its CPU is counted in the arm's CPU per request.
+``BENCH_SINK_CORE=load`` pins it to the load generator's core instead: the sink on another machine, as
+``deploy/kubernetes/sink.yaml`` runs it (its CPU is still counted; the load generator shares its core).
 PostgreSQL is not pinned and its CPU is not counted, as in the ``gw-postgres`` arm. After each run the arm
 waits until the sink has caught up (nothing undelivered or pending in its group) and reports how long that
 took: throughput is only sustainable if the sink keeps up, and ``drain_s`` near 0 says it does.
