@@ -18,6 +18,9 @@ Layout (documented in the README):
 - ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
   that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
   it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
+- ``canaryline:outcomes`` stream, once ``canaryline sink`` has created it: one entry per outcome written
+  (field ``o``: the JSON plus ``request_id`` and ``prediction_id``) in the same script, trimmed like the log;
+  the journal the sink drains into PostgreSQL (without a sink, nothing is journaled and nothing is kept).
 - Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
   ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
   ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
@@ -46,7 +49,15 @@ from registry_client.errors import LeaseLostError, PlanConflictError, StoreError
 from registry_client.store.base import LogBounds
 from registry_client.store.redis_rollouts import PREFIX, RolloutKeys, fence_value, lease_key
 
-__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
+__all__ = [
+    "CONSUMER_GROUP",
+    "OUTCOMES_STREAM",
+    "PLANS_CHANNEL",
+    "RedisStore",
+    "log_key",
+    "outcome_key",
+    "prediction_outcome_key",
+]
 
 PLANS_CHANNEL = f"{PREFIX}:plans"
 #: Consumer group created with every model's log stream, for external readers (at-least-once).
@@ -57,6 +68,8 @@ _REVISIONS = f"{PREFIX}:plan_revisions"
 _EPOCH = f"{PREFIX}:plans:epoch"
 _MODELS = f"{PREFIX}:models"
 _TRIMMED = f"{PREFIX}:trimmed"
+#: Every outcome written, in write order: what ``canaryline sink`` drains into PostgreSQL.
+OUTCOMES_STREAM = f"{PREFIX}:outcomes"
 
 # KEYS: plans, revisions, history, epoch, lease. ARGV: model, revision, plan, entry, channel, fence ('' for none).
 _SAVE_PLAN = """
@@ -114,10 +127,12 @@ return out
 """
 
 
-# KEYS: the outcome key. ARGV: outcome JSON, ttl. Returns 1 when an earlier outcome was replaced.
+# KEYS: the outcome key, the outcomes stream. ARGV: outcome JSON, ttl, journal JSON, stream maxlen.
+# Returns 1 when an earlier outcome was replaced.
 _PUT_OUTCOME = """
 local replaced = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3]) end
 return replaced
 """
 
@@ -287,7 +302,8 @@ class RedisStore(RolloutKeys):
             outcome_ttl_s=self.index_ttl_s,
         )
 
-    def _models(self) -> list[str]:
+    def logged_models(self) -> list[str]:
+        """The models that have a log stream, by name."""
         with self._errors("listing logged models"):
             return sorted(m.decode() for m in cast("set[bytes]", self.client.smembers(_MODELS)))
 
@@ -296,7 +312,7 @@ class RedisStore(RolloutKeys):
     ) -> Iterator[PredictionRecord]:
         low = -math.inf if since is None else since
         high = math.inf if until is None else until
-        for name in [model] if model is not None else self._models():
+        for name in [model] if model is not None else self.logged_models():
             start = "-"
             while True:
                 with self._errors(f"reading the log of {name!r}"):
@@ -311,7 +327,7 @@ class RedisStore(RolloutKeys):
 
     def count_predictions(self, model: str | None = None) -> int:
         with self._errors("counting prediction records"):
-            return sum(int(self.client.xlen(log_key(m))) for m in ([model] if model else self._models()))
+            return sum(int(self.client.xlen(log_key(m))) for m in ([model] if model else self.logged_models()))
 
     def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
         with self._errors(f"looking up request {request_id!r}"):
@@ -339,8 +355,11 @@ class RedisStore(RolloutKeys):
             key = outcome_key(request_id)
         else:
             key, data["request_id"] = prediction_outcome_key(prediction_id), request_id
+        journal = orjson.dumps({**data, "request_id": request_id, "prediction_id": prediction_id})
         with self._errors(f"writing the outcome of request {request_id!r}"):
-            replaced = self._put_outcome(keys=[key], args=[orjson.dumps(data), self.index_ttl_s])
+            replaced = self._put_outcome(
+                keys=[key, OUTCOMES_STREAM], args=[orjson.dumps(data), self.index_ttl_s, journal, self.stream_maxlen]
+            )
         return bool(replaced)
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:

@@ -229,3 +229,17 @@ def test_redis_is_optional() -> None:
     assert (K8S / "redis.yaml").exists() and "redis.yaml" not in kustomization["resources"]
     applied = "".join((K8S / name).read_text() for name in kustomization["resources"])
     assert "redis://" not in applied
+
+
+def test_the_optional_sink_drains_the_gateways_redis_into_its_own_postgresql_dsn() -> None:
+    """sink.yaml (not applied by default) runs `canaryline sink` from the store Secret into the sink Secret,
+    each pod a consumer of its own name."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "sink.yaml" not in kustomization["resources"]
+    [sink] = [d for d in load_all() if d["kind"] == "Deployment" and d["metadata"]["name"] == "canaryline-sink"]
+    container = sink["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["canaryline", "sink"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CANARYLINE_STORE"]["valueFrom"]["secretKeyRef"]["name"] == "canaryline-store"
+    assert env["CANARYLINE_SINK_DSN"]["valueFrom"]["secretKeyRef"] == {"name": "canaryline-sink", "key": "dsn"}
+    assert env["CANARYLINE_SINK_CONSUMER"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
