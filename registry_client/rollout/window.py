@@ -44,7 +44,7 @@ from registry_client.rollout.latency import LatencyRows, latency_gate
 from registry_client.rollout.spec import thresholds_of
 from registry_client.store import Store
 
-__all__ = ["Window", "evaluate", "gate_dict", "weights_of"]
+__all__ = ["Window", "agreement_gate", "evaluate", "gate_dict", "weights_of"]
 
 
 @dataclass(frozen=True, slots=True)
