@@ -81,6 +81,7 @@ class PlanTable:
             for model, version in self.pool.retain_only(keep):
                 self.metrics.version_unloaded(model, version)
                 log.info("version_unloaded", model=model, model_version=version)
+            self.pool.evict_cached(keep)
             if not set(self.pool.loaded()) <= loaded:  # a version was loaded: freeze it (see the module docstring)
                 gc.collect(1)
                 gc.freeze()
