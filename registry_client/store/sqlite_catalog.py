@@ -26,6 +26,7 @@ from registry_client.domain.model_version import (
 )
 from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.domain.versions import version_key
+from registry_client.errors import StoreError
 
 __all__ = ["CATALOG_SCHEMA", "CatalogTables"]
 
@@ -47,14 +48,18 @@ class CatalogTables:
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite's own errors become StoreError."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"the SQLite store refused a catalog write: {exc}") from exc
 
     def register_version(self, record: ModelVersion, *, first_plan: Plan) -> bool:
         event = VersionEvent(record.model, record.version, "register", record.created, record.created_by or "registry")
