@@ -21,7 +21,7 @@ from pathlib import Path
 import structlog
 
 from registry_client.domain.model_version import ModelVersion
-from registry_client.errors import ArtifactIntegrityError
+from registry_client.errors import ArtifactIntegrityError, ArtifactUnavailableError
 from registry_client.registry.artifact_store import read_artifact_bytes
 from registry_client.registry.local_models import LoadedVersion, bento_model, folder_bytes, load_local
 
@@ -54,7 +54,13 @@ class ArtifactCache:
         """Fetch, verify (archive SHA-256 against the record) and import ``record``'s archive."""
         import bentoml
 
-        data = read_artifact_bytes(record.artifact_uri, max_bytes=self.max_archive_bytes)
+        try:
+            data = read_artifact_bytes(record.artifact_uri, max_bytes=self.max_archive_bytes)
+        except ArtifactUnavailableError as exc:
+            raise ArtifactUnavailableError(
+                f"model {record.model!r} version {record.version!r} is not cached here and cannot be pulled: "
+                f"{exc.message}"
+            ) from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != record.artifact_sha256:
             raise ArtifactIntegrityError(
