@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
+import xgboost as xgb
 
 from tests.support.cli import CANARYLINE
 from tests.support.servers import GATEWAYS, GatewayProcess, admin_client, wait_until
@@ -25,8 +27,6 @@ MODEL = "iris"
 @pytest.fixture(scope="module")
 def xgboost_files(tmp_path_factory: pytest.TempPathFactory, iris) -> list[Path]:
     """Three training runs' XGBoost JSON files (different numbers of trees)."""
-    import xgboost as xgb
-
     X, y = iris
     folder = tmp_path_factory.mktemp("runs")
     files = []
@@ -94,6 +94,10 @@ def served(gateway: GatewayProcess, n: int = 60) -> dict[str, set]:
     return stamps
 
 
+def missing(gateway: GatewayProcess, tag: str) -> bool:
+    return bool(readiness(gateway).get("missing_artifacts") == [tag])
+
+
 def at_revision(gateway: GatewayProcess, revision: int) -> bool:
     return readiness(gateway).get("models", {}).get(MODEL) == revision
 
@@ -111,7 +115,7 @@ def test_versions_registered_by_a_ci_job_are_pulled_canaried_and_served_by_two_n
     fleet.register(xgboost_files[1], 2)
     admin_client(a).set_canary(MODEL, "v2", weight=50, reason="batch 2")
     for node in (a, b):
-        wait_until(lambda node=node: at_revision(node, 2), 60, "revision 2 on both nodes", 0.2)
+        wait_until(partial(at_revision, node, 2), 60, "revision 2 on both nodes", 0.2)
         assert served(node) == {"versions": {"v1", "v2"}, "revisions": {2}}
         assert (tmp_path / ("node-a" if node is a else "node-b") / "bentoml" / "models" / MODEL / "v2").is_dir()
 
@@ -132,7 +136,7 @@ def test_versions_registered_by_a_ci_job_are_pulled_canaried_and_served_by_two_n
     fleet.artifacts.rename(tmp_path / "artifacts-unmounted")
     admin_client(a).set_canary(MODEL, "v3", weight=50, reason="batch 3")
     for node in (a, b):
-        wait_until(lambda node=node: readiness(node).get("missing_artifacts") == [f"{MODEL}:v3"], 60, "v3 missing", 0.2)
+        wait_until(partial(missing, node, f"{MODEL}:v3"), 60, "v3 missing", 0.2)
         detail = readiness(node)
         assert detail["ready"] is True and "cannot be pulled" in detail["errors"][MODEL]
         assert served(node) == {"versions": {"v1", "v2"}, "revisions": {2}}

@@ -5,6 +5,7 @@ registration that fails leaves neither a record nor an archive."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from registry_client.errors import (
     VersionInUseError,
 )
 from registry_client.registry.artifact_store import ArtifactStore
+from registry_client.registry.artifacts import digest_files, read_artifact
 from registry_client.registry.local_models import bento_model
 from registry_client.registry.pull import ArtifactCache
 from registry_client.registry.registry import Registry
@@ -100,8 +102,6 @@ def test_local_files_are_checked_against_the_store_record_not_their_own_model_ya
     bentoml.sklearn.save_model(f"{model_name}-other:v1", iris_models["tree"])
     other = Path(bentoml.models.get(f"{model_name}-other:v1").path)
     (folder / "saved_model.pkl").write_bytes((other / "saved_model.pkl").read_bytes())
-    from registry_client.registry.artifacts import digest_files, read_artifact
-
     meta = yaml.safe_load((folder / "model.yaml").read_text())
     meta["metadata"]["sha256"] = digest_files(read_artifact(folder))
     (folder / "model.yaml").write_text(yaml.safe_dump(meta))
@@ -156,8 +156,6 @@ def test_a_store_that_refuses_the_record_leaves_no_archive_and_no_local_copy(
 ) -> None:
     """The store's database refuses the record's write (a trigger in the SQLite file): the registration fails
     with the store's error, and the uploaded archive and the local BentoML copy are removed."""
-    import sqlite3
-
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         db.execute(
             "CREATE TRIGGER closed BEFORE INSERT ON model_versions BEGIN SELECT RAISE(ABORT, 'catalog closed'); END"

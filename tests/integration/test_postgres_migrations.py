@@ -14,8 +14,8 @@ from registry_client.store.postgres import PostgresStore, prepare_database
 from registry_client.store.postgres.connection import connect
 from registry_client.store.postgres.migrations import latest_version, migrate, migrations
 from tests.support.records import make_record
-from tests.support.versions import make_version
 from tests.support.servers import LOADED_TIMEOUT_S as LOADED
+from tests.support.versions import make_version
 
 pytestmark = pytest.mark.postgres
 

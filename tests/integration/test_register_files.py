@@ -9,9 +9,13 @@ from pathlib import Path
 
 import bentoml
 import joblib
+import lightgbm as lgb
 import numpy as np
 import orjson
 import pytest
+import xgboost as xgb
+from skl2onnx import to_onnx
+from sklearn.linear_model import LogisticRegression
 
 from registry_client.errors import ModelFileError, PayloadTooLargeError
 from registry_client.registry.local_models import bento_model
@@ -23,11 +27,6 @@ from tests.support.cli import CANARYLINE
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory: pytest.TempPathFactory, iris) -> dict[str, Path]:
     """Iris classifiers as training jobs write them: XGBoost JSON and UBJSON, LightGBM text, ONNX, a joblib pickle."""
-    import lightgbm as lgb
-    import xgboost as xgb
-    from skl2onnx import to_onnx
-    from sklearn.linear_model import LogisticRegression
-
     X, y = iris
     folder = tmp_path_factory.mktemp("files")
     booster = xgb.XGBClassifier(n_estimators=5, max_depth=2).fit(X, y).get_booster()
