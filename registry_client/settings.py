@@ -93,6 +93,10 @@ class CanarylineSettings(BaseSettings):
     #: URL); registering uploads there and a gateway lacking a version pulls it. Unset: versions stay in the
     #: local BentoML model store (``artifact_uri`` ``bentoml:NAME:VERSION``), for one node.
     artifacts: str | None = None
+    #: Options of the artifact store's fsspec backend, as JSON (``{"endpoint_url": "http://minio:9000"}`` for an
+    #: S3-compatible server); used to upload and to pull. Credentials are better left to the backend's own
+    #: variables (``AWS_ACCESS_KEY_ID``, …).
+    artifacts_options: dict[str, Any] = Field(default_factory=dict)
     #: Bytes of pulled versions a node keeps in its BentoML model store; beyond it, the oldest pulled versions no
     #: plan uses are deleted (they can be pulled again). Unset: keep every pulled version.
     artifact_cache_bytes: int | None = Field(default=None, ge=1 << 20)

@@ -17,6 +17,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
@@ -45,22 +46,23 @@ def _reaching(url: str, doing: str) -> Iterator[None]:
         yield
     except ArtifactUnavailableError:
         raise
-    except (OSError, ValueError, ImportError, RuntimeError) as exc:  # what fsspec backends raise
+    except Exception as exc:  # each backend raises its own types (OSError, botocore's EndpointConnectionError, …)
         raise ArtifactUnavailableError(
             f"artifact store {redact_url(url)} unavailable while {doing}: {type(exc).__name__}: {exc}"
         ) from exc
 
 
-def _fs(url: str) -> tuple[AbstractFileSystem, str]:
+def _fs(url: str, options: dict[str, Any] | None) -> tuple[AbstractFileSystem, str]:
     with _reaching(url, "opening it"):
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, **(options or {}))
     return fs, str(path)
 
 
-def read_artifact_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
+def read_artifact_bytes(uri: str, *, max_bytes: int | None = None, options: dict[str, Any] | None = None) -> bytes:
     """The bytes of the archive at ``uri``; ArtifactUnavailableError when it cannot be read (or is larger
-    than ``max_bytes``, so a swapped object cannot fill the disk before its digest is checked)."""
-    fs, path = _fs(uri)
+    than ``max_bytes``, so a swapped object cannot fill the disk before its digest is checked). ``options``
+    are the fsspec backend's (``CANARYLINE_ARTIFACTS_OPTIONS``: an S3 ``endpoint_url``, …)."""
+    fs, path = _fs(uri, options)
     with _reaching(uri, "reading the archive"):
         if max_bytes is not None and int(fs.size(path)) > max_bytes:
             raise ArtifactUnavailableError(f"artifact {redact_url(uri)} is larger than {max_bytes} bytes")
@@ -68,9 +70,9 @@ def read_artifact_bytes(uri: str, *, max_bytes: int | None = None) -> bytes:
     return data
 
 
-def delete_artifact(uri: str) -> None:
+def delete_artifact(uri: str, options: dict[str, Any] | None = None) -> None:
     """Remove the archive at ``uri`` (gone already is fine)."""
-    fs, path = _fs(uri)
+    fs, path = _fs(uri, options)
     with _reaching(uri, "deleting the archive"):
         if fs.exists(path):
             fs.rm_file(path)
@@ -79,9 +81,10 @@ def delete_artifact(uri: str) -> None:
 class ArtifactStore:
     """The artifact location of the settings: upload, check and delete version archives under it."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, options: dict[str, Any] | None = None) -> None:
         self.location = location.rstrip("/")
-        self.fs, self.root = _fs(self.location)
+        self.options = dict(options or {})
+        self.fs, self.root = _fs(self.location, self.options)
 
     def __repr__(self) -> str:
         return f"ArtifactStore({redact_url(self.location)!r})"
@@ -96,4 +99,4 @@ class ArtifactStore:
         return f"{self.location}/{name}"
 
     def delete(self, uri: str) -> None:
-        delete_artifact(uri)
+        delete_artifact(uri, self.options)

@@ -17,6 +17,7 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -31,9 +32,13 @@ log = structlog.get_logger("canaryline.artifacts")
 
 
 class ArtifactCache:
-    def __init__(self, *, max_bytes: int | None, max_archive_bytes: int | None) -> None:
+    def __init__(
+        self, *, max_bytes: int | None, max_archive_bytes: int | None, options: dict[str, Any] | None = None
+    ) -> None:
         self.max_bytes = max_bytes
         self.max_archive_bytes = max_archive_bytes
+        #: The fsspec backend's options (``CANARYLINE_ARTIFACTS_OPTIONS``).
+        self.options = dict(options or {})
 
     def load(self, record: ModelVersion) -> LoadedVersion:
         """The version loaded from this node's store, pulled first when it is missing (or its files changed)."""
@@ -55,7 +60,7 @@ class ArtifactCache:
         import bentoml
 
         try:
-            data = read_artifact_bytes(record.artifact_uri, max_bytes=self.max_archive_bytes)
+            data = read_artifact_bytes(record.artifact_uri, max_bytes=self.max_archive_bytes, options=self.options)
         except ArtifactUnavailableError as exc:
             raise ArtifactUnavailableError(
                 f"model {record.model!r} version {record.version!r} is not cached here and cannot be pulled: "

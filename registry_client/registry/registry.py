@@ -87,9 +87,11 @@ class Registry:
         settings.use_model_store()
         return cls(
             store_of(settings),
-            artifacts=ArtifactStore(settings.artifacts) if settings.artifacts else None,
+            artifacts=ArtifactStore(settings.artifacts, settings.artifacts_options) if settings.artifacts else None,
             cache=ArtifactCache(
-                max_bytes=settings.artifact_cache_bytes, max_archive_bytes=settings.max_model_file_bytes
+                max_bytes=settings.artifact_cache_bytes,
+                max_archive_bytes=settings.max_model_file_bytes,
+                options=settings.artifacts_options,
             ),
             max_file_bytes=settings.max_model_file_bytes,
         )
@@ -218,7 +220,7 @@ class Registry:
         With ``prune``, its archive is deleted from the artifact store too."""
         record = self.store.archive_version(model, version, actor=actor, reason=reason, at=utcnow())
         if prune and record.remote:
-            delete_artifact(record.artifact_uri)
+            delete_artifact(record.artifact_uri, self.cache.options)
         return record
 
     def _save(
