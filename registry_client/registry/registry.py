@@ -30,7 +30,13 @@ import orjson
 from registry_client.domain.model_version import ModelVersion, VersionEvent, exists, unknown
 from registry_client.domain.plan import utcnow
 from registry_client.domain.versions import VERSION_PATTERN, next_default_version, validate_version
-from registry_client.errors import CanarylineError, InvalidTaskError, InvalidVersionError, ModelNotFoundError
+from registry_client.errors import (
+    CanarylineError,
+    InvalidTaskError,
+    InvalidVersionError,
+    ModelNotFoundError,
+    VersionExistsError,
+)
 from registry_client.registry.adapter import FrameworkAdapter, Task
 from registry_client.registry.admission import check_compatible, schema_of, task_of
 from registry_client.registry.artifact_store import ArtifactStore, delete_artifact
@@ -164,17 +170,21 @@ class Registry:
                 raise exists(name, chosen)
             try:
                 saved = self._save(name, chosen, model, adapter, metadata)
-                break
             except CanarylineError as exc:
                 if version is not None or exc.code != "version_exists":
                     raise
-        else:  # every default name was taken by concurrent registrations
-            raise exists(name, "v?") from None
-        try:
-            return publish(self.store, saved, self.artifacts, actor=actor)
-        except BaseException:
-            bentoml.models.delete(saved.tag)  # no half-written state: the local copy goes with the record
-            raise
+                continue  # a registration on this node took the name: pick the next one
+            try:
+                return publish(self.store, saved, self.artifacts, actor=actor)
+            except CanarylineError as exc:
+                bentoml.models.delete(saved.tag)  # no half-written state: the local copy goes with the record
+                if version is not None or exc.code != "version_exists":
+                    raise
+                taken.add(chosen)  # a registration elsewhere took the default name first: pick the next one
+            except BaseException:
+                bentoml.models.delete(saved.tag)
+                raise
+        raise VersionExistsError(f"model {name!r}: concurrent registrations took every default name tried")
 
     def register_file(
         self, name: str, path: Path, *, framework: str, trust_pickle: bool = False, **options: Any

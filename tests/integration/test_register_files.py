@@ -21,7 +21,7 @@ from registry_client.errors import ModelFileError, PayloadTooLargeError
 from registry_client.registry.local_models import bento_model
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
-from tests.support.cli import CANARYLINE
+from tests.support.cli import CANARYLINE, canaryline, run_json
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,27 @@ def test_register_from_a_ci_home_and_list_from_a_home_without_a_bentoml_store(
     models = _cli("models", "--json", home=laptop, store_url=sqlite_url)
     assert orjson.loads(models.stdout) == [{"model": "iris", "versions": 1, "stable": "batch-42"}]
     assert not (laptop / "bentoml").exists()
+
+
+def test_adopt_archive_and_the_registry_audit_through_the_cli(
+    tmp_path: Path, sqlite_url: str, model_name: str, iris_models
+) -> None:
+    """adopt registers BentoML-saved models; archive refuses the stable version (exit 2) and archives another,
+    which versions lists only with --all; history shows the registry audit with actor and reason."""
+    for version, key in (("2026.1", "logreg"), ("2026.2", "tree")):
+        bentoml.sklearn.save_model(f"{model_name}:{version}", iris_models[key])
+        adopted = canaryline("adopt", f"{model_name}:{version}", "--json", store_url=sqlite_url, home=tmp_path)
+        assert adopted.returncode == 0, adopted.stderr
+        assert orjson.loads(adopted.stdout)["artifact_uri"] == f"bentoml:{model_name}:{version}"
+    refused = canaryline("archive", model_name, "2026.1", store_url=sqlite_url, home=tmp_path)
+    assert refused.returncode == 2 and "is the stable version of plan revision 1" in refused.stderr
+    done = canaryline(
+        "archive", model_name, "2026.2", "--reason", "worse on batch 2", store_url=sqlite_url, home=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert [v["version"] for v in run_json("versions", model_name, store_url=sqlite_url, home=tmp_path)] == ["2026.1"]
+    every = run_json("versions", model_name, "--all", store_url=sqlite_url, home=tmp_path)
+    assert [(v["version"], v["archived"]) for v in every] == [("2026.1", False), ("2026.2", True)]
+    history = canaryline("history", model_name, store_url=sqlite_url, home=tmp_path)
+    assert "registry audit" in history.stdout and "worse on batch 2" in history.stdout
+    assert history.stdout.count("register") >= 2 and "archive" in history.stdout
