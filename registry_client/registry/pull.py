@@ -13,6 +13,7 @@ what such versions take is within the bound.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
@@ -58,6 +59,7 @@ class ArtifactCache:
     def pull(self, record: ModelVersion) -> None:
         """Fetch, verify (archive SHA-256 against the record) and import ``record``'s archive."""
         import bentoml
+        from bentoml.exceptions import BentoMLException
 
         try:
             data = read_artifact_bytes(record.artifact_uri, max_bytes=self.max_archive_bytes, options=self.options)
@@ -75,7 +77,14 @@ class ArtifactCache:
         with tempfile.TemporaryDirectory(prefix="canaryline-pull-") as tmp:
             archive = Path(tmp) / "version.bentomodel"
             archive.write_bytes(data)
-            imported = bentoml.models.import_model(str(archive))
+            try:
+                imported = bentoml.models.import_model(str(archive))
+            except BentoMLException as exc:
+                if bento_model(record.model, record.version) is not None:
+                    return  # another worker of this node imported it meanwhile; loading verifies it
+                raise ArtifactUnavailableError(
+                    f"model {record.model!r} version {record.version!r}: BentoML cannot import its archive: {exc}"
+                ) from exc
         if str(imported.tag) != record.tag:  # the archive of another version: never keep it under this name
             bentoml.models.delete(imported.tag)
             raise ArtifactIntegrityError(
@@ -88,13 +97,17 @@ class ArtifactCache:
 
         ``records(model)`` gives the catalog's versions of a model; returns the tags deleted."""
         import bentoml
+        from bentoml.exceptions import NotFound
 
         if self.max_bytes is None:
             return []
+        remote: dict[str, set[str]] = {}
         pulled = []
         for local in bentoml.models.list():
             model, version = str(local.tag.name), str(local.tag.version)
-            if any(r.version == version and r.remote for r in records(model)):
+            if model not in remote:
+                remote[model] = {r.version for r in records(model) if r.remote}
+            if version in remote[model]:
                 pulled.append((local.info.creation_time, (model, version), folder_bytes(local)))
         total = sum(size for _, _, size in pulled)
         deleted: list[str] = []
@@ -103,7 +116,8 @@ class ArtifactCache:
                 break
             if key in keep:
                 continue
-            bentoml.models.delete(f"{key[0]}:{key[1]}")
+            with contextlib.suppress(NotFound):  # another worker of this node evicted it first
+                bentoml.models.delete(f"{key[0]}:{key[1]}")
             total -= size
             deleted.append(f"{key[0]}:{key[1]}")
             log.info("version_evicted", model=key[0], model_version=key[1], bytes=size)

@@ -205,6 +205,8 @@ class Registry:
         from registry_client.registry.adoption import describe_saved
 
         name, _, version = tag.partition(":")
+        if not _NAME_RE.fullmatch(name):
+            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
         validate_version(version)
         found = bento_model(name, version)
         if found is None:
