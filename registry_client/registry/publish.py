@@ -16,8 +16,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import structlog
-
 from registry_client.domain.model_version import ModelVersion
 from registry_client.domain.plan import Plan
 from registry_client.errors import CanarylineError
@@ -25,8 +23,6 @@ from registry_client.registry.artifact_store import ArtifactStore, archive_diges
 from registry_client.store import Store
 
 __all__ = ["publish"]
-
-log = structlog.get_logger("canaryline.registry")
 
 
 def publish(store: Store, record: ModelVersion, artifacts: ArtifactStore | None, *, actor: str) -> ModelVersion:
@@ -48,6 +44,5 @@ def publish(store: Store, record: ModelVersion, artifacts: ArtifactStore | None,
         if uploaded is not None and artifacts is not None:
             with contextlib.suppress(CanarylineError):  # the store's error is the one to report
                 artifacts.delete(uploaded)
-            log.info("upload_removed", model=record.model, model_version=record.version, artifact=uploaded)
         raise
     return record

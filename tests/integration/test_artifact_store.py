@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,26 +192,3 @@ def test_the_cache_bound_evicts_pulled_versions_no_plan_uses(fleet: Registry, mo
     assert sorted(t for t in deleted if t.startswith(model_name + ":")) == [f"{model_name}:v1", f"{model_name}:v2"]
     assert bento_model(model_name, "v3") is not None
     assert bounded.load(model_name, "v1").info.version == "v1"  # pulled again on demand
-
-
-def test_concurrent_registrations_with_default_names_each_get_their_own_version(
-    fleet: Registry, artifacts: Path, model_name: str, iris_models
-) -> None:
-    """Four registrations at once pick v1..v4 between them: four records, four archives, one plan."""
-    names: list[str] = []
-    start = threading.Barrier(4)
-
-    def register() -> None:
-        start.wait()
-        names.append(fleet.register(model_name, iris_models["tree"]).version)
-
-    threads = [threading.Thread(target=register) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(names) == ["v1", "v2", "v3", "v4"]
-    assert [v.version for v in fleet.versions(model_name)] == ["v1", "v2", "v3", "v4"]
-    assert len(archives(artifacts)) == 4
-    plan = fleet.store.get_plan(model_name)
-    assert plan is not None and plan.revision == 1

@@ -115,10 +115,15 @@ def test_a_model_saved_with_bentoml_directly_is_adopted(
     np.testing.assert_array_equal(loaded.predict(X), iris_models["logreg"].predict(X))
 
 
-def _cli(*args: str, home: Path, store_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    """`canaryline` with its own home and no BENTOML_HOME: BentoML's store would be home/bentoml."""
+def _env(home: Path, store_url: str, **extra: str) -> dict[str, str]:
+    """A machine of its own: its home, no BENTOML_HOME (BentoML's store would be home/bentoml)."""
     env = {k: v for k, v in os.environ.items() if k != "BENTOML_HOME" and not k.startswith("CANARYLINE_")}
     env.update({"CANARYLINE_HOME": str(home), "CANARYLINE_STORE": store_url, **extra})
+    return env
+
+
+def _cli(*args: str, home: Path, store_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = _env(home, store_url, **extra)
     return subprocess.run([str(CANARYLINE), *args], env=env, capture_output=True, text=True, timeout=180, check=False)
 
 
@@ -181,3 +186,27 @@ def test_adopt_archive_and_the_registry_audit_through_the_cli(
     history = canaryline("history", model_name, store_url=sqlite_url, home=tmp_path)
     assert "registry audit" in history.stdout and "worse on batch 2" in history.stdout
     assert history.stdout.count("register") >= 2 and "archive" in history.stdout
+
+
+def test_ci_jobs_on_separate_machines_registering_at_once_get_distinct_default_versions(
+    tmp_path: Path, sqlite_url: str, model_files
+) -> None:
+    """Three `canaryline register` processes with their own homes, one store and artifact location, no
+    --version: each gets its own vN (a name another job took in the store is skipped), one archive each."""
+    artifacts = tmp_path / "artifacts"
+    jobs = [
+        subprocess.Popen(
+            [str(CANARYLINE), "register", "iris", str(model_files["model.json"]), "--framework", "xgboost", "--json"],
+            env=_env(tmp_path / f"job-{i}", sqlite_url, CANARYLINE_ARTIFACTS=f"file://{artifacts}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    answers = [job.communicate(timeout=180) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0, 0], [err for _, err in answers]
+    assert sorted(orjson.loads(out)["version"] for out, _ in answers) == ["v1", "v2", "v3"]
+    assert len(list(artifacts.rglob("*.bentomodel"))) == 3
+    listed = _cli("versions", "iris", "--json", home=tmp_path / "laptop", store_url=sqlite_url)
+    assert [v["version"] for v in orjson.loads(listed.stdout)] == ["v1", "v2", "v3"]
