@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from registry_client.control import ControlPlane
+from registry_client.domain.plan import Plan
 from registry_client.registry.registry import Registry
 from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.webhook import Webhook
@@ -77,7 +78,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         metrics=metrics,
     )
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
-    plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
+    plans.on_applied = lambda plan: _prepare_shadow(plans, shadow, plan)
     tally = RequestTally(store, flush_s=settings.request_counts_flush_s)
     gateway = Gateway(settings, plans, prediction_log, shadow, metrics, tally=tally)
     control = ControlPlane(registry) if settings.admin_api else None
@@ -127,6 +128,13 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         Rollouts(registry) if settings.admin_api else None,
         rollouts,
     )
+
+
+def _prepare_shadow(plans: PlanTable, shadow: ShadowRunner, plan: Plan) -> None:
+    """Load a newly applied plan's shadow version in the shadow process, verified against the store's digest."""
+    active = plans.get(plan.model)
+    if plan.shadow is not None and active is not None:
+        shadow.prepare(plan.model, plan.shadow.version, active.versions[plan.shadow.version].info.sha256)
 
 
 _OPEN_WITHOUT = {

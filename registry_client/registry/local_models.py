@@ -4,13 +4,13 @@ A canaryline version in BentoML's store is tag ``name:version`` whose ``model.ya
 ``canaryline: 1`` and the SHA-256 of its files (:mod:`registry_client.registry.artifacts`). The store's
 catalog record is what a version *is*; :func:`load_local` verifies the files against the record it is given
 (the catalog's, on a gateway), never against the folder's own ``model.yaml``, which travels with the files.
-:func:`load_version` (the shadow process, which has no store) verifies against ``model.yaml``: the worker
-that asked it to load has verified the same folder against the catalog first.
+:func:`load_version` (the shadow process, which has no store) verifies against the digest its worker passes
+from the catalog's record.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +112,13 @@ def load_local(record: ModelVersion) -> LoadedVersion:
     return LoadedVersion(info=record, model=model)
 
 
-def load_version(name: str, version: str) -> LoadedVersion:
-    """Load ``name:version`` from this node's BentoML store, verified against its ``model.yaml`` digest.
+def load_version(name: str, version: str, *, sha256: str | None = None) -> LoadedVersion:
+    """Load ``name:version`` from this node's BentoML store, verified against ``sha256`` (the store record's,
+    as the gateway worker passes it) or, without one, against its ``model.yaml`` digest.
 
     Needs only the BentoML model store, so a shadow process can load versions without a canaryline store.
     """
     info = version_info(name, version)
     if info is None:
         raise unknown(name, version)
-    return load_local(info)
+    return load_local(info if sha256 is None else replace(info, sha256=sha256))

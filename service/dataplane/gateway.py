@@ -244,6 +244,7 @@ class Gateway:
                 primary_predictions=predictions,
                 trace_id=trace_id,
                 primary_id=prediction_id,
+                sha256=active.versions[version].info.sha256 if version in active.versions else None,
             )
         )
 
