@@ -99,6 +99,8 @@ class PlanTable:
             self.metrics.load_failed(plan.model, version)
             if isinstance(exc, ArtifactUnavailableError):
                 self.missing[plan.model] = f"{plan.model}:{version}"
+            else:
+                self.missing.pop(plan.model, None)
             in_force = self._active.get(plan.model)
             self.errors[plan.model] = f"revision {plan.revision} not applied: {exc.message}" + (
                 f"; still serving revision {in_force.plan.revision}" if in_force else "; nothing served"
