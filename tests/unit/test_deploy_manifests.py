@@ -20,7 +20,7 @@ from tests.support.tokens import TOKEN_SETTINGS
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 #: Kept beside the applied manifests on purpose: the optional Redis and the Secrets' shapes.
-NOT_APPLIED = {"kustomization.yaml", "redis.yaml", "secret.example.yaml"}
+NOT_APPLIED = {"kustomization.yaml", "redis.yaml", "secret.example.yaml", "sink.yaml"}
 #: The oldest Kubernetes release the manifests target (every field they use is on by default since 1.27),
 #: and the newest whose schemas the validator bundles.
 VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
