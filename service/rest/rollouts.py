@@ -5,6 +5,10 @@ spec (the fields of :class:`~registry_client.domain.rollout.RolloutSpec` but ``m
 come from the path and ``X-Canaryline-Actor``); ``POST …/pause``, ``…/resume``, ``…/abort`` and
 ``…/promote`` (``{"reason", "force": true}``) act on it. Starting writes the spec only: the leading
 gateway's controller applies the first step at its next tick.
+
+Every answer is ``{"rollout": state, "weight": w}``: ``w`` is the canary weight of the current step (percent;
+``null`` in the shadow phase or once ended), the one value of the state that is derived rather than stored,
+so the console's rollout page does not re-derive it.
 """
 
 from __future__ import annotations
@@ -50,15 +54,19 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+def _body(state: RolloutState) -> dict[str, Any]:
+    return {"rollout": state.model_dump(mode="json"), "weight": state.weight}
+
+
 def _answer(state: RolloutState, request_id: str) -> Response:
-    return json_response({"rollout": state.model_dump(mode="json")}, headers=request_id_header(request_id))
+    return json_response(_body(state), headers=request_id_header(request_id))
 
 
 async def _status(request: Request) -> Response:
     request.app.state.gates.read.check(request.headers)
     rollouts: Rollouts = request.app.state.rollouts
     state = await anyio.to_thread.run_sync(rollouts.get, request.path_params["model"])
-    return json_response({"rollout": state.model_dump(mode="json")})
+    return json_response(_body(state))
 
 
 async def _start(request: Request) -> Response:

@@ -53,8 +53,10 @@ def test_starting_a_rollout_needs_the_admin_token_and_the_controller_takes_it_on
     assert started.json()["rollout"]["spec"]["actor"] == "sre"
     wait_until(lambda: runtime.store.get_plan(model).canary is not None, 10, "the first step")
     assert runtime.store.get_plan(model).canary.weight == 10
-    status = client.get(base, headers=bearer(READ_TOKEN)).json()["rollout"]
+    answer = client.get(base, headers=bearer(READ_TOKEN)).json()
+    status = answer["rollout"]
     assert status["phase"] == "step" and status["revisions"] == [2]
+    assert answer["weight"] == 10  # the current step's weight, derived for the console
     again = client.post(base, json=SPEC, headers=bearer(ADMIN_TOKEN))
     assert again.status_code == 409 and again.json()["error"]["code"] == "rollout_conflict"
 

@@ -95,6 +95,7 @@ export function mount(root, match) {
     root,
     h("p", {}, h("a", { href: "#/models" }, "← Models")),
     h("h1", {}, model),
+    h("p", {}, h("a", { href: `#/models/${modelPath(model)}/rollout`, id: "rollout-link" }, "Rollout: steps, gates and decisions →")),
     h("h2", {}, "Plan"),
     plan,
     h("h2", {}, "Loaded versions"),
