@@ -138,7 +138,7 @@ def test_the_rollout_page_shows_each_gate_as_rollout_status_does(page: Page, run
     open_rollout(page, running)
     expect(page.locator("#rollout-summary dd.phase")).to_contain_text("step 1 of 2 at 20 %")
     expect(page.locator("#rollout-summary dd.weight")).to_have_text("20 %")
-    expect(page.locator("#rollout-summary dd.version")).to_have_text(f"v2 over stable v1")
+    expect(page.locator("#rollout-summary dd.version")).to_have_text("v2 over stable v1")
     rows = page.locator("table.gates tbody tr")
     expect(rows).to_have_count(len(status["last_gates"]))
     assert {g["gate"] for g in status["last_gates"]} >= {"quality", "latency", "errors", "sample_ratio"}

@@ -131,7 +131,7 @@ def test_eval_html_is_one_self_contained_file(served) -> None:
     linked = [(tag, attrs) for tag, attrs in page.tags if "src" in attrs or "href" in attrs or tag == "link"]
     assert linked == []
     scripts = [attrs for tag, attrs in page.tags if tag == "script"]
-    assert len(scripts) == 3  # the data, uPlot, the report
+    assert len(scripts) == 4  # the report's data, the timeline's, uPlot, the code
     csp = next(attrs["content"] for tag, attrs in page.tags if attrs.get("http-equiv") == "Content-Security-Policy")
     assert csp is not None and csp.startswith("default-src 'none'")
     assert "uPlot" in out.read_text(encoding="utf-8")
