@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from registry_client.client.gateway import GatewayClient
 from registry_client.registry.registry import Registry
+from registry_client.rollout.sequence import MAX_POINTS
 from registry_client.store import open_store
 from tests.support.browser import PHONE, chromium, no_horizontal_scroll
 from tests.support.cli import run_json
 from tests.support.servers import GATEWAYS, GatewayProcess, wait_until
-from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV
+from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
 from tests.support.traffic import Traffic
 
 pytestmark = pytest.mark.e2e
@@ -147,7 +149,7 @@ def test_the_rollout_page_shows_each_gate_as_rollout_status_does(page: Page, run
         expect(row.locator("td.verdict-cell")).to_have_text(gate["verdict"])
         expect(row.locator("td.n-canary")).to_have_text(str(gate["n_canary"]))
         expect(row.locator("td.n-stable")).to_have_text(str(gate["n_stable"]))
-        expect(row.locator("td.reason")).to_have_text(gate["reason"])
+        expect(row.locator("td.reason .reason-text")).to_have_text(gate["reason"])
         if gate["estimate"] is not None:
             expect(row.locator("td.estimate")).to_have_text(f"{gate['estimate']:.4f}")
         if gate["threshold"] is not None:
@@ -155,17 +157,30 @@ def test_the_rollout_page_shows_each_gate_as_rollout_status_does(page: Page, run
     page.screenshot(path=str(tmp_path / "rollout.png"), full_page=True)
 
 
-def test_the_quality_chart_draws_the_latest_interval_against_the_margin(page: Page, running: Running) -> None:
-    """The quality chart is a canvas whose last mark is the latest tick's interval of canary − stable."""
+def test_the_quality_chart_draws_the_confidence_sequence_the_gate_reads(page: Page, running: Running) -> None:
+    """The quality chart draws the gate's confidence sequence over time against −margin: its last point is
+    the estimate and bounds `rollout status --json` reports for the latest tick, over as many points as the
+    gate had rows (thinned to 300)."""
     quality = next(g for g in running.status()["last_gates"] if g["gate"] == "quality")
     open_rollout(page, running)
     chart = page.locator("#quality-chart")
     expect(chart.locator("canvas")).to_have_count(1)
-    marks = json.loads(chart.get_attribute("data-marks") or "[]")
-    assert marks[-1]["label"] == "latest tick"
-    assert (marks[-1]["value"], marks[-1]["low"], marks[-1]["high"]) == pytest.approx(
-        (quality["estimate"], quality["low"], quality["high"])
-    )
+    series = {s["label"]: s["values"] for s in json.loads(chart.get_attribute("data-marks") or "[]")}
+    assert set(series) == {"estimate", "lower bound", "upper bound", "−margin"}
+    last = (series["estimate"][-1], series["lower bound"][-1], series["upper bound"][-1])
+    assert last == pytest.approx((quality["estimate"], quality["low"], quality["high"]))
+    assert set(series["−margin"]) == {-SPEC["margin"]}
+    assert len(series["estimate"]) == min(MAX_POINTS, quality["n_canary"] + quality["n_stable"])
+    markers = json.loads(chart.get_attribute("data-markers") or "[]")
+    assert [m["label"] for m in markers][:1] == ["begin"]
+
+
+def test_the_sequence_route_needs_the_read_token(running: Running) -> None:
+    """GET …/rollout/sequence is a 401 without the read token and a 404 for a model without a rollout."""
+    base = f"{running.gateway.url}/admin/models"
+    assert httpx.get(f"{base}/{running.model}/rollout/sequence", timeout=30).status_code == 401
+    missing = httpx.get(f"{base}/nosuchmodel/rollout/sequence", headers=bearer(READ_TOKEN), timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_rollout"
 
 
 def test_the_first_decision_is_listed_with_its_actor_and_reason(page: Page, running: Running) -> None:

@@ -189,9 +189,10 @@ export function bars(el, labels, values, { title, unit = "", max = null } = {}) 
 }
 
 /** Lines over time: `starts` (epoch seconds, one per bucket) and series [{label, values, color?, dash?}] (null: no value
- * in that bucket, drawn as a gap); `markers` [{at, label}] draw a dashed vertical line each (plan revisions).
+ * in that bucket, drawn as a gap); `markers` [{at, label}] draw a dashed vertical line each (plan revisions);
+ * `points: false` draws lines only (a dense series: one point per request).
  * The container also gets `data-markers` and `data-starts`, the JSON of the markers and buckets drawn. */
-export function timeSeries(el, starts, series, { title, unit = "", markers = [], range = null } = {}) {
+export function timeSeries(el, starts, series, { title, unit = "", markers = [], range = null, points = true } = {}) {
   const rule = (u) => {
     const ctx = u.ctx;
     ctx.save();
@@ -232,7 +233,7 @@ export function timeSeries(el, starts, series, { title, unit = "", markers = [],
           width: 2,
           dash: s.dash,
           spanGaps: false,
-          points: { show: true, size: 6, fill: s.color ?? PALETTE[i % PALETTE.length] },
+          points: { show: points, size: 6, fill: s.color ?? PALETTE[i % PALETTE.length] },
         })),
       ],
       hooks: { draw: [rule] },

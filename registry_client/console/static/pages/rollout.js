@@ -1,10 +1,10 @@
 // A model's rollout (GET /admin/models/{m}/rollout, read token): its spec and steps, where it is (phase,
-// step, weight, time in step), the gates of the controller's latest tick, the quality gate's interval at
-// each decision against the margin, every decision with its evidence, and pause / resume / abort / promote,
+// step, weight, time in step), the gates of the controller's latest tick, the quality gate's confidence
+// sequence over time against the margin, every decision with its evidence, and pause / resume / abort / promote,
 // each sending the reason and the admin token typed into the form (no cookie-borne authority, so no CSRF).
 import { api, modelPath } from "../api.js";
-import { intervals } from "../charts.js";
-import { fill, h, num, table, utc } from "../dom.js";
+import { timeSeries } from "../charts.js";
+import { fill, h, num, utc } from "../dom.js";
 
 export const title = (match) => `${decodeURIComponent(match[1] ?? "model")}: rollout`;
 export const pattern = /^#\/models\/([^/]+)\/rollout$/;
@@ -51,7 +51,7 @@ function gatesTable(gates, attrs = {}) {
     h(
       "table",
       attrs,
-      h("thead", {}, h("tr", {}, ["gate", "verdict", "n canary", "n stable", "estimate", "interval", "threshold", "needed", "method", "reason"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["gate", "verdict", "n canary", "n stable", "estimate", "interval", "threshold", "needed", "reason (and method)"].map((c) => h("th", {}, c)))),
       h(
         "tbody",
         {},
@@ -67,8 +67,7 @@ function gatesTable(gates, attrs = {}) {
             h("td", { class: "interval" }, interval(g)),
             h("td", { class: "threshold" }, num(g.threshold, 4)),
             h("td", {}, g.needed ?? "–"),
-            h("td", { class: "method" }, g.method || "–"),
-            h("td", { class: "reason" }, g.reason),
+            h("td", { class: "reason" }, h("span", { class: "reason-text" }, g.reason), g.method ? h("small", { class: "method" }, g.method) : null),
           ),
         ),
       ),
@@ -96,15 +95,47 @@ function decisionsList(decisions) {
   );
 }
 
-// The quality gate's interval at each decision that carries gates, then at the latest tick, against -margin.
-function qualityMarks(state) {
-  const quality = (gates) => gates?.find((g) => g.gate === "quality" && g.estimate !== null);
-  const marks = state.decisions
-    .filter((d) => quality(d.evidence?.gates))
-    .map((d) => ({ ...quality(d.evidence.gates), label: `${utc(d.at).slice(11, 19)} ${d.action}` }));
-  const now = quality(state.last_gates);
-  if (now) marks.push({ ...now, label: "latest tick" });
-  return marks.map((g) => ({ label: g.label, value: g.estimate, low: g.low, high: g.high, verdict: g.verdict }));
+// The quality gate's confidence sequence (GET …/rollout/sequence) as lines over time: the estimate and its
+// anytime-valid bounds after each matured labelled request, against −margin; decisions that changed the
+// plan are marked. Drawn on entry and then at most every SEQUENCE_MS (it reads the rollout's window).
+const SEQUENCE_MS = 15000;
+
+function paddedRange(values) {
+  const [lo, hi] = [Math.min(...values), Math.max(...values)];
+  const pad = (hi - lo || 1) * 0.08;
+  return [lo - pad, hi + pad];
+}
+
+function drawSequence(el, seq, state) {
+  if (seq === null) {
+    fill(el, h("p", { class: "muted" }, "Shadow phase: the paired gate's numbers are in the table above."));
+    return null;
+  }
+  if (!seq.ts.length) {
+    fill(el, h("p", { class: "muted" }, "No matured labelled requests in the window yet."));
+    return null;
+  }
+  const markers = state.decisions
+    .filter((d) => d.revision !== null)
+    .map((d) => ({ at: new Date(d.at).getTime() / 1000, label: d.action }));
+  const threshold = seq.ts.map(() => seq.threshold);
+  // The gate reads the sequence once both arms have min_outcomes rows; before that its bounds are wide
+  // (AIPW values are ±1/weight), so the y axis spans the readable part, and the earlier part runs off it.
+  const readable = seq.ts.map((_, i) => seq.n_canary[i] >= seq.min_outcomes && seq.n_stable[i] >= seq.min_outcomes);
+  const from = readable.indexOf(true);
+  const shown = [...seq.low, ...seq.high].filter((v, i) => from >= 0 && readable[i % seq.ts.length] && v !== null);
+  const range = shown.length ? paddedRange([...shown, seq.threshold]) : null;
+  return timeSeries(
+    el,
+    seq.ts,
+    [
+      { label: "estimate", values: seq.estimate, color: "#111827" },
+      { label: "lower bound", values: seq.low, color: "#2563eb", dash: [5, 4] },
+      { label: "upper bound", values: seq.high, color: "#2563eb", dash: [5, 4] },
+      { label: "−margin", values: threshold, color: "#dc2626", dash: [2, 4] },
+    ],
+    { title: "canary − stable quality", unit: "difference", markers, range, points: false },
+  );
 }
 
 function commandForm(model, onDone) {
@@ -150,6 +181,7 @@ export function mount(root, match) {
   const chart = h("div", { class: "chart", id: "quality-chart" });
   const decisions = h("div", { id: "decisions" });
   let drawn = null;
+  let sequencedAt = 0;
   let form = null;
   const actions = h("div", { id: "rollout-actions" });
   fill(
@@ -160,7 +192,7 @@ export function mount(root, match) {
     actions,
     h("h2", {}, "Gates at the latest tick"),
     gates,
-    h("h3", {}, "quality: canary − stable at each decision (anytime-valid interval) against −margin (dashed)"),
+    h("h3", {}, "quality gate over time: canary − stable with its anytime-valid bounds, against −margin"),
     chart,
     h("h2", {}, "Decisions and their evidence"),
     decisions,
@@ -182,13 +214,11 @@ export function mount(root, match) {
     actions.hidden = !["shadow", "step", "paused"].includes(state.phase);
     fill(gates, gatesTable(state.last_gates, { class: "gates" }));
     fill(decisions, decisionsList(state.decisions));
-    const marks = qualityMarks(state);
-    drawn?.destroy();
-    drawn = null;
-    if (marks.length) {
-      drawn = intervals(chart, marks, { title: "quality difference", unit: "canary − stable", reference: -state.spec.margin });
-    } else {
-      fill(chart, h("p", { class: "muted" }, `No quality interval yet: ${state.spec.min_outcomes} labelled rows per arm are needed.`));
+    if (Date.now() - sequencedAt >= SEQUENCE_MS) {
+      const { sequence } = await api(`/admin/models/${modelPath(model)}/rollout/sequence`);
+      drawn?.destroy();
+      drawn = drawSequence(chart, sequence, state);
+      sequencedAt = Date.now();
     }
   }
 
