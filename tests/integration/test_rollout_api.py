@@ -27,7 +27,6 @@ from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 SPEC = {"version": "v2", "steps": [10, 50, 100], "step_duration_s": 60, "reason": "api test"}
-SPEC_MARGIN = 0.01  # RolloutSpec's default margin
 
 
 @pytest.fixture
@@ -109,7 +108,8 @@ def test_the_quality_sequence_ends_where_the_gate_reads_it(gateway, iris) -> Non
     last point is the estimate and bounds of the quality gate the controller computed on the same rows."""
     client, runtime, model = gateway
     base = f"/admin/models/{model}/rollout"
-    spec = {**SPEC, "steps": [50, 100], "label_delay_s": 0, "min_outcomes": 5}
+    # Loose gates: nothing may end the rollout while the test reads it (a slow first request fails p99 1.2).
+    spec = {**SPEC, "steps": [50, 100], "label_delay_s": 0, "min_outcomes": 5, "margin": 0.5, "max_p99_ratio": 1000}
     assert client.post(base, json=spec, headers=bearer(ADMIN_TOKEN)).status_code == 200
     wait_until(lambda: runtime.gateway.plans.get(model).plan.canary is not None, 10, "the first step, applied")
     X, y = iris
@@ -129,7 +129,7 @@ def test_the_quality_sequence_ends_where_the_gate_reads_it(gateway, iris) -> Non
     sequence = client.get(f"{base}/sequence", headers=bearer(READ_TOKEN)).json()["sequence"]
     assert len(sequence["ts"]) == 40 and sequence["ts"] == sorted(sequence["ts"])
     assert (sequence["n_canary"][-1], sequence["n_stable"][-1]) == (quality["n_canary"], quality["n_stable"])
-    assert sequence["threshold"] == -SPEC_MARGIN
+    assert sequence["threshold"] == -0.5
     assert quality["estimate"] is not None  # 5 rows per arm of 40 at 50 %: fewer has odds of about 1e-7
     last = (sequence["estimate"][-1], sequence["low"][-1], sequence["high"][-1])
     assert last == pytest.approx((quality["estimate"], quality["low"], quality["high"]))
