@@ -172,7 +172,7 @@ def test_the_quality_chart_draws_the_confidence_sequence_the_gate_reads(page: Pa
     assert set(series["−margin"]) == {-SPEC["margin"]}
     assert len(series["estimate"]) == min(MAX_POINTS, quality["n_canary"] + quality["n_stable"])
     markers = json.loads(chart.get_attribute("data-markers") or "[]")
-    assert [m["label"] for m in markers][:1] == ["begin"]
+    assert [m["label"] for m in markers] == ["begin", f"{SPEC['min_outcomes']} per arm"]  # where the gate reads it
 
 
 def test_the_sequence_route_needs_the_read_token(running: Running) -> None:

@@ -125,6 +125,7 @@ function drawSequence(el, seq, state) {
   const from = readable.indexOf(true);
   const shown = [...seq.low, ...seq.high].filter((v, i) => from >= 0 && readable[i % seq.ts.length] && v !== null);
   const range = shown.length ? paddedRange([...shown, seq.threshold]) : null;
+  if (from >= 0) markers.push({ at: seq.ts[from], label: `${seq.min_outcomes} per arm` });
   return timeSeries(
     el,
     seq.ts,
