@@ -31,7 +31,7 @@ from tests.support.traffic import Traffic
 pytestmark = pytest.mark.e2e
 
 FAST = {"ROLLOUT_TICK_S": "0.3", "ROLLOUT_LEASE_S": "3", "REQUEST_COUNTS_FLUSH_S": "0.3", "PLAN_POLL_S": "0.1"}
-SPEC = {
+SPEC: dict[str, Any] = {
     "version": "v2",
     "steps": [20, 50, 100],
     "step_duration_s": 3600,  # held at the first step for the whole module
