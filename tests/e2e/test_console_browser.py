@@ -288,7 +288,8 @@ def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp
 
 
 def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console: Console, tmp_path: Path) -> None:
-    """A regressor's report plots MAE with the interval eval --json reports, and names MAE in its tables."""
+    """A regressor's report plots MAE with the interval eval --json reports, names MAE in its tables, draws
+    its MAE over time, and says it has no shadow to compare."""
     out = tmp_path / "regressor.html"
     report = run_json("eval", console.regressor, "--html", str(out), store_url=console.store_url, home=console.home)
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -303,6 +304,10 @@ def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console:
             (group["mae"]["value"], group["mae"]["low"], group["mae"]["high"])
         )
         expect(page.locator("table.groups thead")).to_contain_text("MAE (95 % CI)")
+        expect(page.locator("#quality-time-chart canvas")).to_have_count(1)
+        [over_time] = json.loads(page.locator("#quality-time-chart").get_attribute("data-marks") or "[]")
+        assert over_time["label"] == "v1"
+        expect(page.locator("#agreement-chart")).to_have_text("No shadow records in this window.")
     finally:
         context.close()
 
