@@ -1,10 +1,15 @@
-"""``python -m load_tests.bench.timeline_scale [--rows N]``: the console's timeline against the evaluation
-over the same N rows of an embedded SQLite store, in this process.
+"""``python -m load_tests.bench.timeline_scale [--rows N] [--postgres-url URL]``: the console's timeline
+against the evaluation over the same N rows, in this process.
 
-Both read every row through the joined view once (the model page asks for both every 30 s, answers kept
-30 s). Traffic: 90 % stable v1, 10 % canary v2, one row per record, a shadow v3 record for every 10th
-request, outcomes for 80 % of requests, one request every 0.5 s (so N rows span N/2 seconds). These
-machines are shared: the load average is printed with each figure.
+SQLite (always): both read every row through the joined view once (the model page asks for both every
+30 s, answers kept 30 s). Traffic: 90 % stable v1, 10 % canary v2, one row per record, a shadow v3 record
+for every 10th request, outcomes for 80 % of requests, one request every 0.5 s.
+
+PostgreSQL (with ``--postgres-url``, a server's maintenance database): a throwaway database loaded by
+``eval_scale``'s ``generate_series`` loader (the same traffic over one hour), then the timeline counted
+in SQL (:mod:`registry_client.store.postgres.timeline`) against reading every row
+(:func:`~registry_client.analysis.timeline.scan_cells`). These machines are shared: the load average is
+printed with each figure.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ import argparse
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
+import psycopg
+
+from load_tests.bench import eval_scale
+from load_tests.bench.eval_scale import load_postgres
 from registry_client.analysis.aggregated import evaluate_store
-from registry_client.analysis.timeline import timeline
+from registry_client.analysis.timeline import scan_cells, timeline
 from registry_client.domain.records import PredictionRecord
 from registry_client.store import Store, open_store
 
@@ -60,10 +70,39 @@ def load(store: Store, rows: int) -> None:
             store.put_outcome(f"r{i}", [i % 3], T0, T0)
 
 
+def postgres(admin_url: str, rows: int) -> None:
+    """Time the timeline in SQL and row by row over ``rows`` records in a throwaway database."""
+    database = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        store = open_store(url, timeout_s=30.0)
+        store.ping()  # applies the schema
+        load_postgres(url, "m", rows)
+        now = eval_scale.T0 + 3600.0
+        start = time.perf_counter()
+        found = timeline(store, "m", task="classification", now=now, since=eval_scale.T0)
+        middle = time.perf_counter()
+        scan_cells(store, "m", task="classification", since=eval_scale.T0, until=None, bucket_s=found.bucket_s)
+        end = time.perf_counter()
+        store.close()
+        print(
+            f"postgres {rows:,} rows: timeline in SQL {middle - start:.2f} s ({len(found.starts)} buckets of "
+            f"{found.bucket_s} s), row by row {end - middle:.2f} s; load average {os.getloadavg()[0]:.1f}"
+        )
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--postgres-url", default=None, help="also PostgreSQL: a server's maintenance database")
     args = parser.parse_args()
+    if args.postgres_url:
+        postgres(args.postgres_url, args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")
         load(store, args.rows)
