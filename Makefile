@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
+## Test processes (pytest-xdist): two keep both cores busy while the other waits on a gateway, a server or a
+## browser; whole files go to one process, so a file's gateways and fixtures are started once.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick serve clean
 
@@ -23,12 +27,12 @@ demo: $(STAMP)
 ## The whole test suite. Uses $$REDIS_URL / $$CANARYLINE_TEST_POSTGRES_URL when set, else starts throwaway
 ## redis-server and PostgreSQL (initdb + pg_ctl) instances on free ports; installs the tools it needs first.
 test: $(STAMP) test-tools
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The pure and in-process tiers (tests/unit, tests/integration: real Redis, PostgreSQL and SQLite, the ASGI app
 ## in-process), without the gateway processes of tests/e2e: a few minutes instead of fifteen.
 test-fast: $(STAMP) test-tools
-	@$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(XDIST) tests/unit tests/integration $(PYTEST_ARGS)
 
 ## Debian packages the tests run for real (nothing is started here): redis-server, PostgreSQL's server
 ## binaries, promtool and prometheus, and chromium for the console's browser tests (Playwright drives it).

@@ -49,10 +49,14 @@ class Runtime:
     rollout_commands: Rollouts | None = None
     #: The rollout controller's thread; None when CANARYLINE_ROLLOUT_CONTROLLER=0.
     rollouts: RolloutRunner | None = None
+    #: Where the controller's and the admin API's rollout decisions are POSTed; None without a webhook.
+    webhook: Webhook | None = None
 
     def close(self) -> None:
         if self.rollouts is not None:
             self.rollouts.stop()  # releases the lease: another gateway takes over at once
+        if self.webhook is not None:
+            self.webhook.close()  # delivers what is queued (the last decisions) first
         self.plans.stop()
         self.gateway.shadow.close()  # finishes queued shadow work, whose records the log then flushes
         self.log.close()  # flushes every queued record before returning
@@ -103,6 +107,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
             detail=f"CANARYLINE_{field.upper()} is not set (CANARYLINE_DEV=1): {_OPEN_WITHOUT[field]} need no token",
         )
     feedback = Feedback(store, registry, metrics=metrics)
+    webhook = Webhook(settings.rollout_webhook) if settings.rollout_webhook else None
     rollouts = None
     if settings.rollout_controller:
         rollouts = RolloutRunner(
@@ -111,9 +116,12 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
             tick_s=settings.rollout_tick_s,
             lease_s=settings.rollout_lease_s,
             metrics=metrics,
-            webhook=Webhook(settings.rollout_webhook) if settings.rollout_webhook else None,
+            webhook=webhook,
         )
         rollouts.start()
+    commands = None
+    if settings.admin_api:
+        commands = Rollouts(registry, on_decision=webhook.send if webhook is not None else None)
     return Runtime(
         settings,
         store,
@@ -125,8 +133,9 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         feedback,
         metrics,
         tally,
-        Rollouts(registry) if settings.admin_api else None,
+        commands,
         rollouts,
+        webhook,
     )
 
 

@@ -38,6 +38,9 @@ def start(
     step_duration: Annotated[str | None, typer.Option(help="Least time per step, e.g. 10m. [10m]")] = None,
     max_step_duration: Annotated[str | None, typer.Option(help="Pause (or roll back) without a verdict. [1h]")] = None,
     shadow_first: Annotated[str | None, typer.Option(help="Run as a 100% shadow for this long first.")] = None,
+    min_agreement: Annotated[
+        float | None, typer.Option(help="With --shadow-first: least share of rows predicted as stable does.")
+    ] = None,
     margin: Annotated[float | None, typer.Option(help="Non-inferiority margin on accuracy / MAE. [0.01]")] = None,
     label_delay: Annotated[str | None, typer.Option(help="Only requests older than this count. [1h]")] = None,
     min_outcomes: Annotated[int | None, typer.Option(help="Outcomes per arm before any verdict. [200]")] = None,
@@ -55,6 +58,7 @@ def start(
         "step_duration": step_duration,
         "max_step_duration": max_step_duration,
         "shadow_first": shadow_first,
+        "min_agreement": min_agreement,
         "margin": margin,
         "label_delay": label_delay,
         "min_outcomes": min_outcomes,

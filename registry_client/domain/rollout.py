@@ -57,6 +57,9 @@ class RolloutSpec(BaseModel):
     step_duration_s: float = Field(default=600.0, ge=0)
     max_step_duration_s: float = Field(default=3600.0, gt=0)
     shadow_first_s: float = Field(default=0.0, ge=0)
+    #: With shadow_first_s: the least share of mirrored rows on which the version must predict what stable
+    #: predicts (a gate of the shadow phase); None: agreement is reported, not gated.
+    min_agreement: float | None = Field(default=None, ge=0, le=1)
     margin: float = Field(default=0.01, ge=0, lt=1)
     label_delay_s: float = Field(default=3600.0, ge=0)
     min_outcomes: int = Field(default=200, ge=2)
@@ -84,6 +87,8 @@ class RolloutSpec(BaseModel):
 
     @model_validator(mode="after")
     def _durations(self) -> RolloutSpec:
+        if self.min_agreement is not None and self.shadow_first_s == 0:
+            raise ValueError("min_agreement gates the shadow phase: it needs shadow_first_s > 0")
         if self.max_step_duration_s < self.step_duration_s:
             raise ValueError(
                 f"max_step_duration_s {self.max_step_duration_s:g} is shorter than step_duration_s "

@@ -5,7 +5,8 @@
 ``pause`` and ``resume`` change the state only. ``abort`` and ``promote`` (``--force``) also change the plan
 at once, with the expected revision and evidence naming the rollout, so a controller that ticks in between
 adopts the change instead of taking it for a manual one. A state write that loses to the controller's tick
-(compare-and-set on ``seq``) is retried on the state read again.
+(compare-and-set on ``seq``) is retried on the state read again. Each decision written is passed to
+``on_decision`` (the gateway's webhook), as the controller passes its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from registry_client.control import ControlPlane
 from registry_client.domain.plan import PlanAction
-from registry_client.domain.rollout import Phase, RolloutSpec, RolloutState
+from registry_client.domain.rollout import Phase, RolloutDecision, RolloutSpec, RolloutState
 from registry_client.errors import RolloutConflictError, RolloutError, RolloutNotFoundError
 from registry_client.registry.registry import Registry
 from registry_client.rollout.state import begin, ended, paused, resumed
@@ -26,10 +27,20 @@ _ATTEMPTS = 5
 
 
 class Rollouts:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self, registry: Registry, *, on_decision: Callable[[RolloutState, RolloutDecision], None] | None = None
+    ) -> None:
         self.registry = registry
         self.store = registry.store
         self.control = ControlPlane(registry)
+        self.on_decision = on_decision
+
+    def _decided(self, before: RolloutState | None, after: RolloutState) -> None:
+        if self.on_decision is None:
+            return
+        known = len(before.decisions) if before is not None and before.id == after.id else 0
+        for decision in after.decisions[known:]:
+            self.on_decision(after, decision)
 
     def get(self, model: str) -> RolloutState:
         state = self.store.get_rollout(model)
@@ -43,6 +54,7 @@ class Rollouts:
         self.registry.get(spec.model, spec.version)  # a registered version, exactly (404 otherwise)
         state = begin(spec, plan, self.store.get_rollout(spec.model), now=now)
         self.store.save_rollout(state)
+        self._decided(None, state)
         return state
 
     def pause(self, model: str, *, actor: str, reason: str, now: float) -> RolloutState:
@@ -105,5 +117,6 @@ class Rollouts:
                 self.store.save_rollout(after)
             except RolloutConflictError:
                 continue
+            self._decided(state, after)
             return after
         raise RolloutConflictError(f"model {model!r}: its rollout kept changing; try again")

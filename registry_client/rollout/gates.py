@@ -13,15 +13,17 @@ reason to promote or to roll back.
 * **label coverage** — when the share of matured requests that have an outcome differs between the arms
   by more than ``max_coverage_gap``, the quality verdict is inconclusive ("labels arrive unevenly"):
   missing labels that depend on the arm bias any comparison, so this is never a pass.
-* **latency** — canary p99 / stable p99 over the same window, against ``max_p99_ratio``, once each arm
-  has ``min_latency_samples`` requests.
+* **latency** — :mod:`registry_client.rollout.latency`: fails on an exact randomisation test of the
+  canary's share of the slowest requests, passes on the p99 ratio within ``max_p99_ratio``.
 * **errors** — canary − stable error rate (failed / answered requests) as the same confidence sequence
   over the per-revision counts, against ``max_error_rate_increase``: lower bound above it fails, upper
   bound at or below it passes.
-* **sample ratio** — Pearson's chi-square of the canary's observed share against its weight, summed
-  over revisions, at a strict level (``srm_alpha``). Traffic routed by a sticky key is counted by
-  distinct key buckets (a key, not each of its requests, is the unit the hash assigns), traffic without a
-  key by request. A mismatch means routing is broken: the rollout aborts.
+* **sample ratio** — the canary's observed share against its weight, per revision, as an anytime-valid
+  test (the beta-binomial mixture martingale, :mod:`registry_client.analysis.mixture`; strata multiply) at a
+  strict level (``srm_alpha``): read at every tick, exact at any count (a chi-square test is neither: at a
+  5 % step's few expected canary requests its tail is far too light). Traffic routed by a sticky key is
+  counted by distinct key buckets (a key, not each of its requests, is the unit the hash assigns), traffic
+  without a key by request. A mismatch means routing is broken: the rollout aborts.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
+from registry_client.analysis.mixture import log_evidence
 from registry_client.analysis.sequential import (
     SequenceEstimate,
     aipw_pseudo_outcomes,
@@ -51,7 +53,6 @@ __all__ = [
     "Verdict",
     "coverage_of",
     "error_gate",
-    "latency_gate",
     "quality_gate",
     "sample_ratio_gate",
 ]
@@ -69,9 +70,15 @@ class GateThresholds:
     max_coverage_gap: float = 0.05
     max_p99_ratio: float = 1.2
     min_latency_samples: int = 200
+    #: The latency test's level in each step (the rollout's alpha over its canary steps).
+    latency_alpha: float = 0.05
     max_error_rate_increase: float = 0.005
     alpha: float = 0.05
     srm_alpha: float = 0.0001
+    #: The shadow phase's least agreement with stable (None: not gated).
+    min_agreement: float | None = None
+    #: The sample-ratio prior's concentration: its spread is that of the share over this many units.
+    srm_concentration: float = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,35 +215,6 @@ def _pct(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
 
 
-def latency_gate(canary_ms: Array, stable_ms: Array, limits: GateThresholds) -> GateResult:
-    """Canary p99 over stable p99 on the same window (NumPy's default linear percentile)."""
-    n_canary, n_stable = int(canary_ms.size), int(stable_ms.size)
-    base = GateResult(
-        gate="latency",
-        verdict="inconclusive",
-        reason="",
-        n_canary=n_canary,
-        n_stable=n_stable,
-        threshold=limits.max_p99_ratio,
-        method="p99 ratio",
-    )
-    minimum = limits.min_latency_samples
-    if n_canary < minimum or n_stable < minimum:
-        reason = f"{n_canary} canary and {n_stable} stable requests; {minimum} per arm needed"
-        return replace(base, reason=reason, needed=max(minimum - n_canary, 0) + max(minimum - n_stable, 0))
-    canary_p99, stable_p99 = float(np.percentile(canary_ms, 99)), float(np.percentile(stable_ms, 99))
-    ratio = canary_p99 / stable_p99 if stable_p99 > 0 else math.inf
-    verdict: Verdict = "pass" if ratio <= limits.max_p99_ratio else "fail"
-    relation = "within" if verdict == "pass" else "over"
-    return replace(
-        base,
-        verdict=verdict,
-        reason=f"p99 {canary_p99:.2f} ms vs {stable_p99:.2f} ms: ratio {ratio:.2f}, {relation} {limits.max_p99_ratio}",
-        estimate=ratio,
-        detail={"canary_p99_ms": canary_p99, "stable_p99_ms": stable_p99},
-    )
-
-
 def error_gate(traffic: Sequence[RevisionTraffic], limits: GateThresholds) -> GateResult:
     """Canary − stable error rate as the confidence sequence over the revisions' counts.
 
@@ -294,9 +272,8 @@ def error_gate(traffic: Sequence[RevisionTraffic], limits: GateThresholds) -> Ga
 
 
 def sample_ratio_gate(traffic: Sequence[RevisionTraffic], limits: GateThresholds) -> GateResult:
-    """Pearson's chi-square of the observed canary share against each revision's weight."""
-    statistic, df = 0.0, 0
-    n_canary = n_stable = 0
+    """The canary's observed share against each revision's weight, anytime-valid (strata multiply)."""
+    ones, totals, weights = [], [], []
     for t in traffic:
         if not 0 < t.weight < 1:
             continue
@@ -304,30 +281,33 @@ def sample_ratio_gate(traffic: Sequence[RevisionTraffic], limits: GateThresholds
             (t.canary_requests_unkeyed, t.stable_requests_unkeyed),
             (t.canary_key_buckets, t.stable_key_buckets),
         ):
-            total = canary_units + stable_units
-            if total == 0:
-                continue
-            expected_canary, expected_stable = total * t.weight, total * (1 - t.weight)
-            statistic += (canary_units - expected_canary) ** 2 / expected_canary
-            statistic += (stable_units - expected_stable) ** 2 / expected_stable
-            df += 1
-            n_canary += canary_units
-            n_stable += stable_units
+            if canary_units + stable_units:
+                ones.append(canary_units)
+                totals.append(canary_units + stable_units)
+                weights.append(t.weight)
+    n_canary = sum(ones)
     base = GateResult(
         gate="sample_ratio",
         verdict="inconclusive",
         reason="no routed traffic yet",
         n_canary=n_canary,
-        n_stable=n_stable,
+        n_stable=sum(totals) - n_canary,
         threshold=limits.srm_alpha,
-        method="Pearson chi-square of the canary share against its weight (requests without a key, "
-        "distinct key buckets)",
+        method="anytime-valid beta-binomial mixture test of the canary share against its weight, per revision "
+        "(Lindon & Malek 2022), requests without a key and distinct key buckets",
     )
-    if df == 0:
+    if not totals:
         return base
-    p_value = float(stats.chi2.sf(statistic, df))
-    result = replace(base, estimate=p_value, detail={"chi2": statistic, "df": df})
-    summary = f"chi-square {statistic:.1f} on {df} df, p = {p_value:.2g}"
+    log_e = float(log_evidence(ones, totals, weights, concentration=limits.srm_concentration).sum())
+    p_value = min(1.0, math.exp(-log_e))
+    expected = sum(n * w for n, w in zip(totals, weights, strict=True))
+    result = replace(
+        base, estimate=p_value, detail={"log_evidence": log_e, "strata": len(totals), "expected_canary": expected}
+    )
+    summary = (
+        f"{n_canary} canary units where the weights expect {expected:.1f}, over {len(totals)} strata: "
+        f"evidence {math.exp(min(log_e, 700)):.3g}, anytime p = {p_value:.2g}"
+    )
     if p_value < limits.srm_alpha:
         reason = f"sample ratio mismatch: {summary} < {limits.srm_alpha}: routing does not follow the weights"
         return replace(result, verdict="fail", reason=reason)

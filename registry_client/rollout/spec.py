@@ -83,12 +83,15 @@ def build_spec(options: Mapping[str, Any]) -> RolloutSpec:
 
 
 def thresholds_of(spec: RolloutSpec) -> GateThresholds:
-    """The gate thresholds a spec sets; latency needs as many requests per arm as quality needs outcomes."""
+    """The gate thresholds a spec sets; latency needs as many requests per arm as quality needs outcomes,
+    and its level is split over the canary steps (each step is tested on its own traffic)."""
     return GateThresholds(
         margin=spec.margin,
         min_outcomes=spec.min_outcomes,
         max_p99_ratio=spec.max_p99_ratio,
         min_latency_samples=spec.min_outcomes,
+        latency_alpha=spec.alpha / len(spec.canary_steps),
+        min_agreement=spec.min_agreement,
         max_error_rate_increase=spec.max_error_rate_increase,
         alpha=spec.alpha,
     )

@@ -4,7 +4,9 @@ The window is the traffic served under the rollout's own plan revisions (concurr
 canary version's ``canary``-route records against the stable version's ``stable``-route records of the
 same revisions, since the rollout started. Quality reads matured rows only (served more than
 ``label_delay`` ago) joined to their outcomes (:func:`~registry_client.analysis.joined.joined_rows`);
-latency reads every record's ``latency_ms``; errors and the sample ratio read the request counts the
+latency reads every record's ``latency_ms`` under the current step's revision, in the order served (each
+step is tested on its own: load differs between steps, not between the arms of one); errors and the
+sample ratio read the request counts the
 gateways add per revision (:meth:`Store.request_counts <registry_client.store.Store.request_counts>`).
 
 In the shadow phase the window is the shadow version's records paired with the primary (stable) records
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from registry_client.analysis.joined import JoinedRow, joined_rows
 from registry_client.analysis.sequential import mean_sequence
@@ -35,14 +38,14 @@ from registry_client.rollout.gates import (
     QualityRows,
     RevisionTraffic,
     error_gate,
-    latency_gate,
     quality_gate,
     sample_ratio_gate,
 )
+from registry_client.rollout.latency import LatencyRows, latency_gate
 from registry_client.rollout.spec import thresholds_of
 from registry_client.store import Store
 
-__all__ = ["Window", "arm_rows", "evaluate", "gate_dict", "quality_of", "weights_of", "window_of"]
+__all__ = ["Window", "agreement_gate", "arm_rows", "evaluate", "gate_dict", "quality_of", "weights_of", "window_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +118,14 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
     limits = thresholds_of(spec)
     window = window_of(store, state, now=now)
     if state.resumes_to == "shadow":
-        return window, [_paired_gate(store, state, window, limits, task)]
+        return window, _paired_gates(store, state, window, limits, task)
     quality: list[tuple[float, bool, float]] = []
     matured: dict[str, tuple[bool, bool]] = {}
-    latency: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    current = window.revisions[-1] if window.revisions else None
+    latency: dict[str, tuple[float, str, float, bool]] = {}
     for row, on_canary in arm_rows(store, state, window):
-        latency[on_canary][row.prediction_id] = row.latency_ms
+        if row.revision == current:
+            latency[row.prediction_id] = (row.ts, row.prediction_id, row.latency_ms, on_canary)
         if row.ts >= window.matured_before:
             continue
         seen = matured.get(row.prediction_id, (on_canary, False))
@@ -141,11 +146,24 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
     traffic = _traffic(store, state, window)
     gates = [
         quality_gate(rows, coverage, limits, task=task),
-        latency_gate(np.array(list(latency[True].values())), np.array(list(latency[False].values())), limits),
+        latency_gate(_latency_rows(latency.values(), window, current), limits),
         error_gate(traffic, limits),
     ]
     gates.append(sample_ratio_gate(traffic, limits))
     return window, gates
+
+
+def _latency_rows(requests: Any, window: Window, revision: int | None) -> LatencyRows:
+    weight = window.weights.get(revision, 0.0) if revision is not None else 0.0
+    if not 0 < weight < 1:
+        return LatencyRows.empty()
+    served = sorted(requests)  # by time, then prediction ID: the order the test's grid counts in
+    return LatencyRows(
+        np.array([latency for _, _, latency, _ in served], dtype=np.float64),
+        np.array([on_canary for _, _, _, on_canary in served], dtype=bool),
+        weight,
+        revision,
+    )
 
 
 def _coverage(matured: Any) -> Coverage:
@@ -183,8 +201,11 @@ def _traffic(store: Store, state: RolloutState, window: Window) -> list[Revision
     ]
 
 
-def _paired_gate(store: Store, state: RolloutState, window: Window, limits: GateThresholds, task: str) -> GateResult:
-    """Shadow minus primary quality over labelled pairs (the same request, both versions), anytime-valid."""
+def _paired_gates(
+    store: Store, state: RolloutState, window: Window, limits: GateThresholds, task: str
+) -> list[GateResult]:
+    """Shadow minus primary quality over labelled pairs (the same request, both versions), anytime-valid; and
+    with ``min_agreement``, the share of mirrored rows where both versions predict the same."""
     spec = state.spec
     primaries: dict[tuple[str, int], JoinedRow] = {}
     shadows: list[JoinedRow] = []
@@ -196,13 +217,12 @@ def _paired_gate(store: Store, state: RolloutState, window: Window, limits: Gate
         elif not row.shadow and row.model_version == state.stable:
             primaries[(row.request_id, row.row_index)] = row
     pairs: list[float] = []
-    agree = compared = 0
+    agreed: list[float] = []
     for row in shadows:
         primary = primaries.get((row.request_id, row.row_index))
         if primary is None:
             continue
-        compared += 1
-        agree += int(primary.prediction == row.prediction)
+        agreed.append(float(primary.prediction == row.prediction))
         if row.joined and primary.joined:
             pairs.append(quality_of(row, task) - quality_of(primary, task))
     threshold = -limits.margin
@@ -213,8 +233,41 @@ def _paired_gate(store: Store, state: RolloutState, window: Window, limits: Gate
         n_canary=len(pairs),
         n_stable=len(pairs),
         threshold=threshold,
-        detail={"agreement": agree / compared if compared else None, "compared_rows": compared},
+        detail={"agreement": sum(agreed) / len(agreed) if agreed else None, "compared_rows": len(agreed)},
     )
+    gates = [_paired_quality(base, pairs, limits)]
+    if limits.min_agreement is not None:
+        gates.append(agreement_gate(np.array(agreed), limits.min_agreement, limits))
+    return gates
+
+
+def agreement_gate(agreed: npt.NDArray[np.float64], minimum: float, limits: GateThresholds) -> GateResult:
+    """The share of mirrored rows on which shadow and stable agree (1/0 in order) against ``minimum``, as the
+    anytime-valid sequence of a mean: lower bound at or above it passes, upper bound below it fails."""
+    base = GateResult(
+        gate="agreement",
+        verdict="inconclusive",
+        reason="",
+        n_canary=int(agreed.size),
+        n_stable=int(agreed.size),
+        threshold=minimum,
+    )
+    if agreed.size < limits.min_outcomes:
+        reason = f"{agreed.size} mirrored rows; {limits.min_outcomes} needed"
+        return replace(base, reason=reason, needed=limits.min_outcomes - int(agreed.size))
+    sequence = mean_sequence(agreed, alpha=limits.alpha, t_opt=limits.min_outcomes)
+    assert sequence.low is not None and sequence.high is not None and sequence.estimate is not None
+    result = replace(base, estimate=sequence.estimate, low=sequence.low, high=sequence.high, method=sequence.method)
+    interval = f"agreement {sequence.estimate:.4f} in [{sequence.low:.4f}, {sequence.high:.4f}]"
+    if sequence.low >= minimum:
+        return replace(result, verdict="pass", reason=f"{interval}: at least {minimum}")
+    if sequence.high < minimum:
+        return replace(result, verdict="fail", reason=f"{interval}: below {minimum}")
+    return replace(result, reason=f"{interval}: straddles {minimum}")
+
+
+def _paired_quality(base: GateResult, pairs: list[float], limits: GateThresholds) -> GateResult:
+    threshold = -limits.margin
     if len(pairs) < limits.min_outcomes:
         return replace(
             base,

@@ -99,5 +99,3 @@ class RolloutRunner:
             self.controller.release()
         except Exception as exc:
             log.warning("rollout_lease_not_released", error=repr(exc))
-        if self.webhook is not None:
-            self.webhook.close()

@@ -3,8 +3,11 @@
 ``POST /predict`` takes ``{"model"?, "inputs": [[...]], "routing_key"?, "version"?}``; ``X-Model-Version``
 (or the body's ``version``) pins, ``X-Routing-Key`` is the sticky key when the body has none, and the
 answer is the stamped body (:meth:`service.dataplane.gateway.Prediction.body`) with ``X-Request-ID`` and
-``X-Model-Version``. ``GET /models`` and ``GET /models/{name}`` show the plans in force, loaded versions,
-load errors and shadow counters; they name actors and reasons, so they need the read token.
+``X-Model-Version``. A Parquet body (``Content-Type: application/vnd.apache.parquet``,
+:mod:`service.rest.parquet_body`) carries a named-input version's rows as typed columns; the JSON body's
+other fields (``model``, ``version``, ``routing_key``) are then query parameters. ``GET /models`` and
+``GET /models/{name}`` show the plans in force, loaded versions, load errors and shadow counters; they name
+actors and reasons, so they need the read token.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.dataplane.gateway import Gateway, Prediction
-from service.dataplane.validation import parse_predict, routing_key
+from service.dataplane.validation import PredictRequest, parse_predict, require_str, routing_key
 from service.observability.tracing import RequestTracer
 from service.rest.http import Inference, json_response, serve_inference, stamp_headers
+from service.rest.parquet_body import decode_parquet, is_parquet
 
 __all__ = ["routes"]
 
@@ -25,7 +29,22 @@ _TRACER = RequestTracer()
 
 def _decode(request: Request, body: bytes) -> Inference:
     gateway: Gateway = request.app.state.gateway
-    call = parse_predict(body, max_batch=gateway.settings.max_batch)
+    if is_parquet(request.headers.get("content-type")):
+        query = dict(request.query_params)
+        call = PredictRequest(
+            model=require_str(query, "model"),
+            rows=[],
+            version=require_str(query, "version"),
+            routing_key=routing_key(query.get("routing_key"), "query parameter 'routing_key'"),
+            named=decode_parquet(
+                body,
+                max_batch=gateway.settings.max_batch,
+                max_bytes=gateway.settings.max_body_bytes,
+                max_string_length=gateway.settings.max_string_length,
+            ),
+        )
+    else:
+        call = parse_predict(body, max_batch=gateway.settings.max_batch)
     if call.routing_key is None:  # the body's key wins, as on every protocol
         call.routing_key = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")
     return Inference(call, pin=request.headers.get("x-model-version"))

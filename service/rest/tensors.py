@@ -3,7 +3,8 @@
 Pure, no I/O. A model takes one input tensor of shape ``[rows, features]`` (data flat in row-major
 order, or nested as rows) in a numeric datatype, or (a named-input version) one tensor per column as
 MLServer's PandasCodec sends them (:mod:`service.rest.pandas_codec`), and answers ``predictions`` (``[rows]``) and, for
-classifiers with ``predict_proba``, ``probabilities`` (``[rows, classes]``, FP64). Errors are the
+classifiers with ``predict_proba``, ``probabilities`` (``[rows, classes]``, FP64); MLServer's names for
+them (``predict``, ``predict_proba``) may be requested too and are answered under the name asked for. Errors are the
 gateway's own (:mod:`service.errors`), with messages that name the tensor, the field and the rule.
 """
 
@@ -24,6 +25,7 @@ from service.rest.pandas_codec import PANDAS_CONTENT_TYPE, decode_columns, is_pa
 __all__ = [
     "BINARY_UNSUPPORTED",
     "INPUT_NAME",
+    "MLSERVER_OUTPUTS",
     "NUMERIC_DATATYPES",
     "PREDICTIONS",
     "PROBABILITIES",
@@ -40,6 +42,9 @@ __all__ = [
 INPUT_NAME = "input-0"
 PREDICTIONS = "predictions"
 PROBABILITIES = "probabilities"
+#: MLServer's scikit-learn, XGBoost and LightGBM runtimes name their outputs after the estimator's methods;
+#: a client written against them requests these names and reads the outputs by them.
+MLSERVER_OUTPUTS = {"predict": PREDICTIONS, "predict_proba": PROBABILITIES}
 
 _FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": sys.float_info.max}
 _INT_RANGE = {
@@ -207,7 +212,9 @@ def datatype_of(values: list[Any]) -> str:
 
 
 def output_names(serving: ServingVersion) -> tuple[str, ...]:
-    return (PREDICTIONS, PROBABILITIES) if serving.has_proba else (PREDICTIONS,)
+    """The outputs a request may name: the gateway's, then MLServer's names for the same outputs."""
+    names = (PREDICTIONS, PROBABILITIES) if serving.has_proba else (PREDICTIONS,)
+    return (*names, *(alias for alias, name in MLSERVER_OUTPUTS.items() if name in names))
 
 
 def _classes(serving: ServingVersion) -> list[Any] | None:
@@ -249,11 +256,12 @@ def encode_outputs(
     names = requested if requested is not None else [PREDICTIONS, PROBABILITIES]
     outputs: list[dict[str, Any]] = []
     for name in names:
-        if name == PREDICTIONS:
+        output = MLSERVER_OUTPUTS.get(name, name)
+        if output == PREDICTIONS:
             data: list[Any] = predictions
             shape = [len(predictions)]
             datatype = datatype_of(predictions)
-        elif name == PROBABILITIES and probabilities is not None:
+        elif output == PROBABILITIES and probabilities is not None:
             data = [p for row in probabilities for p in row]
             shape = [len(probabilities), len(probabilities[0]) if probabilities else 0]
             datatype = "FP64"

@@ -66,6 +66,8 @@ def test_starting_a_rollout_needs_the_admin_token_and_the_controller_takes_it_on
     [
         ({**SPEC, "steps": [50, 10]}, "steps"),
         ({**SPEC, "margin": 2}, "margin"),
+        ({**SPEC, "shadow_first_s": 5, "min_agreement": 1.5}, "min_agreement"),
+        ({**SPEC, "min_agreement": 0.9}, "min_agreement"),
         ({**SPEC, "model": "other"}, "model"),
         ({key: value for key, value in SPEC.items() if key != "reason"}, "reason"),
     ],

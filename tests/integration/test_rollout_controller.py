@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 
 from registry_client.analysis.export import export_rows
 from registry_client.analysis.joined import joined_rows
-from registry_client.analysis.sequential import difference_sequence
 from registry_client.control import ControlPlane
 from registry_client.domain.identifiers import new_id
 from registry_client.domain.plan import AuditEntry, Plan
@@ -26,6 +24,7 @@ from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.controller import RolloutController
 from registry_client.rollout.spec import build_spec
 from registry_client.store import Store
+from tests.support.rollouts import assert_recomputed, quality_from_export
 
 
 @pytest.fixture
@@ -216,8 +215,18 @@ def test_one_rollout_per_model(registry: Registry, model_name: str) -> None:
     assert rollouts.start(spec(model_name), now=time.time()).seq == 3
 
 
-def mirror(store: Store, model: str, n: int, *, shadow_accuracy: float, stable_accuracy: float, seed: int) -> None:
-    """``n`` stable requests, each mirrored to the plan's shadow version (paired records), labelled."""
+def mirror(
+    store: Store,
+    model: str,
+    n: int,
+    *,
+    shadow_accuracy: float,
+    stable_accuracy: float,
+    seed: int,
+    labels: bool = True,
+) -> None:
+    """``n`` stable requests, each mirrored to the plan's shadow version (paired records), labelled unless
+    ``labels`` is False."""
     rng = np.random.default_rng(seed)
     plan = store.get_plan(model)
     assert plan is not None and plan.shadow is not None
@@ -246,7 +255,8 @@ def mirror(store: Store, model: str, n: int, *, shadow_accuracy: float, stable_a
                     primary_id=pid if shadow else None,
                 )
             )
-        store.put_outcome(rid, [truth], now, now)
+        if labels:
+            store.put_outcome(rid, [truth], now, now)
     store.append_predictions(records)
 
 
@@ -272,6 +282,29 @@ def test_shadow_first_gates_on_labelled_pairs_before_any_user_sees_the_version(
     assert gate["gate"] == "quality" and "paired" in gate["method"] and gate["detail"]["compared_rows"] == 400
 
 
+@pytest.mark.parametrize(
+    ("shadow_accuracy", "verdict", "phase"), [(0.97, "pass", "step"), (0.6, "fail", "rolled_back")]
+)
+def test_shadow_agreement_below_its_minimum_rolls_back_and_above_it_passes(
+    registry: Registry, store: Store, model_name: str, shadow_accuracy: float, verdict: str, phase: str
+) -> None:
+    """With --min-agreement the shadow phase also gates on how often the version predicts what stable does,
+    labels or not: high agreement passes (and, the paired quality passing too, the canary steps start), low
+    agreement rolls the version back before any user is served by it."""
+    Rollouts(registry).start(spec(model_name, shadow_first="1s", min_agreement=0.8), now=time.time())
+    controller = RolloutController(registry, holder="a")
+    controller.tick(time.time())
+    mirror(store, model_name, 400, shadow_accuracy=shadow_accuracy, stable_accuracy=0.97, seed=4)
+    controller.tick(time.time() + 2)
+    state = rollout_of(store, model_name)
+    assert state.phase == phase, state.last_gates
+    gates = {g["gate"]: g for g in evidence_of(store.history(model_name)[-1])["gates"]}
+    agreement = gates["agreement"]
+    assert agreement["verdict"] == verdict and agreement["threshold"] == 0.8 and agreement["n_canary"] == 400
+    assert agreement["estimate"] == pytest.approx(gates["quality"]["detail"]["agreement"])
+    assert (agreement["low"] >= 0.8) if verdict == "pass" else (agreement["high"] < 0.8)
+
+
 def test_a_recorded_decision_is_recomputed_from_the_export(
     registry: Registry, store: Store, model_name: str, tmp_path
 ) -> None:
@@ -288,33 +321,9 @@ def test_a_recorded_decision_is_recomputed_from_the_export(
     assert evidence is not None and evidence["action"] == "rollback"
     out = tmp_path / "export.jsonl"
     export_rows(joined_rows(store, model_name), out)
-    window, arms = evidence["window"], evidence["arms"]
-    weights = {int(k): v for k, v in window["weights"].items()}
-    quality, canary, propensity = [], [], []
-    for line in out.read_bytes().splitlines():
-        row = orjson.loads(line)
-        ts = datetime.fromisoformat(row["ts"]).timestamp()
-        on_canary = (row["route"], row["model_version"]) == ("canary", arms["canary"])
-        on_stable = (row["route"], row["model_version"]) == ("stable", arms["stable"])
-        if row["revision"] not in weights or not (on_canary or on_stable) or row["outcome"] is None:
-            continue
-        if not window["since"] <= ts < window["matured_before"]:
-            continue
-        quality.append(float(row["prediction"] == row["outcome"]))
-        canary.append(on_canary)
-        propensity.append(weights[row["revision"]])
-    recorded = next(g for g in evidence["gates"] if g["gate"] == "quality")
-    again = difference_sequence(
-        np.array(quality),
-        np.array(canary),
-        np.array(propensity),
-        alpha=evidence["thresholds"]["alpha"],
-        t_opt=evidence["thresholds"]["min_outcomes"],
+    assert_recomputed(
+        quality_from_export([orjson.loads(line) for line in out.read_bytes().splitlines()], evidence), evidence
     )
-    assert (again.n_canary, again.n_stable) == (recorded["n_canary"], recorded["n_stable"])
-    assert again.method == recorded["method"]
-    for field in ("estimate", "low", "high"):
-        assert getattr(again, field) == pytest.approx(recorded[field], abs=1e-12)
 
 
 def test_a_sample_ratio_mismatch_aborts(registry: Registry, store: Store, model_name: str) -> None:
@@ -350,5 +359,5 @@ def test_keyed_traffic_is_tested_by_its_key_buckets(registry: Registry, store: S
     )
     controller.tick(time.time())
     [ratio] = [g for g in rollout_of(store, model_name).last_gates if g["gate"] == "sample_ratio"]
-    assert ratio["verdict"] == "pass" and ratio["detail"]["df"] == 1
+    assert ratio["verdict"] == "pass" and ratio["detail"]["strata"] == 1
     assert (ratio["n_canary"], ratio["n_stable"]) == (30, 270)

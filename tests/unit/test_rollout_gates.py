@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from registry_client.rollout.gates import (
     Coverage,
@@ -15,10 +16,10 @@ from registry_client.rollout.gates import (
     RevisionTraffic,
     coverage_of,
     error_gate,
-    latency_gate,
     quality_gate,
     sample_ratio_gate,
 )
+from registry_client.rollout.latency import LatencyRows, latency_gate
 from registry_client.rollout.policy import StepClock, decide
 
 LIMITS = GateThresholds(margin=0.01, min_outcomes=200, min_latency_samples=200)
@@ -74,14 +75,15 @@ def test_coverage_counts_matured_and_labelled_requests_per_arm() -> None:
     assert (coverage.canary_share, coverage.stable_share) == (0.5, 1.0)
 
 
-def test_latency_compares_p99s_once_both_arms_have_enough_requests() -> None:
-    """p99 ratio within the bound passes, over it fails, too few requests is inconclusive."""
+def test_latency_passes_within_the_ratio_and_fails_a_much_slower_canary() -> None:
+    """An equal canary passes on its p99 ratio, one at 3x fails the tail test, too few requests wait."""
     rng = np.random.default_rng(1)
-    stable = rng.gamma(2.0, 1.0, 2000)
-    assert latency_gate(stable * 1.1, stable, LIMITS).verdict == "pass"
-    slow = latency_gate(stable * 1.5, stable, LIMITS)
-    assert slow.verdict == "fail" and slow.estimate == pytest.approx(1.5)
-    assert latency_gate(stable[:50], stable, LIMITS).verdict == "inconclusive"
+    stable = rng.gamma(2.0, 1.0, 4000)
+    canary = rng.random(4000) < 0.5
+    assert latency_gate(LatencyRows(stable, canary, 0.5), LIMITS).verdict == "pass"
+    slow = latency_gate(LatencyRows(np.where(canary, stable * 3, stable), canary, 0.5), LIMITS)
+    assert slow.verdict == "fail" and slow.estimate == pytest.approx(3, rel=0.2)
+    assert latency_gate(LatencyRows(stable[:300], canary[:300], 0.5), LIMITS).verdict == "inconclusive"
 
 
 def test_errors_pass_when_neither_arm_fails_and_fail_a_canary_that_does() -> None:
@@ -108,7 +110,7 @@ def test_sample_ratio_passes_traffic_that_follows_the_weights() -> None:
         RevisionTraffic(3, 0.5, canary_key_buckets=52, stable_key_buckets=48),
     ]
     result = sample_ratio_gate(traffic, LIMITS)
-    assert result.verdict == "pass" and result.detail["df"] == 2
+    assert result.verdict == "pass" and result.detail["strata"] == 2
 
 
 def test_sample_ratio_fails_when_routing_ignores_the_weight() -> None:
@@ -123,6 +125,46 @@ def test_sample_ratio_counts_sticky_keys_not_their_requests() -> None:
     keyed = [RevisionTraffic(2, 0.2, canary_key_buckets=41, stable_key_buckets=159)]
     assert sample_ratio_gate(keyed, LIMITS).verdict == "pass"
     assert sample_ratio_gate([], LIMITS).verdict == "inconclusive"
+
+
+def test_sample_ratio_does_not_abort_on_a_few_requests_a_chi_square_would() -> None:
+    """5 canary requests of 20 at a 5 % weight: chi-square's p is under 0.0001 (its tail is wrong at an
+    expected count of 1), the exact binomial's is 0.003; the mixture test does not call it broken."""
+    traffic = [RevisionTraffic(2, 0.05, canary_requests_unkeyed=5, stable_requests_unkeyed=15)]
+    assert stats.chisquare([5, 15], [1, 19]).pvalue < 0.0001
+    assert stats.binomtest(5, 20, 0.05).pvalue > 0.001
+    assert sample_ratio_gate(traffic, LIMITS).verdict == "pass"
+
+
+def _srm_rates(rng: np.random.Generator, runs: int, level: float) -> tuple[float, float]:
+    """Routing that follows the weights (5 %, then 25 %), both gates read every 100 requests: the share of
+    rollouts each ever calls a mismatch at ``level``."""
+    limits = GateThresholds(srm_alpha=level)
+    mixture = chi_square = 0
+    for _ in range(runs):
+        flagged_mixture = flagged_chi = False
+        counts: list[tuple[float, int, int]] = []
+        for weight, requests in ((0.05, 2000), (0.25, 1000)):
+            canary = np.cumsum(rng.random(requests) < weight)
+            for end in range(100, requests + 1, 100):
+                now = [*counts, (weight, int(canary[end - 1]), end)]
+                traffic = [RevisionTraffic(i, w, canary_requests_unkeyed=c, stable_requests_unkeyed=n - c)
+                           for i, (w, c, n) in enumerate(now)]  # fmt: skip
+                flagged_mixture |= sample_ratio_gate(traffic, limits).verdict == "fail"
+                statistic = sum((c - n * w) ** 2 / (n * w * (1 - w)) for w, c, n in now)
+                flagged_chi |= bool(stats.chi2.sf(statistic, len(now)) < level)
+            counts.append((weight, int(canary[-1]), requests))
+        mixture += flagged_mixture
+        chi_square += flagged_chi
+    return mixture / runs, chi_square / runs
+
+
+def test_sample_ratio_read_at_every_tick_keeps_its_level() -> None:
+    """At a level of 5 % (to be measurable; rollouts use 0.01 %), over 1,000 rollouts with correct routing:
+    the mixture test, read every 100 requests, flags at most 5 %; Pearson's chi-square read as often, more."""
+    mixture, chi_square = _srm_rates(np.random.default_rng(99), 1000, 0.05)
+    print(f"false sample-ratio aborts over 1000 rollouts: mixture {mixture:.3f}, chi-square {chi_square:.3f}")
+    assert mixture <= 0.05 < chi_square
 
 
 def _gate(name: str, verdict: str) -> GateResult:

@@ -48,6 +48,18 @@ def test_options_become_a_spec_with_its_thresholds() -> None:
     assert (spec.step_duration_s, spec.max_step_duration_s) == (600, 3600)
     limits = thresholds_of(spec)
     assert (limits.margin, limits.min_outcomes, limits.min_latency_samples) == (0.02, 300, 300)
+    assert limits.latency_alpha == pytest.approx(spec.alpha / 3)  # split over the three canary steps
+    assert limits.min_agreement is None
+
+
+def test_min_agreement_gates_the_shadow_phase_only() -> None:
+    """--min-agreement needs --shadow-first and is a share in [0, 1]; the shadow gates get it."""
+    base = {"model": "iris", "version": "v2", "reason": "r"}
+    with pytest.raises(RolloutError, match="min_agreement gates the shadow phase"):
+        build_spec({**base, "min_agreement": 0.9})
+    with pytest.raises(RolloutError, match="min_agreement"):
+        build_spec({**base, "shadow_first": "5m", "min_agreement": 1.5})
+    assert thresholds_of(build_spec({**base, "shadow_first": "5m", "min_agreement": 0.9})).min_agreement == 0.9
 
 
 @pytest.mark.parametrize(
