@@ -13,6 +13,8 @@
   - every token is required: admin (unless ``CANARYLINE_ADMIN_API=0``), read and feedback. With
     ``CANARYLINE_DEV=1`` a token may stay missing; what it guards is then open, and the gateway logs a
     warning per missing token at start.
+- :class:`SinkSettings`: what ``canaryline sink`` needs on top: the PostgreSQL database it drains the
+  Redis store (``CANARYLINE_STORE``) into, and its batch, wait and claim bounds (``CANARYLINE_SINK_*``).
 - :class:`ServeSettings`: what BentoML needs when it imports the service (``bentoml serve``, ``bentoml
   build``): the worker count and the homes, no token rules.
 
@@ -47,6 +49,7 @@ __all__ = [
     "CanarylineSettings",
     "GatewaySettings",
     "ServeSettings",
+    "SinkSettings",
     "StoreUrl",
     "redact_url",
 ]
@@ -90,6 +93,19 @@ class CanarylineSettings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     #: Seconds a store call may take (connect, and each answer) before the store counts as unavailable.
     store_timeout_s: float = Field(default=2.0, gt=0)
+    #: Where version archives live for a fleet (``file:///PATH``, ``s3://BUCKET/PREFIX``, ``gs://…``: any fsspec
+    #: URL); registering uploads there and a gateway lacking a version pulls it. Unset: versions stay in the
+    #: local BentoML model store (``artifact_uri`` ``bentoml:NAME:VERSION``), for one node.
+    artifacts: str | None = None
+    #: Options of the artifact store's fsspec backend, as JSON (``{"endpoint_url": "http://minio:9000"}`` for an
+    #: S3-compatible server); used to upload and to pull. Credentials are better left to the backend's own
+    #: variables (``AWS_ACCESS_KEY_ID``, …).
+    artifacts_options: dict[str, Any] = Field(default_factory=dict)
+    #: Bytes of pulled versions a node keeps in its BentoML model store; beyond it, the oldest pulled versions no
+    #: plan uses are deleted (they can be pulled again). Unset: keep every pulled version.
+    artifact_cache_bytes: int | None = Field(default=None, ge=1 << 20)
+    #: Largest model file ``canaryline register`` accepts, and largest archive a gateway pulls.
+    max_model_file_bytes: int = Field(default=1 << 30, ge=1024)
     #: Base URL of a gateway. Control-plane changes go to it (``http://127.0.0.1:3000`` when unset); ``status``
     #: and ``history`` ask it when set, and read the store when not.
     gateway: str | None = None
@@ -115,10 +131,17 @@ class CanarylineSettings(BaseSettings):
                 problems.append(f"{_variable(field)}: {message}" if field else message)
             raise StartupError(f"{refusing}: " + "; ".join(problems)) from None
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "artifacts", mode="before")
     @classmethod
-    def _unset_store(cls, value: Any) -> Any:
+    def _unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifact_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("must be a URL such as file:///srv/artifacts or s3://bucket/prefix")
+        return value
 
     def model_store(self) -> Path:
         """BentoML's model store in force: ``BENTOML_HOME`` when set, else ``home/bentoml``."""
@@ -148,6 +171,48 @@ class CanarylineSettings(BaseSettings):
     def shown_store_url(self) -> str:
         """:meth:`store_url` without credentials: what messages and logs show."""
         return redact_url(self.store_url())
+
+
+PostgresUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["postgresql", "postgres"])]
+
+
+def _default_consumer() -> str:
+    return f"sink-{socket.gethostname()}-{os.getpid()}"
+
+
+class SinkSettings(CanarylineSettings):
+    """``canaryline sink``: drains the Redis store's streams into PostgreSQL through a consumer group."""
+
+    #: The PostgreSQL database the sink writes (``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``): the
+    #: analysts' store of record. Required.
+    sink_dsn: PostgresUrl | None = None
+    #: The consumer group the sinks share (each entry goes to one of them); not the ``canaryline`` group,
+    #: which is left to other readers.
+    sink_group: str = Field(default="canaryline-sink", min_length=1)
+    #: This sink's name in the group. Give a restarted sink its old name (a pod's name) and it takes up its
+    #: own unacknowledged entries at once; a new name leaves them to be claimed after ``sink_claim_idle_ms``.
+    sink_consumer: str = Field(default_factory=_default_consumer, min_length=1)
+    #: Most entries read, held and written (one COPY) at once: the bound on the sink's memory.
+    sink_batch: int = Field(default=2000, ge=1, le=100_000)
+    #: How long one read waits for new entries (ms); also how soon a SIGTERM is noticed while idle.
+    sink_block_ms: int = Field(default=1000, ge=1, le=60_000)
+    #: When a read brings less than a batch, wait this long (ms) for more before writing: fewer, larger
+    #: transactions under light load, at the cost of this much delay before a record is in PostgreSQL.
+    sink_linger_ms: int = Field(default=200, ge=0, le=10_000)
+    #: Entries left unacknowledged this long by another consumer (a dead sink) are claimed (XAUTOCLAIM).
+    sink_claim_idle_ms: int = Field(default=30_000, ge=1)
+    #: Seconds each PostgreSQL statement (and connecting) may take: a batch's COPY is larger than a call's.
+    sink_timeout_s: float = Field(default=30.0, gt=0)
+    #: Longest pause between retries while PostgreSQL or Redis is unreachable (the pause doubles from 0.1 s).
+    sink_retry_max_s: float = Field(default=5.0, gt=0)
+    #: Seconds between checks for plan changes to copy (plans and their audit) into PostgreSQL.
+    sink_plans_s: float = Field(default=1.0, gt=0)
+    #: Serve the sink's Prometheus metrics on this port (``/metrics``); unset: none.
+    sink_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The address the metrics are served on (``0.0.0.0`` for a scraper in another pod).
+    sink_metrics_host: str = "127.0.0.1"
+    #: Seconds between automatic retention runs when ``CANARYLINE_RETENTION_DAYS`` is set (0: never).
+    sink_retention_every_s: float = Field(default=3600.0, ge=0)
 
 
 def _default_instance() -> str:

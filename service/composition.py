@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import structlog
 
 from registry_client.control import ControlPlane
+from registry_client.domain.plan import Plan
 from registry_client.registry.registry import Registry
 from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.webhook import Webhook
 from registry_client.settings import GatewaySettings, redact_url
-from registry_client.store import Store, store_of
+from registry_client.store import Store
 from service.dataplane.feedback import Feedback
 from service.dataplane.gateway import Gateway
 from service.dataplane.model_pool import ModelPool
@@ -67,9 +68,8 @@ class Runtime:
 
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level, instance=settings.instance)
-    settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
-    store = store_of(settings)
-    registry = Registry(store)
+    registry = Registry.from_settings(settings)  # points BentoML at the node's model store first (see settings)
+    store = registry.store
     metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/observability/metrics.py)
     plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s, metrics=metrics)
     spool = Spool(settings.home / "spool", max_bytes=settings.spool_max_bytes)
@@ -82,7 +82,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         metrics=metrics,
     )
     shadow = ShadowRunner(prediction_log, queue_size=settings.shadow_queue, instance=settings.instance, metrics=metrics)
-    plans.on_applied = lambda plan: shadow.prepare(plan.model, plan.shadow.version) if plan.shadow else None
+    plans.on_applied = lambda plan: _prepare_shadow(plans, shadow, plan)
     tally = RequestTally(store, flush_s=settings.request_counts_flush_s)
     gateway = Gateway(settings, plans, prediction_log, shadow, metrics, tally=tally)
     control = ControlPlane(registry) if settings.admin_api else None
@@ -137,6 +137,13 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         rollouts,
         webhook,
     )
+
+
+def _prepare_shadow(plans: PlanTable, shadow: ShadowRunner, plan: Plan) -> None:
+    """Load a newly applied plan's shadow version in the shadow process, verified against the store's digest."""
+    active = plans.get(plan.model)
+    if plan.shadow is not None and active is not None:
+        shadow.prepare(plan.model, plan.shadow.version, active.versions[plan.shadow.version].info.sha256)
 
 
 _OPEN_WITHOUT = {

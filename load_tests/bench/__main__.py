@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto", help="closed-loop load")
     parser.add_argument("--no-mlserver", action="store_true", help="skip the MLServer arms")
     parser.add_argument(
+        "--arms",
+        type=lambda value: tuple(a for a in value.split(",") if a),
+        help="only these closed-loop arms, comma-separated (gw-canary,gw-off,gw-postgres,gw-sink); the fixed-rate "
+        "arms among them",
+    )
+    parser.add_argument(
         "--mlserver-venv", type=Path, default=HERE / ".venv-mlserver", help="MLServer's own virtualenv (made if absent)"
     )
     parser.add_argument("--out", type=Path, help="report directory (default load_tests/reports)")
@@ -84,7 +90,12 @@ def _notes(mode_name: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     mode = MODES[args.mode].with_overrides(
-        rounds=args.rounds, closed_s=args.closed_s, fixed_s=args.fixed_s, changes=args.changes
+        rounds=args.rounds,
+        closed_s=args.closed_s,
+        fixed_s=args.fixed_s,
+        changes=args.changes,
+        closed_arms=args.arms,
+        fixed_arms=tuple(a for a in MODES[args.mode].fixed_arms if a in args.arms) if args.arms else None,
     )
     generator = default_generator() if args.generator == "auto" else args.generator
     mlserver_venv = None if (args.no_mlserver or mode.name == "smoke") else args.mlserver_venv

@@ -17,6 +17,7 @@ CLOSED_ARMS = (
     "gw-async",  # gateway, async logging to Redis, canary v2 at 10%
     "gw-off",  # gateway, logging off (only when the gateway has that mode), canary v2 at 10%
     "gw-postgres",  # gateway, ack logging to PostgreSQL ($BENCH_POSTGRES_URL's server, a fresh database), canary 10%
+    "gw-sink",  # gateway, ack logging to Redis, with `canaryline sink` draining it into PostgreSQL, canary 10%
     "mlserver",  # MLServer 1.7.1 + mlserver-sklearn, adaptive batching off (its default)
     "mlserver-batched",  # the same with adaptive batching on (32 rows, 2 ms)
     "replicas-1",  # one of three replicas sharing Redis (ack, canary 10%), alone

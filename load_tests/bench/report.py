@@ -149,6 +149,8 @@ def compute(
                "closed", target=(">=", 0.9)),
         _ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
                "throughput", "closed", target=(">=", 0.9)),
+        _ratio(rounds, f"ack to Redis + sink to PostgreSQL vs {cheapest} logging: throughput", "gw-sink",
+               f"gw-{cheapest}", "throughput", "closed", target=(">=", 0.9)),
     ]  # fmt: skip
     others = [
         _ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
@@ -166,6 +168,12 @@ def compute(
                "closed"),
         _ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
                "closed"),
+        _ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
+               "throughput", "closed"),
+        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
+               "closed"),
+        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
+               "gw-canary", "cpu", "closed"),
         _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
         _ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
         _ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),

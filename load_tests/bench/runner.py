@@ -38,6 +38,7 @@ from .layers import LAYERS, shares_of
 from .model_floor import time_model
 from .plans import MainPlan
 from .propagation import measure_rollbacks
+from .sink_arm import sink_server, wait_drained
 
 __all__ = ["Arm", "Bench", "gateway_log_modes"]
 
@@ -56,6 +57,8 @@ class Arm:
     state: str | None = None  # the main gateway's plan this arm needs: stable, canary or shadow
     logs_to_redis: bool = False
     connections: int = 8
+    #: Processes that take no load but work for the arm (the sink): their CPU is the arm's too.
+    helpers: list[Server] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Bench:
         self.servers: dict[str, Server] = {}
         self.redis: Server | None = None
         self.postgres: tuple[str, str] | None = None  # (admin URL, the arm's database URL)
+        self.databases: dict[str, tuple[str, str]] = {}  # arm → (admin URL, its database URL)
         self.arms: dict[str, Arm] = {}
         self.main: MainPlan | None = None
         self.setup_info = Setup(store="redis", pinned=False, generator=generator)
@@ -118,6 +122,8 @@ class Bench:
             wanted.add("gw-off")
         if "gw-postgres" in arms:
             wanted.add("gw-postgres")
+        if "gw-sink" in arms:
+            wanted.add("gw-sink")
         if arms & {"mlserver", "mlserver-batched", "mlserver-batch100"}:
             wanted.add("mlserver")
         if arms & {"replicas-1", "replicas-3"} and self.mode.replicas:
@@ -141,10 +147,12 @@ class Bench:
             self.setup_info.store = "sqlite"
         self.say("training and registering iris v1 (stable), v2 (canary), v3 (a slower forest, the shadow)")
         models = register_models(self._store_url(0), wine=False)
-        for db in (1, 2, 3):
+        for db in (1, 2, 3, 4):
             ensure_plan(self._store_url(db), IRIS, "v1")
-        if "gw-postgres" in wanted:
-            self._postgres_database()
+        for name in ("gw-postgres", "gw-sink"):
+            if name in wanted:
+                self._postgres_database(name)
+        self.postgres = self.databases.get("gw-postgres")
         mlserver_binary = self._mlserver_binary() if "mlserver" in wanted else None
         self._start(wanted, bentoml_home, models["v1"], mlserver_binary)
         self._pin_all()
@@ -206,8 +214,8 @@ class Bench:
             else {},
         }
 
-    def _postgres_database(self) -> None:
-        """A fresh database on ``$BENCH_POSTGRES_URL`` (default: the local server) for the PostgreSQL arm,
+    def _postgres_database(self, arm: str) -> None:
+        """A fresh database on ``$BENCH_POSTGRES_URL`` (default: the local server) for a PostgreSQL arm,
         its schema applied and iris's plan saved; dropped by :meth:`close`. Its server is not pinned, and its
         CPU is not in the arm's CPU per request (the throughput ratio is the figure)."""
         import uuid
@@ -220,11 +228,11 @@ class Bench:
             with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
         except psycopg.Error as exc:
-            self.setup_info.skipped["gw-postgres"] = f"skipped: no PostgreSQL at {admin}: {exc}"
-            self.say(self.setup_info.skipped["gw-postgres"])
+            self.setup_info.skipped[arm] = f"skipped: no PostgreSQL at {admin}: {exc}"
+            self.say(self.setup_info.skipped[arm])
             return
-        self.postgres = (admin, admin.rsplit("/", 1)[0] + f"/{name}")
-        ensure_plan(self.postgres[1], IRIS, "v1")
+        self.databases[arm] = (admin, admin.rsplit("/", 1)[0] + f"/{name}")
+        ensure_plan(self.databases[arm][1], IRIS, "v1")
 
     def _mlserver_binary(self) -> Path | None:
         if self.mlserver_venv is None:
@@ -254,6 +262,8 @@ class Bench:
             self.servers["gw-off"] = servers.gateway("gw-off", work, bentoml_home, self._store_url(3), log_mode="off")
         if "gw-postgres" in wanted and self.postgres is not None:
             self.servers["gw-postgres"] = servers.gateway("gw-postgres", work, bentoml_home, self.postgres[1])
+        if "gw-sink" in wanted:
+            self._sink_servers(bentoml_home)
         if "replicas" in wanted:
             for i in range(self.mode.replicas):
                 self.servers[f"replica-{i}"] = servers.gateway(f"replica-{i}", work, bentoml_home, self._store_url(2))
@@ -267,16 +277,28 @@ class Bench:
         for server in self.servers.values():
             server.wait_ready(240)
 
+    def _sink_servers(self, bentoml_home: Path) -> None:
+        """The gw-sink arm's gateway (ack to Redis db 4) and the sink draining db 4 into its database."""
+        if "gw-sink" not in self.databases:
+            return
+        if self.redis is None:
+            self.setup_info.skipped["gw-sink"] = "skipped: the sink drains Redis, and there is no redis-server"
+            return
+        self.servers["gw-sink"] = servers.gateway("gw-sink", self.workdir, bentoml_home, self._store_url(4))
+        self.servers["sink"] = sink_server(self.workdir, self._store_url(4), self.databases["gw-sink"][1])
+
     def _pin_all(self) -> None:
         if not self.setup_info.pinned:
             return
         for server in (*self.servers.values(), *([self.redis] if self.redis else [])):
             server.pin({SERVER_CORE})
+        if "sink" in self.servers and os.environ.get("BENCH_SINK_CORE") == "load":
+            self.servers["sink"].pin({LOAD_CORE})  # the sink on another machine, as deployed (sink_arm.py)
 
     def _plans(self) -> None:
         """Canary v2 at 10% on the async gateway and the replicas; the main gateway starts stable."""
         token = servers.ADMIN_TOKEN
-        for name in ("gw-async", "gw-off", "gw-postgres", "replica-0"):
+        for name in ("gw-async", "gw-off", "gw-postgres", "gw-sink", "replica-0"):
             if name in self.servers:
                 plan = MainPlan(self.servers[name].url, token)
                 plan.to("canary")
@@ -319,6 +341,8 @@ class Bench:
             self.setup_info.skipped["gw-off"] = "skipped: the gateway has no log mode 'off'"
         arm("gw-off", ["gw-off"], "/predict", logs_to_redis=redis)
         arm("gw-postgres", ["gw-postgres"], "/predict")
+        if "sink" in s:
+            arm("gw-sink", ["gw-sink"], "/predict", logs_to_redis=redis, helpers=[s["sink"]])
         arm("mlserver", ["mlserver"], "/v2/models/iris/infer")
         arm("mlserver-batched", ["mlserver"], "/v2/models/iris-batched/infer")
         arm("gw-batch100", ["gw-main"], "/predict", state="canary", logs_to_redis=redis)
@@ -337,11 +361,13 @@ class Bench:
             for server in arm.targets:
                 server.pin({SERVER_CORE})  # a shadow process started since set-up inherits it; this makes sure
 
-    def _settle(self, arm: Arm) -> None:
-        """Wait until the arm's work has drained (shadow jobs, queued log records) before reading CPU."""
+    def _settle(self, arm: Arm) -> dict[str, Any]:
+        """Wait until the arm's work has drained (shadow jobs, queued log records, the sink's backlog) before
+        reading CPU; what the sink still had to drain when the load stopped."""
         if arm.state == "shadow" and self.main is not None:
             self.main.wait_shadow_idle()
         time.sleep(0.2)
+        return wait_drained(self._store_url(4)) if arm.helpers else {}
 
     def _cpu(self, pids: list[int], arm: Arm) -> tuple[float, float, float]:
         """CPU seconds of the arm's servers, of Redis (when the arm logs to it), and of whatever else ran on
@@ -368,13 +394,13 @@ class Bench:
 
     def closed(self, arm: Arm, seconds: float) -> dict[str, Any]:
         self._prepare(arm)
-        pids = [pid for server in arm.targets for pid in server.pids()]
+        pids = [pid for server in (*arm.targets, *arm.helpers) for pid in server.pids()]
         cpu0, redis0, other0 = self._cpu(pids, arm)
         since = time.time()
         wall0 = time.perf_counter()
         targets = [Target(server.url, arm.path, arm.bodies_file) for server in arm.targets]
         result = run_closed_loop(targets, seconds=seconds, connections=arm.connections, generator=self.generator)
-        self._settle(arm)
+        drained = self._settle(arm)
         cpu1, redis1, other1 = self._cpu(pids, arm)
         wall = time.perf_counter() - wall0
         served = max(result.ok, 1)
@@ -389,11 +415,12 @@ class Bench:
             "other_cpu_share": round(max(other1 - other0, 0.0) / wall, 3),
             "generator": result.generator,
             **self._gc_pauses(pids, since),
+            **drained,
         }
 
     def fixed(self, arm: Arm, rate: float, seconds: float) -> dict[str, Any]:
         self._prepare(arm)
-        pids = [pid for server in arm.targets for pid in server.pids()]
+        pids = [pid for server in (*arm.targets, *arm.helpers) for pid in server.pids()]
         cpu0, redis0, other0 = self._cpu(pids, arm)
         since = time.time()
         wall0 = time.perf_counter()
@@ -511,12 +538,12 @@ class Bench:
             server.stop()
         if self.redis is not None:
             self.redis.stop()
-        if self.postgres is not None:
+        if self.databases:
             import psycopg
 
-            admin, url = self.postgres
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            for admin, url in self.databases.values():
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def _cmdline(pid: int) -> str:

@@ -1,10 +1,12 @@
 """The ``canaryline`` command: the registry's tables, serving, the control plane, and outcomes.
 
-Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`); ``serve``
+Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`);
+``register``, ``adopt``, ``archive`` (:mod:`~registry_client.cli.registration`); ``serve``
 (:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``,
 ``history`` (:mod:`~registry_client.cli.control`); ``feedback`` (:mod:`~registry_client.cli.feedback`);
 ``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
-(:mod:`~registry_client.cli.retention`); ``rollout start | status | pause | resume | abort | promote``
+(:mod:`~registry_client.cli.retention`); ``sink`` (:mod:`~registry_client.cli.sink`);
+``rollout start | status | pause | resume | abort | promote``
 (:mod:`~registry_client.cli.rollout`). The settings are read once per invocation, by the app's
 callback; an error ends the command with one line and the exit code of
 :data:`~registry_client.cli.output.EXIT_CODES`.
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 import typer
 
-from registry_client.cli import analysis, control, feedback, registry, retention, rollout, serving
+from registry_client.cli import analysis, control, feedback, registration, registry, retention, rollout, serving, sink
 from registry_client.cli.context import Invocation
 from registry_client.cli.output import exit_code, fail
 from registry_client.errors import CanarylineError, StartupError
@@ -45,6 +47,9 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("models", registry.models),
     ("versions", registry.versions),
     ("import-mlflow", registry.import_mlflow),
+    ("register", registration.register),
+    ("adopt", registration.adopt),
+    ("archive", registration.archive),
     ("serve", serving.serve),
     ("status", control.status),
     ("promote", control.promote),
@@ -56,6 +61,7 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("eval", analysis.evaluate_model),
     ("export", analysis.export),
     ("retention", retention.retention),
+    ("sink", sink.sink),
 ]
 for _name, _command in _COMMANDS:
     app.command(name=_name)(_command)

@@ -18,6 +18,11 @@ Layout (documented in the README):
 - ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
   that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
   it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
+- ``canaryline:outcomes`` stream, once ``canaryline sink`` has created it: one entry per outcome written
+  (field ``o``: the JSON plus ``request_id`` and ``prediction_id``) in the same script, trimmed like the log;
+  the journal the sink drains into PostgreSQL (without a sink, nothing is journaled and nothing is kept).
+- The version catalog (:mod:`registry_client.store.redis_catalog`): ``canaryline:versions:{model}``,
+  ``canaryline:archived:{model}``, ``canaryline:registered`` and ``canaryline:version-events:{model}``.
 - Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
   ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
   ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
@@ -44,19 +49,26 @@ from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.rollout import Fence
 from registry_client.errors import LeaseLostError, PlanConflictError, StoreError, StoreUnavailableError
 from registry_client.store.base import LogBounds
+from registry_client.store.redis_catalog import EPOCH_KEY, PLANS_CHANNEL, PLANS_KEY, REVISIONS_KEY, CatalogKeys
 from registry_client.store.redis_rollouts import PREFIX, RolloutKeys, fence_value, lease_key
 
-__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
+__all__ = [
+    "CONSUMER_GROUP",
+    "OUTCOMES_STREAM",
+    "PLANS_CHANNEL",
+    "RedisStore",
+    "log_key",
+    "outcome_key",
+    "prediction_outcome_key",
+]
 
-PLANS_CHANNEL = f"{PREFIX}:plans"
 #: Consumer group created with every model's log stream, for external readers (at-least-once).
 CONSUMER_GROUP = "canaryline"
 _Page = list[tuple[bytes, dict[bytes, bytes]]]
-_PLANS = f"{PREFIX}:plans"
-_REVISIONS = f"{PREFIX}:plan_revisions"
-_EPOCH = f"{PREFIX}:plans:epoch"
 _MODELS = f"{PREFIX}:models"
 _TRIMMED = f"{PREFIX}:trimmed"
+#: Every outcome written, in write order: what ``canaryline sink`` drains into PostgreSQL.
+OUTCOMES_STREAM = f"{PREFIX}:outcomes"
 
 # KEYS: plans, revisions, history, epoch, lease. ARGV: model, revision, plan, entry, channel, fence ('' for none).
 _SAVE_PLAN = """
@@ -114,10 +126,12 @@ return out
 """
 
 
-# KEYS: the outcome key. ARGV: outcome JSON, ttl. Returns 1 when an earlier outcome was replaced.
+# KEYS: the outcome key, the outcomes stream. ARGV: outcome JSON, ttl, journal JSON, stream maxlen.
+# Returns 1 when an earlier outcome was replaced.
 _PUT_OUTCOME = """
 local replaced = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[3]) end
 return replaced
 """
 
@@ -138,7 +152,7 @@ def prediction_outcome_key(prediction_id: str) -> str:
     return f"{PREFIX}:outcome-of:{prediction_id}"
 
 
-class RedisStore(RolloutKeys):
+class RedisStore(RolloutKeys, CatalogKeys):
     def __init__(
         self,
         url: str,
@@ -160,6 +174,7 @@ class RedisStore(RolloutKeys):
         self._append = self.client.register_script(_APPEND)
         self._put_outcome = self.client.register_script(_PUT_OUTCOME)
         self._register_rollout_scripts()
+        self._register_catalog_scripts()
         self._pubsub: redis.client.PubSub | None = None
         self._trimmed: dict[str, int] = {}
         self._trim_lock = threading.Lock()
@@ -184,17 +199,17 @@ class RedisStore(RolloutKeys):
     # -- plans ---------------------------------------------------------------------------------
     def get_plan(self, model: str) -> Plan | None:
         with self._errors(f"reading the plan of {model!r}"):
-            raw = self.client.hget(_PLANS, model)
+            raw = self.client.hget(PLANS_KEY, model)
         return Plan.model_validate_json(raw) if raw else None
 
     def plans(self) -> dict[str, Plan]:
         with self._errors("reading plans"):
-            raw = cast("dict[bytes, bytes]", self.client.hgetall(_PLANS))
+            raw = cast("dict[bytes, bytes]", self.client.hgetall(PLANS_KEY))
         return {k.decode(): Plan.model_validate_json(v) for k, v in sorted(raw.items())}
 
     def plans_epoch(self) -> int:
         with self._errors("reading the plans epoch"):
-            value = self.client.get(_EPOCH)
+            value = self.client.get(EPOCH_KEY)
         return int(value or 0)
 
     def wait_plan_change(self, timeout: float) -> None:
@@ -224,7 +239,7 @@ class RedisStore(RolloutKeys):
         entry = AuditEntry.of(plan, before=before, action=action, evidence=evidence)
         with self._errors(f"saving the plan of {plan.model!r}"):
             current = self._save_plan(
-                keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH, lease_key(fence)],
+                keys=[PLANS_KEY, REVISIONS_KEY, f"{PREFIX}:history:{plan.model}", EPOCH_KEY, lease_key(fence)],
                 args=[
                     plan.model,
                     plan.revision,
@@ -287,7 +302,8 @@ class RedisStore(RolloutKeys):
             outcome_ttl_s=self.index_ttl_s,
         )
 
-    def _models(self) -> list[str]:
+    def logged_models(self) -> list[str]:
+        """The models that have a log stream, by name."""
         with self._errors("listing logged models"):
             return sorted(m.decode() for m in cast("set[bytes]", self.client.smembers(_MODELS)))
 
@@ -296,7 +312,7 @@ class RedisStore(RolloutKeys):
     ) -> Iterator[PredictionRecord]:
         low = -math.inf if since is None else since
         high = math.inf if until is None else until
-        for name in [model] if model is not None else self._models():
+        for name in [model] if model is not None else self.logged_models():
             start = "-"
             while True:
                 with self._errors(f"reading the log of {name!r}"):
@@ -311,7 +327,7 @@ class RedisStore(RolloutKeys):
 
     def count_predictions(self, model: str | None = None) -> int:
         with self._errors("counting prediction records"):
-            return sum(int(self.client.xlen(log_key(m))) for m in ([model] if model else self._models()))
+            return sum(int(self.client.xlen(log_key(m))) for m in ([model] if model else self.logged_models()))
 
     def predictions_for_request(self, request_id: str) -> list[PredictionRecord]:
         with self._errors(f"looking up request {request_id!r}"):
@@ -339,8 +355,11 @@ class RedisStore(RolloutKeys):
             key = outcome_key(request_id)
         else:
             key, data["request_id"] = prediction_outcome_key(prediction_id), request_id
+        journal = orjson.dumps({**data, "request_id": request_id, "prediction_id": prediction_id})
         with self._errors(f"writing the outcome of request {request_id!r}"):
-            replaced = self._put_outcome(keys=[key], args=[orjson.dumps(data), self.index_ttl_s])
+            replaced = self._put_outcome(
+                keys=[key, OUTCOMES_STREAM], args=[orjson.dumps(data), self.index_ttl_s, journal, self.stream_maxlen]
+            )
         return bool(replaced)
 
     def get_outcomes(self, request_ids: Sequence[str]) -> dict[str, OutcomeRecord]:

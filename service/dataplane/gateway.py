@@ -244,6 +244,7 @@ class Gateway:
                 primary_predictions=predictions,
                 trace_id=trace_id,
                 primary_id=prediction_id,
+                sha256=active.versions[version].info.sha256 if version in active.versions else None,
             )
         )
 
@@ -288,10 +289,12 @@ class Gateway:
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports: ready once a model is served and the log is healthy, with revisions, load
-        errors and the log's state (spool available or why not, store breaker)."""
+        errors, the versions missing here while the artifact store is unreachable, and the log's state (spool
+        available or why not, store breaker)."""
         return {
             "ready": self.ready(),
             "models": {name: active.plan.revision for name, active in sorted(self.plans.active().items())},
             "errors": dict(sorted(self.plans.errors.items())),
+            "missing_artifacts": sorted(self.plans.missing.values()),
             "log": self.log.stats(),
         }

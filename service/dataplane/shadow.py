@@ -52,11 +52,12 @@ def _start_shadow_process() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _serving(model: str, version: str) -> ServingVersion:
+def _serving(model: str, version: str, sha256: str | None) -> ServingVersion:
     key = (model, version)
     serving = _loaded.get(key)
     if serving is None:
-        serving = ServingVersion.from_loaded(load_version(model, version))  # verifies the SHA-256
+        # verifies the SHA-256 the worker read from the store's record (model.yaml's only when none is given)
+        serving = ServingVersion.from_loaded(load_version(model, version, sha256=sha256))
         serving.warm_up()
         _loaded[key] = serving
         # Full collections here would walk every loaded model and BentoML besides (100-200 ms for the 100-tree
@@ -69,9 +70,12 @@ def _serving(model: str, version: str) -> ServingVersion:
     return serving
 
 
-def run_shadow(model: str, version: str, rows: list[Any] | None) -> tuple[list[Any], Any, float]:
-    """Predict ``rows`` with ``model:version`` (``None`` only loads it); returns predictions, probabilities, ms."""
-    serving = _serving(model, version)
+def run_shadow(
+    model: str, version: str, rows: list[Any] | None, sha256: str | None = None
+) -> tuple[list[Any], Any, float]:
+    """Predict ``rows`` with ``model:version`` (``None`` only loads it), whose files must have ``sha256``;
+    returns predictions, probabilities, ms."""
+    serving = _serving(model, version, sha256)
     if rows is None:
         return [], None, 0.0
     if serving.n_features is not None and len(rows[0]) != serving.n_features:
@@ -93,6 +97,7 @@ class ShadowJob:
     primary_predictions: list[Any]
     trace_id: str | None
     primary_id: str | None = None  # the prediction_id of the primary prediction mirrored
+    sha256: str | None = None  # the store record's digest of the shadow version's files
 
 
 class ShadowRunner:
@@ -123,10 +128,11 @@ class ShadowRunner:
                 )
             return self._executor
 
-    def prepare(self, model: str, version: str) -> None:
-        """Start the shadow process and load ``version`` there before the first mirrored request."""
+    def prepare(self, model: str, version: str, sha256: str | None = None) -> None:
+        """Start the shadow process and load ``version`` there (verified against ``sha256``, the store record's)
+        before the first mirrored request."""
         try:
-            self._pool().submit(run_shadow, model, version, None).add_done_callback(
+            self._pool().submit(run_shadow, model, version, None, sha256).add_done_callback(
                 partial(self._prepared, model, version)
             )
         except RuntimeError as exc:  # shutting down
@@ -152,7 +158,7 @@ class ShadowRunner:
         self.metrics.shadow_event("submitted", *key)
         submitted_at = time.time()
         try:
-            future = self._pool().submit(run_shadow, job.model, job.version, job.rows)
+            future = self._pool().submit(run_shadow, job.model, job.version, job.rows, job.sha256)
         except (RuntimeError, BrokenProcessPool) as exc:
             self._finish(job, key, submitted_at, error=exc)
             return False

@@ -14,6 +14,7 @@ periodic epoch check takes over; the next wait connects again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -25,7 +26,17 @@ from registry_client.errors import PlanConflictError, StoreError
 from registry_client.store.postgres.connection import Connection, connect
 from registry_client.store.postgres.rollouts import check_fence
 
-__all__ = ["PLANS_CHANNEL", "PlanListener", "epoch", "get_plan", "history", "plans", "save_plan"]
+__all__ = [
+    "PLANS_CHANNEL",
+    "PlanListener",
+    "epoch",
+    "get_plan",
+    "history",
+    "mirror",
+    "plans",
+    "revisions",
+    "save_plan",
+]
 
 PLANS_CHANNEL = "canaryline_plans"
 
@@ -71,25 +82,68 @@ def save_plan(
             "updated_at = excluded.updated_at",
             (plan.model, plan.revision, plan.model_dump_json(), plan.updated_at),
         )
-        conn.execute(
-            "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, before, after, entry, "
-            "evidence) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, "
-            "nullif(%s::jsonb -> 'evidence', 'null'))",  # the entry's own evidence, as history() returns it
-            (
-                plan.model,
-                plan.revision,
-                entry.at,
-                entry.actor,
-                entry.action,
-                entry.reason,
-                before.model_dump_json() if before is not None else None,
-                plan.model_dump_json(),
-                entry.model_dump_json(),
-                entry.model_dump_json(include={"evidence"}),
-            ),
-        )
+        _append_history(conn, entry)
         conn.execute("SELECT pg_notify(%s, %s)", (PLANS_CHANNEL, plan.model))
     return entry
+
+
+_APPEND = (
+    "INSERT INTO canaryline.plan_history (model, revision, at, actor, action, reason, before, after, entry, "
+    "evidence) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, "
+    "nullif(%s::jsonb -> 'evidence', 'null'))"  # the entry's own evidence, as history() returns it
+)
+_SKIP_EXISTING = _APPEND + " ON CONFLICT (model, revision) DO NOTHING"
+
+
+def _append_history(conn: Connection, entry: AuditEntry, *, skip_existing: bool = False) -> int:
+    """Write ``entry`` to the audit table; with ``skip_existing``, a revision already there is left alone."""
+    cur = conn.execute(
+        _SKIP_EXISTING if skip_existing else _APPEND,
+        (
+            entry.model,
+            entry.revision,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.reason,
+            entry.before.model_dump_json() if entry.before is not None else None,
+            entry.after.model_dump_json(),
+            entry.model_dump_json(),
+            entry.model_dump_json(include={"evidence"}),
+        ),
+    )
+    return cur.rowcount
+
+
+def mirror(conn: Connection, current: Mapping[str, Plan], entries: Sequence[AuditEntry]) -> int:
+    """Copy plans and audit entries kept by another store (the gateways' Redis, through ``canaryline sink``),
+    in one transaction; how many audit entries were new.
+
+    Idempotent: an entry whose revision is already here is skipped, and a plan replaces the stored one only
+    when its revision is higher, so a repeated or concurrent mirror changes nothing. When anything changed,
+    the epoch moves and ``NOTIFY`` is sent, as for a change made here.
+    """
+    with conn.transaction():
+        new = sum(_append_history(conn, entry, skip_existing=True) for entry in entries)
+        moved = 0
+        for plan in current.values():
+            moved += conn.execute(
+                "INSERT INTO canaryline.plans (model, revision, body, updated_at) VALUES (%s, %s, %s::jsonb, %s) "
+                "ON CONFLICT (model) DO UPDATE SET revision = excluded.revision, body = excluded.body, "
+                "updated_at = excluded.updated_at WHERE canaryline.plans.revision < excluded.revision",
+                (plan.model, plan.revision, plan.model_dump_json(), plan.updated_at),
+            ).rowcount
+        if new or moved:
+            conn.execute("UPDATE canaryline.plans_epoch SET epoch = epoch + 1")
+            for model in sorted({e.model for e in entries} | set(current)):
+                conn.execute("SELECT pg_notify(%s, %s)", (PLANS_CHANNEL, model))
+    return new
+
+
+def revisions(conn: Connection) -> dict[str, int]:
+    """The latest audited revision of every model."""
+    rows = conn.execute("SELECT model, max(revision) FROM canaryline.plan_history GROUP BY model").fetchall()
+    return {str(model): int(revision) for model, revision in rows}
 
 
 def history(conn: Connection, model: str) -> list[AuditEntry]:
