@@ -24,6 +24,7 @@ Tests pass values to the constructors instead of patching the environment.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -113,6 +114,9 @@ class CanarylineSettings(BaseSettings):
     admin_token: SecretStr | None = None
     read_token: SecretStr | None = None
     feedback_token: SecretStr | None = None
+    #: The Chromium (or Chrome) executable ``canaryline eval --png`` draws the charts in, headless; unset:
+    #: Debian's ``/usr/bin/chromium``, else ``chromium`` on ``PATH`` (see :meth:`chromium_path`).
+    chromium: Path | None = None
 
     @classmethod
     def from_env(cls, *, refusing: str = "refusing to start") -> Self:
@@ -154,6 +158,15 @@ class CanarylineSettings(BaseSettings):
         if self.store is not None:
             return str(self.store)
         return f"sqlite:///{(self.home / 'canaryline.db').resolve()}"
+
+    def chromium_path(self) -> Path | None:
+        """The Chromium in force: :attr:`chromium`, else ``/usr/bin/chromium``, else ``chromium`` on ``PATH``."""
+        if self.chromium is not None:
+            return self.chromium
+        if os.access("/usr/bin/chromium", os.X_OK):
+            return Path("/usr/bin/chromium")
+        found = shutil.which("chromium")
+        return None if found is None else Path(found)
 
     def shown_store_url(self) -> str:
         """:meth:`store_url` without credentials: what messages and logs show."""

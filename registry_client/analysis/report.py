@@ -25,7 +25,7 @@ from registry_client.errors import EvaluationError, ModelNotFoundError
 from registry_client.registry.registry import Registry
 from registry_client.store import BoundedLog, LogBounds
 
-__all__ = ["ERROR_RATE_NOTE", "ModelEvaluation", "evaluate_model", "trimmed_history_warning"]
+__all__ = ["ERROR_RATE_NOTE", "ModelEvaluation", "evaluate_model", "model_task", "trimmed_history_warning"]
 
 ERROR_RATE_NOTE = (
     "not available from the store: the prediction log records served predictions only, "
@@ -85,12 +85,7 @@ def evaluate_model(
     """Evaluate ``model`` over predictions in ``[since, until)``; the task is the stable version's unless
     ``task`` is given (every version of a model has the same task, so a different one is refused)."""
     stable = registry.stable(model)
-    known = None if stable is None else registry.get(model, stable).task
-    if known is not None and task not in (None, known):
-        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
-    if known is None and task is None:
-        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
-    chosen = cast("Task", known or task)
+    chosen = model_task(registry, model, task)
     store = registry.store
     report = evaluate_store(store, model, task=chosen, since=since, until=until)
     warning = (
@@ -99,6 +94,18 @@ def evaluate_model(
         else None
     )
     return ModelEvaluation(model, stable, since, until, report, () if warning is None else (warning,))
+
+
+def model_task(registry: Registry, model: str, task: Task | None = None) -> Task:
+    """The task of ``model``'s stable version; ``task`` when the model has no plan (every version of a model
+    has the same task, so a different one is refused)."""
+    stable = registry.stable(model)
+    known = None if stable is None else registry.get(model, stable).task
+    if known is not None and task not in (None, known):
+        raise EvaluationError(f"model {model!r} is a {known} model (all its versions): --task {task} does not apply")
+    if known is None and task is None:
+        raise ModelNotFoundError(f"model {model!r} has no routing plan in the store: register it, or pass --task")
+    return cast("Task", known or task)
 
 
 def trimmed_history_warning(bounds: LogBounds, *, model: str, since: float | None) -> str | None:

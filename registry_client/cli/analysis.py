@@ -7,6 +7,7 @@ streams the joined rows to Parquet, CSV or JSON Lines in bounded memory.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -55,6 +56,15 @@ def evaluate_model(
         Path | None,
         typer.Option("--html", help="Also write the charts and tables as one self-contained HTML file."),
     ] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(
+            "--png",
+            help="Also write each chart as DIR/<chart>.png, drawn in headless Chromium (canaryline[png], "
+            "CANARYLINE_CHROMIUM).",
+            file_okay=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Quality and latency of MODEL per version and route, each canary vs its stable, and shadow versions.
@@ -72,14 +82,27 @@ def evaluate_model(
         fail(f"--task must be classification or regression, not {task!r}", 2)
     if html is not None and not html.parent.is_dir():
         fail(f"--html {html}: folder {html.parent} does not exist", 2)
-    found = evaluate(invocation(ctx).registry(), model, since=low, until=high, task=cast("Task | None", task))
+    if png is not None and not png.parent.is_dir():
+        fail(f"--png {png}: folder {png.parent} does not exist", 2)
+    registry = invocation(ctx).registry()
+    found = evaluate(registry, model, since=low, until=high, task=cast("Task | None", task))
     for warning in found.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
-    if html is not None:
-        from registry_client.cli.evaluation_html import write_report
+    if html is not None or png is not None:
+        from registry_client.analysis.timeline import timeline
+        from registry_client.cli.evaluation_html import report_html
 
-        write_report(found, html)
-        err_console.print(f"wrote the evaluation of {model} to {html}", highlight=False)
+        over_time = timeline(registry.store, model, task=found.report.task, now=time.time(), since=low, until=high)
+        page = report_html(found, timeline=over_time)
+        if html is not None:
+            html.write_text(page, encoding="utf-8")
+            err_console.print(f"wrote the evaluation of {model} to {html}", highlight=False)
+        if png is not None:
+            from registry_client.cli.evaluation_png import write_pngs
+
+            charts = write_pngs(page, png, chromium=invocation(ctx).settings.chromium_path())
+            names = ", ".join(path.name for path in charts) or "none (nothing to draw)"
+            err_console.print(f"wrote {len(charts)} charts of {model} to {png}: {names}", highlight=False)
     if as_json:
         print_json(found.to_json())
     else:

@@ -3,7 +3,8 @@ opens anywhere, offline, and can be mailed.
 
 Everything is inlined: uPlot and the console's stylesheet, the console's own chart and report modules
 (``registry_client/console/static``: the same code the model page runs, so the file and the console draw the same
-thing), and the report's JSON in a ``<script type="application/json">`` element that is data, never code.
+thing), and the report's JSON (and the timeline's, when given: traffic share, quality and shadow agreement over
+time) in ``<script type="application/json">`` elements that are data, never code.
 The file's own Content-Security-Policy allows no network request at all (``default-src 'none'``), so
 opening it fetches nothing. Model names and reasons are user input: they reach the page as JSON text and
 are put into the DOM as text nodes, never parsed as HTML.
@@ -14,17 +15,17 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 
 from registry_client.analysis.report import ModelEvaluation
+from registry_client.analysis.timeline import Timeline
 from registry_client.console.assets import read_asset
 
-__all__ = ["report_html", "write_report"]
+__all__ = ["report_html"]
 
 #: The console's modules, in dependency order; their ``import`` lines are dropped once they are one script.
-_MODULES = ("dom.js", "charts.js", "evaluation.js")
+_MODULES = ("dom.js", "charts.js", "evaluation.js", "timeline.js")
 _IMPORT = re.compile(r"^import .*?;\n", re.MULTILINE | re.DOTALL)
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -42,11 +43,22 @@ def _window(found: ModelEvaluation) -> str:
     return f"{when(found.since, 'the first prediction')} → {when(found.until, 'now')}"
 
 
-def report_html(found: ModelEvaluation, *, generated: datetime | None = None) -> str:
-    """The whole report as one HTML document."""
-    data = orjson.dumps(found.to_json()).decode().replace("<", "\\u003c")
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode().replace("<", "\\u003c")
+
+
+def report_html(found: ModelEvaluation, *, timeline: Timeline | None = None, generated: datetime | None = None) -> str:
+    """The whole report as one HTML document; with ``timeline``, its charts over time too."""
+    data = _json(found.to_json())
     code = "\n".join(_IMPORT.sub("", read_asset(name)) for name in _MODULES)
     boot = 'renderEvaluation(document.getElementById("report"), JSON.parse(document.getElementById("data").text));'
+    over_time = ""
+    if timeline is not None:
+        over_time = f'<script type="application/json" id="timeline-data">{_json(timeline.to_json())}</script>\n'
+        boot += (
+            '\nrenderTimeline(document.getElementById("timeline"), '
+            'JSON.parse(document.getElementById("timeline-data").text));'
+        )
     stamp = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     model = html.escape(found.model)
     return f"""<!doctype html>
@@ -68,10 +80,12 @@ def report_html(found: ModelEvaluation, *, generated: datetime | None = None) ->
 <p class="muted">{html.escape(found.report.task)} · stable version {html.escape(found.stable or "none")} ·
 predictions from {html.escape(_window(found))} · written {stamp} by <code>canaryline eval --html</code></p>
 <div id="report"></div>
+{"<h2>Over time</h2>" if timeline is not None else ""}
+<div id="timeline"></div>
 <p class="muted">uPlot © Leon Sorokin, MIT licence (inlined).</p>
 </main>
 <script type="application/json" id="data">{data}</script>
-<script>{_script(read_asset("vendor/uPlot.iife.min.js"))}</script>
+{over_time}<script>{_script(read_asset("vendor/uPlot.iife.min.js"))}</script>
 <script type="module">
 {_script(code)}
 {boot}
@@ -79,8 +93,3 @@ predictions from {html.escape(_window(found))} · written {stamp} by <code>canar
 </body>
 </html>
 """
-
-
-def write_report(found: ModelEvaluation, path: Path) -> None:
-    """Write the report to ``path`` (UTF-8), replacing it."""
-    path.write_text(report_html(found), encoding="utf-8")

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EMPTY", "ArmAggregate", "EvaluationAggregates", "GroupAggregate", "Moments", "ShadowAggregate"]
+__all__ = [
+    "EMPTY",
+    "ArmAggregate",
+    "EvaluationAggregates",
+    "GroupAggregate",
+    "Moments",
+    "ShadowAggregate",
+    "TimelineCell",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +114,19 @@ class EvaluationAggregates:
     groups: list[GroupAggregate]
     arms: list[ArmAggregate]
     shadows: list[ShadowAggregate]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineCell:
+    """One series' sum in one time bucket of a timeline (:mod:`registry_client.analysis.timeline`).
+
+    ``kind`` is ``requests`` (primary records, ``total`` = ``n``), ``quality`` (labelled rows: ``total`` is
+    the number correct, or the sum of |error|) or ``agreement`` (shadow rows paired with their primary, in the
+    primary's bucket: ``total`` equal predictions, or the sum of |shadow − primary|); ``bucket`` is
+    ``floor(ts / bucket_s)``; ``label`` a version, or ``"<version> · shadow"`` for a shadow's quality."""
+
+    bucket: int
+    kind: str
+    label: str
+    n: int
+    total: float

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -44,7 +45,7 @@ from registry_client.rollout.latency import LatencyRows, latency_gate
 from registry_client.rollout.spec import thresholds_of
 from registry_client.store import Store
 
-__all__ = ["Window", "agreement_gate", "evaluate", "gate_dict", "weights_of"]
+__all__ = ["Window", "agreement_gate", "arm_rows", "evaluate", "gate_dict", "quality_of", "weights_of", "window_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,31 +87,43 @@ def gate_dict(gate: GateResult) -> dict[str, Any]:
     return data
 
 
-def _quality(row: JoinedRow, task: str) -> float:
+def quality_of(row: JoinedRow, task: str) -> float:
+    """A labelled row's quality, higher is better: 1/0 correctness, or −|error| for a regressor."""
     outcome: Any = row.outcome
     if task == "regression":
         return -abs(float(row.prediction) - float(outcome))
     return 1.0 if row.prediction == outcome else 0.0
 
 
+def window_of(store: Store, state: RolloutState, *, now: float) -> Window:
+    """The window a tick at ``now`` reads."""
+    revisions = state.revisions
+    weights = weights_of(store.history(state.spec.model), revisions)
+    return Window(revisions, weights, state.started_at, now, now - state.spec.label_delay_s)
+
+
+def arm_rows(store: Store, state: RolloutState, window: Window) -> Iterator[tuple[JoinedRow, bool]]:
+    """The window's primary rows of either arm, in request order, each with whether the canary served it."""
+    arms = {("canary", state.spec.version): True, ("stable", state.stable): False}
+    for row in joined_rows(store, state.spec.model, since=state.started_at):
+        on_canary = arms.get((row.route, row.model_version))
+        if row.shadow or on_canary is None or row.revision not in window.weights:
+            continue
+        yield row, on_canary
+
+
 def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tuple[Window, list[GateResult]]:
     """The window and every gate of this tick (the shadow phase's paired gate, or the four canary gates)."""
     spec = state.spec
     limits = thresholds_of(spec)
-    history = store.history(spec.model)
-    revisions = state.revisions
-    window = Window(revisions, weights_of(history, revisions), state.started_at, now, now - spec.label_delay_s)
+    window = window_of(store, state, now=now)
     if state.resumes_to == "shadow":
         return window, _paired_gates(store, state, window, limits, task)
-    arms = {("canary", spec.version): True, ("stable", state.stable): False}
     quality: list[tuple[float, bool, float]] = []
     matured: dict[str, tuple[bool, bool]] = {}
-    current = revisions[-1] if revisions else None
+    current = window.revisions[-1] if window.revisions else None
     latency: dict[str, tuple[float, str, float, bool]] = {}
-    for row in joined_rows(store, spec.model, since=state.started_at):
-        on_canary = arms.get((row.route, row.model_version))
-        if row.shadow or on_canary is None or row.revision not in window.weights:
-            continue
+    for row, on_canary in arm_rows(store, state, window):
         if row.revision == current:
             latency[row.prediction_id] = (row.ts, row.prediction_id, row.latency_ms, on_canary)
         if row.ts >= window.matured_before:
@@ -119,7 +132,7 @@ def evaluate(store: Store, state: RolloutState, *, now: float, task: str) -> tup
         matured[row.prediction_id] = (on_canary, seen[1] or row.joined)
         weight = window.weights[row.revision]
         if row.joined and 0 < weight < 1:
-            quality.append((_quality(row, task), on_canary, weight))
+            quality.append((quality_of(row, task), on_canary, weight))
     rows = (
         QualityRows(
             np.array([q for q, _, _ in quality]),
@@ -211,7 +224,7 @@ def _paired_gates(
             continue
         agreed.append(float(primary.prediction == row.prediction))
         if row.joined and primary.joined:
-            pairs.append(_quality(row, task) - _quality(primary, task))
+            pairs.append(quality_of(row, task) - quality_of(primary, task))
     threshold = -limits.margin
     base = GateResult(
         gate="quality",

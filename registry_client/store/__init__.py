@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from registry_client.settings import CanarylineSettings, redact_url
-from registry_client.store.base import BoundedLog, EvaluationQueries, LogBounds, Store
+from registry_client.store.base import BoundedLog, EvaluationQueries, LogBounds, Store, TimelineQueries
 
-__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "open_store", "store_of"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "TimelineQueries", "open_store", "store_of"]
 
 
 def store_of(settings: CanarylineSettings) -> Store:

@@ -17,7 +17,8 @@ given to :meth:`Store.save_plan` or :meth:`Store.save_rollout` is checked in the
 lease it names has another token (or expired), the write raises LeaseLostError and changes nothing.
 
 A store that is also an :class:`EvaluationQueries` (PostgreSQL) scores and groups a model's joined rows in
-its own engine, so ``canaryline eval`` fetches a few aggregates instead of every row. A :class:`BoundedLog`
+its own engine, so ``canaryline eval`` fetches a few aggregates instead of every row; a
+:class:`TimelineQueries` (PostgreSQL too) likewise buckets them by time for the console's charts. A :class:`BoundedLog`
 (Redis) forgets old records by its own bound and says what it trimmed, so metrics count it and ``eval`` warns.
 """
 
@@ -28,14 +29,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from registry_client.domain.aggregates import EvaluationAggregates
+from registry_client.domain.aggregates import EvaluationAggregates, TimelineCell
 from registry_client.domain.model_version import ModelVersion, VersionEvent
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 
-__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "TimelineQueries"]
 
 
 @runtime_checkable
@@ -182,6 +183,22 @@ class EvaluationQueries(Protocol):
         None when some row cannot be scored there (a non-numeric regression value, a record whose inputs,
         predictions and outcomes differ in length, a boolean label against a number): the caller then
         evaluates row by row, which gives the verdict the row deserves and names it."""
+
+
+@runtime_checkable
+class TimelineQueries(Protocol):
+    def timeline_cells(
+        self,
+        model: str,
+        *,
+        task: Literal["classification", "regression"],
+        since: float | None,
+        until: float | None,
+        bucket_s: int,
+    ) -> list[TimelineCell] | None:
+        """The non-empty cells of ``model``'s timeline over rows with ``since <= ts < until`` (the joined
+        view's rows), computed by the store; None when some row cannot be scored there (as
+        :meth:`EvaluationQueries.evaluation_aggregates`): the caller then reads the rows."""
 
 
 @dataclass(frozen=True, slots=True)

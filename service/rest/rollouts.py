@@ -5,6 +5,14 @@ spec (the fields of :class:`~registry_client.domain.rollout.RolloutSpec` but ``m
 come from the path and ``X-Canaryline-Actor``); ``POST …/pause``, ``…/resume``, ``…/abort`` and
 ``…/promote`` (``{"reason", "force": true}``) act on it. Starting writes the spec only: the leading
 gateway's controller applies the first step at its next tick.
+
+``GET …/sequence`` (read token) answers the quality gate's confidence sequence over the rollout's window
+(:func:`~registry_client.rollout.sequence.quality_sequence`, ``{"sequence": … | null}``), which the console's
+rollout page draws against the margin; it reads the window once, as a controller tick does.
+
+Every other answer is ``{"rollout": state, "weight": w}``: ``w`` is the canary weight of the current step (percent;
+``null`` in the shadow phase or once ended), the one value of the state that is derived rather than stored,
+so the console's rollout page does not re-derive it.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from registry_client.domain.plan import first_error
 from registry_client.domain.rollout import RolloutSpec, RolloutState
 from registry_client.errors import InputError
 from registry_client.rollout.commands import Rollouts
+from registry_client.rollout.sequence import quality_sequence
 from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
 from service.rest.admin import actor_of
@@ -45,20 +54,37 @@ def routes() -> list[BaseRoute]:
     base = "/admin/models/{model}/rollout"
     return [
         Route(base, _status, methods=["GET"]),
+        Route(f"{base}/sequence", _sequence, methods=["GET"]),
         Route(base, _start, methods=["POST"]),
         *(Route(f"{base}/{command}", _command(command), methods=["POST"]) for command in _COMMANDS),
     ]
 
 
+def _body(state: RolloutState) -> dict[str, Any]:
+    return {"rollout": state.model_dump(mode="json"), "weight": state.weight}
+
+
 def _answer(state: RolloutState, request_id: str) -> Response:
-    return json_response({"rollout": state.model_dump(mode="json")}, headers=request_id_header(request_id))
+    return json_response(_body(state), headers=request_id_header(request_id))
 
 
 async def _status(request: Request) -> Response:
     request.app.state.gates.read.check(request.headers)
     rollouts: Rollouts = request.app.state.rollouts
     state = await anyio.to_thread.run_sync(rollouts.get, request.path_params["model"])
-    return json_response({"rollout": state.model_dump(mode="json")})
+    return json_response(_body(state))
+
+
+async def _sequence(request: Request) -> Response:
+    request.app.state.gates.read.check(request.headers)
+    rollouts: Rollouts = request.app.state.rollouts
+
+    def compute() -> dict[str, Any] | None:
+        state = rollouts.get(request.path_params["model"])
+        task = rollouts.registry.get(state.spec.model, state.spec.version).task
+        return quality_sequence(rollouts.store, state, now=time.time(), task=task)
+
+    return json_response({"sequence": await anyio.to_thread.run_sync(compute)})
 
 
 async def _start(request: Request) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,15 @@ from sklearn.datasets import load_diabetes
 
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
-from tests.support.browser import PHONE, chromium, no_horizontal_scroll
-from tests.support.cli import run_json
+from tests.support.browser import PHONE, chromium, chromium_path, no_horizontal_scroll
+from tests.support.cli import canaryline, run_json
 from tests.support.servers import GATEWAYS, GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
 
 pytestmark = pytest.mark.e2e
 REQUESTS = 90
+#: Every chart of model A's report: the evaluation's three and the timeline's three.
+CHARTS = ("forest-plot", "coverage-chart", "latency-chart", "traffic-chart", "quality-time-chart", "agreement-chart")
 
 
 @dataclass
@@ -175,6 +179,41 @@ def test_the_forest_plot_has_one_mark_per_version_with_the_eval_interval(
     page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
 
 
+def _by_start(starts: list[float], values: list[float | None]) -> dict[float, float]:
+    return {at: value for at, value in zip(starts, values, strict=True) if value is not None}
+
+
+def test_the_charts_over_time_draw_the_timelines_series(page: Page, console: Console, tmp_path: Path) -> None:
+    """The model page draws traffic share, accuracy and shadow agreement over time as canvases whose series
+    are GET /models/{m}/timeline's, one per version, with a marker per plan revision."""
+    sign_in(page, console)
+    page.goto(f"{console.ui}#/models/{console.seen}")
+    charts = {"#traffic-chart": "traffic", "#quality-time-chart": "quality", "#agreement-chart": "shadow"}
+    for chart in charts:
+        expect(page.locator(f"{chart} canvas")).to_have_count(1)
+    answer = httpx.get(f"{console.gateway.url}/models/{console.seen}/timeline", headers=bearer(READ_TOKEN), timeout=60)
+    assert answer.status_code == 200, answer.text
+    timeline = answer.json()
+    wanted = {
+        "traffic": timeline["traffic"]["share_pct"],
+        "quality": timeline["quality"]["values"],
+        "shadow": timeline["shadow"]["values"],
+    }
+    assert set(wanted["traffic"]) == {"v1", "v2"} and set(wanted["shadow"]) == {"v3"}
+    assert set(wanted["quality"]) == {"v1", "v2", "v3 · shadow"}
+    for chart, key in charts.items():
+        located = page.locator(chart)
+        starts = json.loads(located.get_attribute("data-starts") or "[]")
+        drawn = {
+            s["label"]: _by_start(starts, s["values"]) for s in json.loads(located.get_attribute("data-marks") or "[]")
+        }
+        assert drawn == {label: _by_start(timeline["starts"], v) for label, v in wanted[key].items()}, chart
+        markers = json.loads(located.get_attribute("data-markers") or "[]")
+        assert [m["label"] for m in markers] == [f"r{r['revision']}" for r in timeline["revisions"]]
+    assert len(timeline["revisions"]) >= 3  # the plan at registration, the canary, the shadow
+    page.locator("#timeline").screenshot(path=str(tmp_path / "timeline.png"))
+
+
 def test_promote_through_the_form_changes_the_plan_and_the_history(page: Page, console: Console) -> None:
     """Promote with a reason and the admin token typed into the form: the plan changes, and the history shows
     the reason as text, even one holding markup."""
@@ -227,7 +266,8 @@ def test_a_phone_sized_screen_never_scrolls_sideways(browser: Browser, console: 
 
 
 def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp_path: Path) -> None:
-    """`eval --html` writes one file that draws every chart in the browser without a single network request."""
+    """`eval --html` writes one file that draws every chart (over time too) in the browser without a single
+    network request."""
     out = tmp_path / "report.html"
     run_json("eval", console.seen, "--html", str(out), store_url=console.store_url, home=console.home)
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -236,8 +276,10 @@ def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(out.as_uri())
-        for chart in ("#forest-plot", "#coverage-chart", "#latency-chart"):
-            expect(page.locator(f"{chart} canvas")).to_have_count(1)
+        for chart in CHARTS:
+            expect(page.locator(f"#{chart} canvas")).to_have_count(1)
+        traffic = json.loads(page.locator("#traffic-chart").get_attribute("data-marks") or "[]")
+        assert {series["label"] for series in traffic} == {"v1", "v2"}
         assert len(json.loads(page.locator("#forest-plot").get_attribute("data-marks") or "[]")) == 3
         assert requested == [out.as_uri()]
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
@@ -246,7 +288,8 @@ def test_the_html_report_renders_offline(browser: Browser, console: Console, tmp
 
 
 def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console: Console, tmp_path: Path) -> None:
-    """A regressor's report plots MAE with the interval eval --json reports, and names MAE in its tables."""
+    """A regressor's report plots MAE with the interval eval --json reports, names MAE in its tables, draws
+    its MAE over time, and says it has no shadow to compare."""
     out = tmp_path / "regressor.html"
     report = run_json("eval", console.regressor, "--html", str(out), store_url=console.store_url, home=console.home)
     context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -261,5 +304,41 @@ def test_the_html_report_of_a_regressor_draws_its_mae(browser: Browser, console:
             (group["mae"]["value"], group["mae"]["low"], group["mae"]["high"])
         )
         expect(page.locator("table.groups thead")).to_contain_text("MAE (95 % CI)")
+        expect(page.locator("#quality-time-chart canvas")).to_have_count(1)
+        [over_time] = json.loads(page.locator("#quality-time-chart").get_attribute("data-marks") or "[]")
+        assert over_time["label"] == "v1"
+        expect(page.locator("#agreement-chart")).to_have_text("No shadow records in this window.")
     finally:
         context.close()
+
+
+def _png_size(path: Path) -> tuple[int, int, bytes]:
+    """A PNG's width, height and decompressed image data; fails unless it is a well-formed PNG."""
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    chunks: dict[bytes, bytes] = {}
+    at = 8
+    while at < len(raw):
+        (length,) = struct.unpack(">I", raw[at : at + 4])
+        kind, body = raw[at + 4 : at + 8], raw[at + 8 : at + 8 + length]
+        assert zlib.crc32(kind + body) == struct.unpack(">I", raw[at + 8 + length : at + 12 + length])[0]
+        chunks[kind] = chunks.get(kind, b"") + body
+        at += 12 + length
+    assert b"IEND" in chunks
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    return width, height, zlib.decompress(chunks[b"IDAT"])
+
+
+def test_eval_png_writes_each_chart_as_an_image(console: Console, tmp_path: Path) -> None:
+    """`eval --png DIR` writes one well-formed PNG per chart of the report, at twice the CSS pixels, each
+    holding a drawing (many distinct pixel values, not a blank box)."""
+    chromium_path()  # skips (or fails under CI) without Debian's chromium, as the browser tests do
+    out = tmp_path / "charts"
+    done = canaryline("eval", console.seen, "--png", str(out), store_url=console.store_url, home=console.home)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{chart}.png" for chart in CHARTS)
+    for chart in CHARTS:
+        width, height, pixels = _png_size(out / f"{chart}.png")
+        assert 1200 <= width <= 2000 and 400 <= height <= 1200, (chart, width, height)
+        assert len(set(pixels)) > 50, f"{chart}.png looks blank"
+    assert f"wrote {len(CHARTS)} charts" in done.stderr

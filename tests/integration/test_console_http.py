@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.cli import canaryline, run_json
+from tests.support.cli import CANARYLINE, canaryline, run_json
 from tests.support.gateways import canaried_gateway
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, bearer
 
@@ -131,7 +133,7 @@ def test_eval_html_is_one_self_contained_file(served) -> None:
     linked = [(tag, attrs) for tag, attrs in page.tags if "src" in attrs or "href" in attrs or tag == "link"]
     assert linked == []
     scripts = [attrs for tag, attrs in page.tags if tag == "script"]
-    assert len(scripts) == 3  # the data, uPlot, the report
+    assert len(scripts) == 4  # the report's data, the timeline's, uPlot, the code
     csp = next(attrs["content"] for tag, attrs in page.tags if attrs.get("http-equiv") == "Content-Security-Policy")
     assert csp is not None and csp.startswith("default-src 'none'")
     assert "uPlot" in out.read_text(encoding="utf-8")
@@ -168,3 +170,27 @@ def test_eval_ends_with_the_verdict_in_words(served) -> None:
     assert last == verdict["text"]
     assert re.match(r"v2 (is (better|worse) than v1 by|and v1 are not told apart)", last)
     assert re.search(r"on \d+ vs \d+ labelled rows; about [\d,]+ more outcomes would narrow this to ±1 point", last)
+
+
+def test_eval_png_without_a_chromium_says_how_to_get_one(served) -> None:
+    """`eval --png` with CANARYLINE_CHROMIUM naming no executable ends with one line naming the setting,
+    and writes no file."""
+    _client, model, tmp = served
+    out = tmp / "charts"
+    env = {
+        **os.environ,
+        "CANARYLINE_STORE": f"sqlite:///{tmp / 'store.db'}",
+        "CANARYLINE_HOME": str(tmp / "cli"),
+        "CANARYLINE_CHROMIUM": str(tmp / "no-such-chromium"),
+    }
+    done = subprocess.run(
+        [str(CANARYLINE), "eval", model, "--png", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "CANARYLINE_CHROMIUM" in done.stderr and "is not an executable" in done.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -1,4 +1,5 @@
-"""Evaluation in PostgreSQL: the aggregates the database computes give the report row-by-row evaluation gives."""
+"""Evaluation in PostgreSQL: the aggregates the database computes give the report row-by-row evaluation gives,
+and the console timeline's cells it counts are those of reading every row."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from registry_client.analysis.aggregated import evaluate_store, report_of
 from registry_client.analysis.evaluation import EvaluationReport, evaluate
 from registry_client.analysis.joined import joined_rows
+from registry_client.analysis.timeline import scan_cells, timeline
+from registry_client.domain.aggregates import TimelineCell
 from registry_client.domain.plan import Canary, Plan
 from registry_client.domain.records import PredictionRecord
 from registry_client.errors import EvaluationError
-from registry_client.store import EvaluationQueries, open_store
+from registry_client.store import EvaluationQueries, TimelineQueries, open_store
 from registry_client.store.postgres import PostgresStore
 from tests.support.servers import LOADED_TIMEOUT_S
 
@@ -192,3 +195,31 @@ def test_a_boolean_label_against_a_number_is_judged_as_python_judges_it(pg: Post
     assert pg.evaluation_aggregates(model_name, task="classification") is None
     [group] = evaluate_store(pg, model_name, task="classification").groups
     assert group.accuracy is not None and math.isclose(group.accuracy.value, 1.0)
+
+
+def _cells(found: list[TimelineCell] | None) -> dict[tuple[int, str, str], tuple[int, float]]:
+    assert found is not None  # counted in the database, not fallen back
+    return {(c.bucket, c.kind, c.label): (c.n, c.total) for c in found}
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_database_timeline_cells_are_the_row_by_row_ones(pg: PostgresStore, model_name: str, task: str) -> None:
+    """The timeline's cells PostgreSQL counts (requests, quality, shadow agreement per minute and version)
+    equal those of reading every row, over the whole log and over a window."""
+    _seed(pg, model_name, task)
+    assert isinstance(pg, TimelineQueries)
+    for window in ({"since": None, "until": None}, {"since": T0 + 50.5, "until": T0 + 200.5}):
+        got = _cells(pg.timeline_cells(model_name, task=task, bucket_s=60, **window))  # type: ignore[arg-type]
+        want = _cells(scan_cells(pg, model_name, task=task, bucket_s=60, **window))  # type: ignore[arg-type]
+        assert set(got) == set(want), window
+        assert {kind for _, kind, _ in want} == {"requests", "quality", "agreement"}
+        for key, (n, total) in want.items():
+            assert got[key][0] == n and got[key][1] == pytest.approx(total, rel=1e-9), (key, window)
+
+
+def test_an_unscorable_row_makes_the_timeline_read_the_rows(pg: PostgresStore, model_name: str) -> None:
+    """A text outcome of a regressor is not counted in SQL: the cells are None, and the timeline names it."""
+    _one(model_name, 3.5, "high", pg)
+    assert pg.timeline_cells(model_name, task="regression", since=None, until=None, bucket_s=60) is None
+    with pytest.raises(EvaluationError, match="regression needs numbers"):
+        timeline(pg, model_name, task="regression", now=T0 + 60, since=T0, bucket_s=60)

@@ -23,7 +23,7 @@ from service.composition import build_runtime
 from service.dataplane.routing import bucket
 from service.rest.app import build_app
 from tests.support.servers import wait_until
-from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
+from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_SETTINGS, bearer
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 SPEC = {"version": "v2", "steps": [10, 50, 100], "step_duration_s": 60, "reason": "api test"}
@@ -53,8 +53,10 @@ def test_starting_a_rollout_needs_the_admin_token_and_the_controller_takes_it_on
     assert started.json()["rollout"]["spec"]["actor"] == "sre"
     wait_until(lambda: runtime.store.get_plan(model).canary is not None, 10, "the first step")
     assert runtime.store.get_plan(model).canary.weight == 10
-    status = client.get(base, headers=bearer(READ_TOKEN)).json()["rollout"]
+    answer = client.get(base, headers=bearer(READ_TOKEN)).json()
+    status = answer["rollout"]
     assert status["phase"] == "step" and status["revisions"] == [2]
+    assert answer["weight"] == 10  # the current step's weight, derived for the console
     again = client.post(base, json=SPEC, headers=bearer(ADMIN_TOKEN))
     assert again.status_code == 409 and again.json()["error"]["code"] == "rollout_conflict"
 
@@ -101,6 +103,38 @@ def test_pause_resume_abort_and_a_forced_promote(gateway) -> None:
     assert forced.json()["rollout"]["phase"] == "promoted"
     assert runtime.store.get_plan(model).stable == "v2"
     assert runtime.gateway.plans.get(model).plan.stable == "v2"  # applied by this worker before answering
+
+
+def test_the_quality_sequence_ends_where_the_gate_reads_it(gateway, iris) -> None:
+    """GET …/rollout/sequence (read token) has one point per matured labelled request of the window, and its
+    last point is the estimate and bounds of the quality gate the controller computed on the same rows."""
+    client, runtime, model = gateway
+    base = f"/admin/models/{model}/rollout"
+    # Loose gates: nothing may end the rollout while the test reads it (a slow first request fails p99 1.2).
+    spec = {**SPEC, "steps": [50, 100], "label_delay_s": 0, "min_outcomes": 5, "margin": 0.5, "max_p99_ratio": 1000}
+    assert client.post(base, json=spec, headers=bearer(ADMIN_TOKEN)).status_code == 200
+    wait_until(lambda: runtime.gateway.plans.get(model).plan.canary is not None, 10, "the first step, applied")
+    X, y = iris
+    for i in range(40):
+        answer = client.post("/predict", json={"inputs": [X[i * 3].tolist()]})
+        assert answer.status_code == 200, answer.text
+        body = {"request_id": answer.json()["request_id"], "outcome": int(y[i * 3])}
+        assert client.post("/feedback", json=body, headers=bearer(FEEDBACK_TOKEN)).status_code == 202
+    assert client.get(f"{base}/sequence").status_code == 401
+
+    def gate() -> dict:
+        gates = client.get(base, headers=bearer(READ_TOKEN)).json()["rollout"]["last_gates"]
+        return next((g for g in gates if g["gate"] == "quality"), {"n_canary": 0, "n_stable": 0})
+
+    wait_until(lambda: gate()["n_canary"] + gate()["n_stable"] == 40, 20, "a tick over all 40 labelled rows")
+    quality = gate()
+    sequence = client.get(f"{base}/sequence", headers=bearer(READ_TOKEN)).json()["sequence"]
+    assert len(sequence["ts"]) == 40 and sequence["ts"] == sorted(sequence["ts"])
+    assert (sequence["n_canary"][-1], sequence["n_stable"][-1]) == (quality["n_canary"], quality["n_stable"])
+    assert sequence["threshold"] == -0.5
+    assert quality["estimate"] is not None  # 5 rows per arm of 40 at 50 %: fewer has odds of about 1e-7
+    last = (sequence["estimate"][-1], sequence["low"][-1], sequence["high"][-1])
+    assert last == pytest.approx((quality["estimate"], quality["low"], quality["high"]))
 
 
 def test_served_and_failed_requests_are_counted_per_revision(gateway) -> None:

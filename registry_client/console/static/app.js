@@ -2,13 +2,14 @@
 //
 // A page is a module exporting {title, pattern, pollMs, mount(root, match)}: `pattern` matches the location
 // hash, and mount() draws into `root` and returns {refresh(), destroy()?}. The app calls refresh() every
-// `pollMs` while the page is shown and the tab is visible. A new page (a rollout's, say) is one such module added to PAGES.
+// `pollMs` while the page is shown and the tab is visible. A new page is one such module added to PAGES.
 import { ApiError, api, session } from "./api.js";
 import { fill, h } from "./dom.js";
 import * as model from "./pages/model.js";
 import * as models from "./pages/models.js";
+import * as rollout from "./pages/rollout.js";
 
-const PAGES = [model, models];
+const PAGES = [model, models, rollout];
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 let current = null;

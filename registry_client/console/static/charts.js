@@ -2,11 +2,13 @@
 // `uPlot`). Three kinds over one categorical x axis (a version and route per slot):
 //   intervals(): a point and its 95 % interval per slot — the forest plot of accuracy or MAE;
 //   ranges():    several points per slot joined by a line — latency p50 / p95 / p99;
-//   bars():      one bar per slot — label coverage.
+//   bars():      one bar per slot — label coverage;
+// and timeSeries(): lines over a time axis with dashed markers — traffic share, quality and shadow agreement
+// per version over time, plan revisions marked.
 // Each chart's container gets `data-marks`: the JSON of what was plotted, one entry per mark, so a test
 // (or a screen reader's table) can check the drawing against the report without reading pixels.
 
-const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2"];
+export const PALETTE = ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2"];
 const HEIGHT = 220;
 
 function width(el) {
@@ -184,4 +186,62 @@ export function bars(el, labels, values, { title, unit = "", max = null } = {}) 
     [x, values],
     labels.map((label, i) => ({ label, value: values[i] })),
   );
+}
+
+/** Lines over time: `starts` (epoch seconds, one per bucket) and series [{label, values, color?, dash?}] (null: no value
+ * in that bucket, drawn as a gap); `markers` [{at, label}] draw a dashed vertical line each (plan revisions);
+ * `points: false` draws lines only (a dense series: one point per request).
+ * The container also gets `data-markers` and `data-starts`, the JSON of the markers and buckets drawn. */
+export function timeSeries(el, starts, series, { title, unit = "", markers = [], range = null, points = true } = {}) {
+  const rule = (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = "#6b7280";
+    ctx.fillStyle = "#374151";
+    ctx.lineWidth = devicePixelRatio;
+    ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    markers.forEach((m, i) => {
+      const x = u.valToPos(m.at, "x", true);
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      // Labels step down in three rows, so revisions close in time stay readable.
+      ctx.fillText(m.label, x, u.bbox.top + (10 + 12 * (i % 3)) * devicePixelRatio);
+    });
+    ctx.restore();
+  };
+  const values = series.flatMap((s) => s.values);
+  const ats = [...starts, ...markers.map((m) => m.at)];
+  const xRange = ats.length ? [Math.min(...ats), Math.max(...ats) + (starts.length > 1 ? starts[1] - starts[0] : 1)] : [0, 1];
+  const u = make(
+    el,
+    {
+      title,
+      legend: { live: false },
+      cursor: { show: false },
+      scales: { x: { time: true, range: xRange }, y: { range: range ?? span(values) } },
+      axes: [{}, { label: unit, size: 56 }],
+      series: [
+        {},
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: s.color ?? PALETTE[i % PALETTE.length],
+          width: 2,
+          dash: s.dash,
+          spanGaps: false,
+          points: { show: points, size: 6, fill: s.color ?? PALETTE[i % PALETTE.length] },
+        })),
+      ],
+      hooks: { draw: [rule] },
+    },
+    [starts, ...series.map((s) => s.values)],
+    series.map((s) => ({ label: s.label, values: s.values })),
+  );
+  el.dataset.markers = JSON.stringify(markers);
+  el.dataset.starts = JSON.stringify(starts);
+  return u;
 }

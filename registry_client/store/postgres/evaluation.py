@@ -49,9 +49,10 @@ _SETTINGS = (
 )
 
 # One row per input row of every record in the window, with its joined outcome (SQL NULL: none) and a
-# flag for a record whose lengths disagree. {where} filters canaryline.predictions AS p.
+# flag for a record whose lengths disagree. {where} filters canaryline.predictions AS p. (Also the rows
+# of the console's timeline: registry_client.store.postgres.timeline.)
 _ROWS = """
-SELECT rec.seq, rec.request_id, rec.model_version, rec.route, rec.shadow, rec.revision, rec.latency_ms,
+SELECT rec.seq, rec.ts, rec.request_id, rec.model_version, rec.route, rec.shadow, rec.revision, rec.latency_ms,
        r.i AS row_index,
        rec.predictions -> r.i AS prediction,
        CASE WHEN rec.outcome IS NULL OR jsonb_typeof(rec.outcome) <> 'array' THEN NULL
@@ -63,7 +64,7 @@ SELECT rec.seq, rec.request_id, rec.model_version, rec.route, rec.shadow, rec.re
             WHEN jsonb_typeof(rec.outcome) <> 'array' THEN true
             ELSE jsonb_array_length(rec.outcome) <> rec.nrows END AS bad_lengths
 FROM (
-    SELECT p.seq, p.request_id, p.model_version, p.route, p.shadow, p.revision, p.latency_ms, p.predictions,
+    SELECT p.seq, p.ts, p.request_id, p.model_version, p.route, p.shadow, p.revision, p.latency_ms, p.predictions,
            p.probabilities, jsonb_array_length(p.inputs) AS nrows, coalesce(named.outcome, req.outcome) AS outcome
     FROM canaryline.predictions AS p
     LEFT JOIN canaryline.prediction_outcomes AS named

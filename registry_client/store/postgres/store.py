@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from psycopg_pool import ConnectionPool
 
-from registry_client.domain.aggregates import EvaluationAggregates
+from registry_client.domain.aggregates import EvaluationAggregates, TimelineCell
 from registry_client.domain.model_version import ModelVersion, VersionEvent
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
@@ -24,7 +24,7 @@ from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 from registry_client.errors import StoreSchemaError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import catalog, evaluation, log, outcomes, plans, retention, rollouts
+from registry_client.store.postgres import catalog, evaluation, log, outcomes, plans, retention, rollouts, timeline
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
@@ -206,6 +206,21 @@ class PostgresStore:
         return self._call(
             f"evaluating {model!r}",
             lambda conn: evaluation.aggregates(conn, model, task=task, since=since, until=until),
+        )
+
+    def timeline_cells(
+        self,
+        model: str,
+        *,
+        task: Literal["classification", "regression"],
+        since: float | None,
+        until: float | None,
+        bucket_s: int,
+    ) -> list[TimelineCell] | None:
+        """Bucketed and counted by PostgreSQL (``timeline``): a few cells per bucket and version."""
+        return self._call(
+            f"bucketing {model!r}",
+            lambda conn: timeline.cells(conn, model, task=task, since=since, until=until, bucket_s=bucket_s),
         )
 
     # -- the version catalog -------------------------------------------------------------------

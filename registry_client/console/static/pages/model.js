@@ -1,7 +1,8 @@
 // A model's page: its plan, loaded versions, the evaluation (forest plot, label coverage, latency, tables,
-// verdict), the audit history, and promote / rollback forms that send the admin token typed into them.
+// verdict), traffic share, quality and shadow agreement over time with plan revisions marked, the audit history, and promote / rollback forms that send the admin token typed into them.
 import { api, modelPath } from "../api.js";
 import { renderEvaluation } from "../evaluation.js";
+import { renderTimeline } from "../timeline.js";
 import { fill, h, table, utc } from "../dom.js";
 import { planSummary, versionsTable } from "./models.js";
 
@@ -90,11 +91,13 @@ export function mount(root, match) {
   const versions = h("div", { id: "versions" });
   const actions = h("div", { id: "actions", class: "actions" });
   const evaluation = h("div", { id: "evaluation" });
+  const overTime = h("div", { id: "timeline" });
   const history = h("div", { id: "history" });
   fill(
     root,
     h("p", {}, h("a", { href: "#/models" }, "← Models")),
     h("h1", {}, model),
+    h("p", {}, h("a", { href: `#/models/${modelPath(model)}/rollout`, id: "rollout-link" }, "Rollout: steps, gates and decisions →")),
     h("h2", {}, "Plan"),
     plan,
     h("h2", {}, "Loaded versions"),
@@ -102,6 +105,8 @@ export function mount(root, match) {
     actions,
     h("h2", {}, "Evaluation"),
     evaluation,
+    h("h2", {}, "Over time"),
+    overTime,
     h("h2", {}, "Audit history"),
     history,
   );
@@ -111,9 +116,9 @@ export function mount(root, match) {
   const path = modelPath(model);
 
   async function drawEvaluation() {
-    const ev = await api(`/models/${path}/evaluation`);
+    const [ev, tl] = await Promise.all([api(`/models/${path}/evaluation`), api(`/models/${path}/timeline`)]);
     charts.forEach((c) => c.destroy());
-    charts = renderEvaluation(evaluation, ev);
+    charts = [...renderEvaluation(evaluation, ev), ...renderTimeline(overTime, tl)];
     evaluatedAt = Date.now();
   }
 
