@@ -181,9 +181,14 @@ def test_spool_metrics_follow_a_store_outage(tmp_path: Path, redis_url: str) -> 
         assert metrics.registry.get_sample_value("canaryline_log_spool_bytes") == log.spool.pending_bytes > 0
         server.start()
         asyncio.run(_write(log, range(5, 7)))
-        wait_until(lambda: not log.spool.has_pending(), what="the spool to drain")
+        # the writer sets the gauge just after it marks a chunk drained, in its own thread: wait for both
+        wait_until(
+            lambda: (
+                not log.spool.has_pending() and metrics.registry.get_sample_value("canaryline_log_spool_bytes") == 0
+            ),
+            what="the spool to drain and its gauge to read 0",
+        )
         assert metrics.registry.get_sample_value("canaryline_log_records_written_total", labels) == 7
-        assert metrics.registry.get_sample_value("canaryline_log_spool_bytes") == 0
     finally:
         log.close()
         server.stop()
