@@ -165,8 +165,9 @@ def test_spool_metrics_follow_a_store_outage(tmp_path: Path, redis_url: str) -> 
     """Store down: records count as spooled and the spool gauge grows; back up: they count as written, gauge 0."""
     server = RedisServer(tmp_path / "redis").start()
     metrics = Metrics()
+    store = RedisStore(server.url, socket_timeout=0.5)  # the log does not own its store: closed below
     log = PredictionLog(
-        RedisStore(server.url, socket_timeout=0.5),
+        store,
         mode="ack",
         max_batch=16,
         spool=Spool(tmp_path / "spool", max_bytes=1 << 20),
@@ -191,6 +192,7 @@ def test_spool_metrics_follow_a_store_outage(tmp_path: Path, redis_url: str) -> 
         assert metrics.registry.get_sample_value("canaryline_log_records_written_total", labels) == 7
     finally:
         log.close()
+        store.close()
         server.stop()
 
 
