@@ -1,0 +1,269 @@
+"""The bodies of canaryline's HTTP API as pydantic models, for its OpenAPI document (:mod:`service.rest.openapi`).
+
+The admin, rollout and plan bodies are the models the routes validate with (:class:`~registry_client.domain.plan.Plan`,
+:class:`~registry_client.domain.rollout.RolloutSpec`, the admin API's mutations); the inference protocols parse
+by hand (their errors name the element at fault), so their bodies are described here, field for field as the
+parsers and renderers of :mod:`service.rest.native`, :mod:`service.rest.v2`, :mod:`service.rest.kserve_v1`
+and :mod:`service.dataplane.feedback` read and write them. The schemathesis run against a real gateway
+(``tests/e2e/test_openapi_fuzz.py``) keeps the two in step: an answer these models do not describe fails it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry_client.domain.plan import AuditEntry, Plan
+from service.dataplane.validation import ROUTING_KEY_MAX
+
+__all__ = [
+    "NUMBERS",
+    "FeedbackAnswer",
+    "FeedbackBody",
+    "InferBody",
+    "InferResponse",
+    "KServeModels",
+    "KServeReady",
+    "ModelDescription",
+    "ModelList",
+    "MutationAnswer",
+    "NativeError",
+    "OipLive",
+    "OipModelMetadata",
+    "OipModelReady",
+    "OipReady",
+    "OipServerMetadata",
+    "PlanAnswer",
+    "PlanHistory",
+    "PredictBody",
+    "PredictionAnswer",
+    "ProtocolError",
+    "Readiness",
+    "RolloutAnswer",
+    "V1Liveness",
+    "V1PredictBody",
+]
+
+_KEY = Field(default=None, min_length=1, max_length=ROUTING_KEY_MAX, description="the sticky routing key")
+#: A JSON number the gateway accepts as a feature: finite (NaN and infinities are refused).
+NUMBERS = list[list[float]]
+#: Named inputs: records (a list of objects) or columns (an object of lists), for a named-input version.
+_NAMED = list[dict[str, Any]] | dict[str, list[Any]]
+
+
+# -- errors: one shape per protocol (service/rest/http.py error_body) ---------------------------------------
+class ErrorDetail(BaseModel):
+    code: str = Field(description="a stable machine-readable code (invalid_json, unknown_model, overloaded …)")
+    message: str = Field(description="what was wrong, naming the field and the rule")
+    request_id: str
+
+
+class NativeError(BaseModel):
+    """Every error outside ``/v2`` and ``/v1``."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
+
+class ProtocolError(BaseModel):
+    """Every error under ``/v2`` (the Open Inference Protocol's) and ``/v1`` (KServe v1's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str
+
+
+# -- native ---------------------------------------------------------------------------------------------
+class PredictBody(BaseModel):
+    model: str | None = Field(default=None, min_length=1, description="optional when one model is served")
+    inputs: NUMBERS | _NAMED = Field(description="rows of finite numbers, or named inputs (records or columns)")
+    routing_key: str | None = _KEY
+    version: str | None = Field(default=None, min_length=1, description="pin a served version")
+
+
+class PredictionAnswer(BaseModel):
+    """The stamped body of ``POST /predict`` and ``POST /v1/models/{name}:predict``."""
+
+    model: str
+    model_version: str
+    request_id: str
+    prediction_id: str
+    route: str = Field(description="stable, canary or pinned")
+    revision: int
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = Field(default=None, description="classifiers with predict_proba only")
+
+
+class VersionDescription(BaseModel):
+    task: str
+    framework: str
+    sha256: str
+    n_features: int | None
+    input_schema: dict[str, Any] | None
+    created: str
+
+
+class ModelDescription(BaseModel):
+    model: str
+    plan: Plan | None = Field(description="the plan in force; null when its latest revision failed to load")
+    versions: dict[str, VersionDescription]
+    error: str | None
+    shadow: dict[str, dict[str, int | bool]]
+
+
+class ModelList(BaseModel):
+    models: list[ModelDescription]
+
+
+class FeedbackBody(BaseModel):
+    request_id: str = Field(min_length=1, max_length=256, description="the request ID the prediction answered with")
+    outcome: Any = Field(description="one value, or a list with one value per row of the request")
+    observed_at: str | float | None = Field(default=None, description="ISO 8601 or epoch seconds")
+    model: str | None = Field(default=None, min_length=1)
+    prediction_id: str | None = Field(default=None, description="the prediction (a UUID) when the ID was reused")
+
+
+class JoinedPrediction(BaseModel):
+    prediction_id: str
+    model_version: str
+    route: str
+    shadow: bool
+
+
+class FeedbackAnswer(BaseModel):
+    request_id: str
+    model: str
+    versions: list[str]
+    predictions: list[JoinedPrediction]
+    rows: int
+    observed_at: float
+    replaced: bool
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: dict[str, int] = Field(description="each served model's revision")
+    errors: dict[str, str] = Field(description="models whose latest revision could not be applied, with why")
+    log: dict[str, Any] = Field(description="the prediction log's state: mode, counters, spool and store breaker")
+
+
+# -- admin and rollouts -----------------------------------------------------------------------------------
+class PlanAnswer(BaseModel):
+    plan: Plan
+
+
+class PlanHistory(BaseModel):
+    history: list[AuditEntry]
+
+
+class MutationAnswer(BaseModel):
+    plan: Plan
+    audit: AuditEntry
+    applied_revision: int | None = Field(description="the revision this gateway serves once it applied the change")
+    apply_error: str | None
+
+
+class RolloutAnswer(BaseModel):
+    rollout: dict[str, Any] = Field(description="the rollout's state: spec, phase, step and every decision")
+
+
+# -- Open Inference Protocol (v2) ----------------------------------------------------------------------------
+class OipServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class OipLive(BaseModel):
+    live: bool
+
+
+class OipReady(BaseModel):
+    ready: bool
+
+
+class OipModelReady(BaseModel):
+    name: str
+    ready: bool
+    version: str | None = None
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    parameters: dict[str, Any] | None = None
+
+
+class OipModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+_DATATYPE = (
+    Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"]
+    | Literal["FP16", "FP32", "FP64", "BYTES"]
+)
+
+
+class InputTensor(BaseModel):
+    name: str = Field(min_length=1)
+    shape: list[int] = Field(description="[rows, features]")
+    datatype: _DATATYPE
+    data: list[Any] = Field(description="flat in row-major order, or nested as rows")
+    parameters: dict[str, Any] | None = None
+
+
+class RequestedOutput(BaseModel):
+    name: str
+
+
+class InferBody(BaseModel):
+    id: str | None = Field(default=None, min_length=1, max_length=256, description="echoed as the answer's id")
+    parameters: dict[str, Any] | None = Field(default=None, description="routing_key: the sticky key")
+    inputs: list[InputTensor] = Field(description="one tensor 'input-0', or one per column (PandasCodec)")
+    outputs: list[RequestedOutput] | None = None
+
+
+class OutputTensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any]
+
+
+class InferParameters(BaseModel):
+    request_id: str
+    prediction_id: str
+    route: str
+    revision: int
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str
+    parameters: InferParameters
+    outputs: list[OutputTensor]
+
+
+# -- KServe v1 ------------------------------------------------------------------------------------------
+class V1Liveness(BaseModel):
+    status: Literal["alive"]
+
+
+class KServeModels(BaseModel):
+    models: list[str]
+
+
+class KServeReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class V1PredictBody(BaseModel):
+    instances: NUMBERS | list[dict[str, Any]] = Field(description="rows of numbers, or records of named inputs")
+    routing_key: str | None = _KEY
