@@ -68,14 +68,14 @@ _INFER = (*_BODY, 404, 503)
 def _admin(path: str, summary: str, body: type[BaseModel]) -> Operation:
     return Operation(
         "POST", f"/admin/models/{{model}}/{path}", summary, "admin", "admin", s.MutationAnswer,
-        body=body, errors=(*_BODY, 401, 404, 409), params=(_ADMIN_MODEL, _ACTOR),
+        body=body, errors=(*_BODY, 401, 404, 409, 503), params=(_ADMIN_MODEL, _ACTOR),
     )  # fmt: skip
 
 
 def _rollout(command: str, summary: str) -> Operation:
     return Operation(
         "POST", f"/admin/models/{{model}}/rollout/{command}", summary, "rollouts", "admin", s.RolloutAnswer,
-        body=_B["command"], errors=(*_BODY, 401, 404, 409), params=(_ADMIN_MODEL, _ACTOR),
+        body=_B["command"], errors=(*_BODY, 401, 404, 409, 503), params=(_ADMIN_MODEL, _ACTOR),
     )  # fmt: skip
 
 
@@ -88,7 +88,7 @@ _NATIVE: tuple[Operation, ...] = (
     Operation("GET", "/models/{name}", "One served model", "native", "read", s.ModelDescription,
               errors=(401, 404), params=(_MODEL,)),
     Operation("GET", "/models/{name}/evaluation", "The model's evaluation report (canaryline eval --json)",
-              "evaluation", "read", "any", errors=(401, 404, 422), params=(
+              "evaluation", "read", s.Evaluation, errors=(401, 404, 422, 503), params=(
                   _MODEL,
                   Param("since", "query", "the window's start: ISO 8601 or epoch seconds"),
                   Param("until", "query", "the window's end: ISO 8601 or epoch seconds"))),
@@ -99,9 +99,9 @@ _NATIVE: tuple[Operation, ...] = (
 )  # fmt: skip
 _ADMIN: tuple[Operation, ...] = (
     Operation("GET", "/admin/models/{model}/plan", "The plan in force", "admin", "read", s.PlanAnswer,
-              errors=(401, 404), params=(_ADMIN_MODEL,)),
+              errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
     Operation("GET", "/admin/models/{model}/history", "Every revision of the plan, oldest first", "admin", "read",
-              s.PlanHistory, errors=(401, 404), params=(_ADMIN_MODEL,)),
+              s.PlanHistory, errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
     _admin("promote", "Make a version stable", _B["promote"]),
     _admin("canary", "Send a share of traffic to a version", _B["canary"]),
     _admin("canary/clear", "End the canary", _B["mutation"]),
@@ -109,9 +109,9 @@ _ADMIN: tuple[Operation, ...] = (
     _admin("shadow/clear", "End the shadow", _B["mutation"]),
     _admin("rollback", "Go back to the previous stable version (or to one named)", _B["rollback"]),
     Operation("GET", "/admin/models/{model}/rollout", "The model's rollout", "rollouts", "read", s.RolloutAnswer,
-              errors=(401, 404), params=(_ADMIN_MODEL,)),
+              errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
     Operation("POST", "/admin/models/{model}/rollout", "Start a rollout from a spec", "rollouts", "admin",
-              s.RolloutAnswer, body="rollout_spec", errors=(*_BODY, 401, 404, 409), params=(_ADMIN_MODEL, _ACTOR)),
+              s.RolloutAnswer, body="rollout_spec", errors=(*_BODY, 401, 404, 409, 503), params=(_ADMIN_MODEL, _ACTOR)),
     _rollout("pause", "Pause the rollout"),
     _rollout("resume", "Resume a paused rollout"),
     _rollout("abort", "Abort the rollout (the stable version keeps serving)"),

@@ -19,6 +19,7 @@ from service.dataplane.validation import ROUTING_KEY_MAX
 
 __all__ = [
     "NUMBERS",
+    "Evaluation",
     "FeedbackAnswer",
     "FeedbackBody",
     "InferBody",
@@ -74,7 +75,14 @@ class ProtocolError(BaseModel):
 
 
 # -- native ---------------------------------------------------------------------------------------------
+_ROW = [5.1, 3.5, 1.4, 0.2]  # an iris flower, for the examples
+
+
 class PredictBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"inputs": [_ROW]}, {"inputs": [_ROW], "routing_key": "u1"}]}
+    )
+
     model: str | None = Field(default=None, min_length=1, description="optional when one model is served")
     inputs: NUMBERS | _NAMED = Field(description="rows of finite numbers, or named inputs (records or columns)")
     routing_key: str | None = _KEY
@@ -145,6 +153,23 @@ class Readiness(BaseModel):
     models: dict[str, int] = Field(description="each served model's revision")
     errors: dict[str, str] = Field(description="models whose latest revision could not be applied, with why")
     log: dict[str, Any] = Field(description="the prediction log's state: mode, counters, spool and store breaker")
+
+
+class Evaluation(BaseModel):
+    """``canaryline eval --json``: each version's measured quality, canary against stable, shadows, the verdict."""
+
+    model: str
+    task: str
+    stable_version: str | None
+    since: float | None
+    until: float | None
+    groups: list[dict[str, Any]]
+    canary_vs_stable: list[dict[str, Any]]
+    shadows: list[dict[str, Any]]
+    verdict: dict[str, Any] | None
+    error_rate: None
+    notes: dict[str, str]
+    warnings: list[str]
 
 
 # -- admin and rollouts -----------------------------------------------------------------------------------
@@ -222,6 +247,12 @@ class RequestedOutput(BaseModel):
 
 
 class InferBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": _ROW}]}]
+        }
+    )
+
     id: str | None = Field(default=None, min_length=1, max_length=256, description="echoed as the answer's id")
     parameters: dict[str, Any] | None = Field(default=None, description="routing_key: the sticky key")
     inputs: list[InputTensor] = Field(description="one tensor 'input-0', or one per column (PandasCodec)")
@@ -265,5 +296,7 @@ class KServeReady(BaseModel):
 
 
 class V1PredictBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"instances": [_ROW]}]})
+
     instances: NUMBERS | list[dict[str, Any]] = Field(description="rows of numbers, or records of named inputs")
     routing_key: str | None = _KEY
