@@ -97,6 +97,14 @@ _NATIVE: tuple[Operation, ...] = (
               params=(_REQUEST_ID,)),
     Operation("GET", "/openapi.json", "This document", "meta", None, "openapi"),
 )  # fmt: skip
+_REGISTRY: tuple[Operation, ...] = (
+    Operation("GET", "/registry/models", "Every model with a registered version", "registry", "read",
+              s.RegistryModels, errors=(401, 503)),
+    Operation("GET", "/registry/models/{model}/versions", "A model's registered versions", "registry", "read",
+              s.VersionList, errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
+    Operation("GET", "/registry/models/{model}/versions/{version}", "One version's record", "registry", "read",
+              s.VersionRecord, errors=(401, 404, 503), params=(_ADMIN_MODEL, _VERSION)),
+)  # fmt: skip
 _ADMIN: tuple[Operation, ...] = (
     Operation("GET", "/admin/models/{model}/plan", "The plan in force", "admin", "read", s.PlanAnswer,
               errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
@@ -161,4 +169,4 @@ BENTOML: tuple[Operation, ...] = (
     Operation("GET", "/metrics", "Prometheus metrics", "health", None, "text"),
     Operation("GET", "/docs.json", "This document (BentoML's path for it)", "meta", None, "openapi"),
 )  # fmt: skip
-OPERATIONS: tuple[Operation, ...] = (*_NATIVE, *_ADMIN, *_V2, *_V1, *_CONSOLE)
+OPERATIONS: tuple[Operation, ...] = (*_NATIVE, *_REGISTRY, *_ADMIN, *_V2, *_V1, *_CONSOLE)

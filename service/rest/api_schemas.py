@@ -41,9 +41,12 @@ __all__ = [
     "PredictionAnswer",
     "ProtocolError",
     "Readiness",
+    "RegistryModels",
     "RolloutAnswer",
     "V1Liveness",
     "V1PredictBody",
+    "VersionList",
+    "VersionRecord",
 ]
 
 _KEY = Field(default=None, min_length=1, max_length=ROUTING_KEY_MAX, description="the sticky routing key")
@@ -190,6 +193,35 @@ class MutationAnswer(BaseModel):
 
 class RolloutAnswer(BaseModel):
     rollout: dict[str, Any] = Field(description="the rollout's state: spec, phase, step and every decision")
+
+
+# -- registry ---------------------------------------------------------------------------------------------
+class RegistryModels(BaseModel):
+    models: list[str] = Field(description="every model with a registered version")
+
+
+class VersionRecord(BaseModel):
+    """What the registry keeps of one version (``ModelVersion.to_dict``)."""
+
+    model: str
+    version: str
+    created: str = Field(description="when it was registered, ISO 8601")
+    task: Literal["classification", "regression"]
+    framework: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    data_version: str | None
+    code_version: str | None
+    description: str
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    n_features: int | None
+    classes: list[Any] | None
+    input_schema: dict[str, Any] | None
+
+
+class VersionList(BaseModel):
+    model: str
+    versions: list[VersionRecord] = Field(description="in numeric order: v2 before v10")
 
 
 # -- Open Inference Protocol (v2) ----------------------------------------------------------------------------
