@@ -3,7 +3,8 @@
 ``GET /registry/models`` names every model with a registered version; ``GET /registry/models/{model}/versions``
 lists a model's versions (numeric order, ``v2`` before ``v10``) and ``GET …/versions/{version}`` one
 version's record: task, framework, params, metrics, data and code version, description, SHA-256, feature
-count, classes, input schema and when it was registered (:meth:`~registry_client.registry.registry.ModelVersion.to_dict`).
+count, classes, input schema and when it was registered
+(:meth:`~registry_client.registry.registry.ModelVersion.to_dict`).
 These are the registry's records, not what this gateway serves (``GET /models`` says that). An unknown model
 or version is a 404. The registry reads block: they run in a worker thread, off the event loop.
 """

@@ -1,4 +1,4 @@
-"""The registry's HTTP API (``/registry``): models, a model's versions and one version's record, behind the read token."""
+"""The registry's HTTP API (``/registry``): models, a model's versions and one version's record (read token)."""
 
 from __future__ import annotations
 
