@@ -16,6 +16,7 @@ shows canaryline's API.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from functools import cache
 from http import HTTPStatus
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_client.domain.rollout import RolloutSpec
 from service.rest.api_operations import BENTOML, OPERATIONS, Operation
-from service.rest.api_schemas import NativeError, ProtocolError
+from service.rest.api_schemas import InferResponse, NativeError, PredictionAnswer, ProtocolError
 from service.rest.http import json_response, uses_protocol_body
 from service.rest.v2 import server_version
 
@@ -96,7 +97,7 @@ def _template(path: str) -> str:
 
 def _operation(op: Operation) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "operationId": f"{op.method.lower()}{_template(op.path)}",
+        "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{op.method.lower()}{_template(op.path)}"),
         "summary": op.summary,
         "tags": [op.tag],
         "security": _SECURITY[op.gate],
@@ -129,8 +130,27 @@ def _param(param: Any) -> dict[str, Any]:
     }
 
 
+def _header(description: str, *, required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+#: The answers of a served prediction carry the version that served it.
+_STAMPED = (PredictionAnswer, InferResponse)
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": _header('Bearer realm="canaryline-<admin|read|feedback>": the token wanted')},
+    308: {"Location": _header("where the console is: /ui/")},
+}
+
+
 def _responses(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.status): _answer(op)}
+    if op.answer in _STAMPED:
+        responses[str(op.status)]["headers"] = {
+            "X-Model-Version": _header("the version that served the prediction"),
+            "X-Request-ID": _header("the request's ID, when it is printable ASCII", required=False),
+        }
+    if op.status in _HEADERS:
+        responses[str(op.status)]["headers"] = _HEADERS[op.status]
     for status in op.alike:
         responses[str(status)] = _answer(op, status)
     error = ProtocolError if uses_protocol_body(op.path) else NativeError
@@ -140,6 +160,8 @@ def _responses(op: Operation) -> dict[str, Any]:
         responses[str(op.status)] = {"description": HTTPStatus(op.status).phrase, "content": _json(error_ref)}
     for status in sorted(statuses):
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": _json(error_ref)}
+        if status in _HEADERS:
+            responses[str(status)]["headers"] = _HEADERS[status]
     return responses
 
 
@@ -190,12 +212,13 @@ def _name(model: type[BaseModel], mode: JsonSchemaMode) -> str:
 
 
 class DocsAliasMiddleware:
-    """Answers BentoML's ``/docs.json`` with the gateway's document (the app's ``/openapi.json``)."""
+    """Answers BentoML's ``GET /docs.json`` with the gateway's document (the app's ``/openapi.json``); other
+    methods reach BentoML's route, whose 405 names ``/docs.json`` and its ``Allow``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/docs.json":
+        if scope["type"] == "http" and scope["path"] == "/docs.json" and scope["method"] in ("GET", "HEAD"):
             scope = {**scope, "path": DOCUMENT_PATH, "raw_path": DOCUMENT_PATH.encode()}
         await self.app(scope, receive, send)

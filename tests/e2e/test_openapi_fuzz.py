@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from registry_client.control import ControlPlane
@@ -41,6 +43,8 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    ignored_auth,  # an operation with security refuses a request without its token, or with a wrong one
+    unsupported_method,  # a method the path does not take is a 405 with Allow
 ]
 TOKENS = {"adminToken": ADMIN_TOKEN, "readToken": READ_TOKEN, "feedbackToken": FEEDBACK_TOKEN}
 
@@ -103,6 +107,14 @@ def test_the_gateway_serves_the_fuzzed_document(fuzzed: GatewayProcess) -> None:
         response = requests.get(fuzzed.url + path, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json() == DOCUMENT, path
+
+
+def test_docs_json_takes_get_only_and_says_so(fuzzed: GatewayProcess) -> None:
+    """A PUT to /docs.json is BentoML's 405 naming /docs.json with Allow (the alias once named /openapi.json)."""
+    response = requests.put(fuzzed.url + "/docs.json", timeout=30)
+    assert response.status_code == 405
+    assert response.json()["error"]["message"] == "method PUT is not allowed on /docs.json"
+    assert "GET" in response.headers["allow"]
 
 
 @schema.parametrize()

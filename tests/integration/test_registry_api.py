@@ -70,3 +70,13 @@ def test_reads_need_the_read_or_admin_token(served, headers: dict[str, str], sta
     assert response.status_code == status, response.text
     if status == 401:
         assert response.headers["www-authenticate"] == 'Bearer realm="canaryline-read"'
+
+
+@pytest.mark.parametrize("path", ["null%2Cnull/versions", "a%20b/versions", "UPPER/versions", "{m}/versions/V%2C1"])
+def test_a_name_that_breaks_the_rule_is_a_404_not_a_500(served, model_name: str, path: str) -> None:
+    """Names no version can have are a 404 naming the rule (schemathesis found "null,null" crashing BentoML's
+    tag parser into a 500; "UPPER" was folded to another model's name)."""
+    built, _ = served
+    response = built.client.get(f"/registry/models/{path.format(m=model_name)}", headers=READ)
+    assert response.status_code == 404, response.text
+    assert "names match" in response.json()["error"]["message"]
