@@ -19,7 +19,7 @@ from typing import Any
 from registry_client.domain.plan import AuditEntry, Canary, Plan, PlanAction, Shadow, first_error
 from registry_client.domain.rollout import Fence
 from registry_client.domain.versions import validate_version
-from registry_client.errors import ModelNotFoundError, PlanConflictError, PlanError
+from registry_client.errors import ConflictError, ModelNotFoundError, PlanConflictError, PlanError
 from registry_client.registry.registry import Registry
 
 __all__ = ["ControlPlane", "stable_stack"]
@@ -180,7 +180,13 @@ class ControlPlane:
     def _registered(self, model: str, version: str) -> None:
         """Only an exact registered version name enters a plan: the naming rule (422), then the registry (404)."""
         validate_version(version)
-        self.registry.get(model, version)  # exact look-up, no alias: raises ModelNotFoundError naming both
+        record = self.registry.get(model, version)  # exact look-up, no alias: raises ModelNotFoundError naming both
+        if record.archived:
+            raise ConflictError(
+                f"model {model!r} version {version!r} was archived by {record.archived_by} at "
+                f"{record.archived_at:%Y-%m-%d %H:%M:%S}: register it again under a new version to serve it",
+                code="version_archived",
+            )
 
     def _build(self, cls: type[Canary] | type[Shadow], model: str, **fields: Any) -> Any:
         try:

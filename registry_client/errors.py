@@ -17,6 +17,7 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     │   ├── VersionExistsError (409)      a version is registered already; nothing is overwritten
     │   ├── IncompatibleVersionError (409) a new version's task, input width or input schema differs from
     │   │                                 its model's (a schema change only when declared)
+    │   ├── VersionInUseError (409)       archiving a version a plan serves (stable, canary or shadow)
     │   ├── PlanConflictError (409)       expected_revision no longer matches the stored plan
     │   ├── RolloutConflictError (409)    a rollout is already running, or its state moved on (seq)
     │   └── LeaseLostError (409)          a write fenced by a lease its writer no longer holds
@@ -27,6 +28,8 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     │   ├── InvalidTaskError (422)        a task that is unknown, contradicts the estimator, or cannot be told
     │   ├── UnsupportedModelError (422)   no framework adapter can save this object, or its extra is missing
     │   ├── SchemaError (422)             an input schema that breaks its rules or does not fit the model
+    │   ├── ModelFileError (422)          a model file that is not a model of the named framework, or a
+    │   │                                 pickle registered without the trust flag
     │   ├── PlanError (422)               a routing plan would be invalid
     │   ├── RolloutError (422)            a rollout spec that is invalid, or a command its phase forbids
     │   ├── TimestampError (422)          neither ISO 8601 text nor finite epoch seconds
@@ -39,6 +42,7 @@ codes through an explicit mapping (``registry_client.cli.app.output.EXIT_CODES``
     ├── NotImplementedByGatewayError (501) a protocol call the gateway does not serve (KServe :explain)
     ├── ServiceUnavailableError (503)     nothing loaded for a model, the log cannot take a record, a worker
     │   │                                 over its concurrency limit (these say when to retry: Retry-After)
+    │   ├── ArtifactUnavailableError (503) the artifact store cannot be read or written right now
     │   ├── StoreError (503)              the store answered badly
     │   │   ├── StoreUnavailableError (503) the store cannot be reached right now
     │   │   └── StoreSchemaError (503)    the store's schema is newer than this code, or cannot be migrated
@@ -56,6 +60,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactIntegrityError",
+    "ArtifactUnavailableError",
     "BadRequestError",
     "CanarylineError",
     "ConflictError",
@@ -73,6 +78,7 @@ __all__ = [
     "JoinError",
     "LeaseLostError",
     "MethodNotAllowedError",
+    "ModelFileError",
     "ModelNotFoundError",
     "NotFoundError",
     "NotImplementedByGatewayError",
@@ -95,6 +101,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "VersionExistsError",
+    "VersionInUseError",
 ]
 
 
@@ -158,6 +165,10 @@ class VersionExistsError(ConflictError):
     code = "version_exists"
 
 
+class VersionInUseError(ConflictError):
+    code = "version_in_use"
+
+
 class IncompatibleVersionError(ConflictError):
     code = "incompatible_version"
 
@@ -203,6 +214,10 @@ class UnsupportedModelError(InputError):
 
 class SchemaError(InputError):
     code = "invalid_schema"
+
+
+class ModelFileError(InputError):
+    code = "invalid_model_file"
 
 
 class PlanError(InputError):
@@ -256,6 +271,10 @@ class ServiceUnavailableError(CanarylineError):
 class RequestTimeoutError(CanarylineError):
     status = 504
     code = "timeout"
+
+
+class ArtifactUnavailableError(ServiceUnavailableError):
+    code = "artifact_unavailable"
 
 
 class StoreError(ServiceUnavailableError):

@@ -89,6 +89,15 @@ class CanarylineSettings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     #: Seconds a store call may take (connect, and each answer) before the store counts as unavailable.
     store_timeout_s: float = Field(default=2.0, gt=0)
+    #: Where version archives live for a fleet (``file:///PATH``, ``s3://BUCKET/PREFIX``, ``gs://…``: any fsspec
+    #: URL); registering uploads there and a gateway lacking a version pulls it. Unset: versions stay in the
+    #: local BentoML model store (``artifact_uri`` ``bentoml:NAME:VERSION``), for one node.
+    artifacts: str | None = None
+    #: Bytes of pulled versions a node keeps in its BentoML model store; beyond it, the oldest pulled versions no
+    #: plan uses are deleted (they can be pulled again). Unset: keep every pulled version.
+    artifact_cache_bytes: int | None = Field(default=None, ge=1 << 20)
+    #: Largest model file ``canaryline register`` accepts, and largest archive a gateway pulls.
+    max_model_file_bytes: int = Field(default=1 << 30, ge=1024)
     #: Base URL of a gateway. Control-plane changes go to it (``http://127.0.0.1:3000`` when unset); ``status``
     #: and ``history`` ask it when set, and read the store when not.
     gateway: str | None = None
@@ -111,10 +120,17 @@ class CanarylineSettings(BaseSettings):
                 problems.append(f"{_variable(field)}: {message}" if field else message)
             raise StartupError(f"{refusing}: " + "; ".join(problems)) from None
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "artifacts", mode="before")
     @classmethod
-    def _unset_store(cls, value: Any) -> Any:
+    def _unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("artifacts")
+    @classmethod
+    def _artifact_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("must be a URL such as file:///srv/artifacts or s3://bucket/prefix")
+        return value
 
     def model_store(self) -> Path:
         """BentoML's model store in force: ``BENTOML_HOME`` when set, else ``home/bentoml``."""

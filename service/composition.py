@@ -12,7 +12,7 @@ from registry_client.registry.registry import Registry
 from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.webhook import Webhook
 from registry_client.settings import GatewaySettings, redact_url
-from registry_client.store import Store, store_of
+from registry_client.store import Store
 from service.dataplane.feedback import Feedback
 from service.dataplane.gateway import Gateway
 from service.dataplane.model_pool import ModelPool
@@ -63,9 +63,8 @@ class Runtime:
 
 def build_runtime(settings: GatewaySettings) -> Runtime:
     configure_logging(settings.log_level, instance=settings.instance)
-    settings.use_model_store()  # before BentoML's first use here, and inherited by the shadow process
-    store = store_of(settings)
-    registry = Registry(store)
+    registry = Registry.from_settings(settings)  # points BentoML at the node's model store first (see settings)
+    store = registry.store
     metrics = Metrics()  # per worker, after BentoML set PROMETHEUS_MULTIPROC_DIR (see service/observability/metrics.py)
     plans = PlanTable(store, ModelPool(registry), poll_s=settings.plan_poll_s, metrics=metrics)
     spool = Spool(settings.home / "spool", max_bytes=settings.spool_max_bytes)

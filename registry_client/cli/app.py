@@ -1,6 +1,7 @@
 """The ``canaryline`` command: the registry's tables, serving, the control plane, and outcomes.
 
-Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`); ``serve``
+Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`);
+``register``, ``adopt``, ``archive`` (:mod:`~registry_client.cli.registration`); ``serve``
 (:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``,
 ``history`` (:mod:`~registry_client.cli.control`); ``feedback`` (:mod:`~registry_client.cli.feedback`);
 ``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import typer
 
-from registry_client.cli import analysis, control, feedback, registry, retention, rollout, serving
+from registry_client.cli import analysis, control, feedback, registration, registry, retention, rollout, serving
 from registry_client.cli.context import Invocation
 from registry_client.cli.output import exit_code, fail
 from registry_client.errors import CanarylineError, StartupError
@@ -45,6 +46,9 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("models", registry.models),
     ("versions", registry.versions),
     ("import-mlflow", registry.import_mlflow),
+    ("register", registration.register),
+    ("adopt", registration.adopt),
+    ("archive", registration.archive),
     ("serve", serving.serve),
     ("status", control.status),
     ("promote", control.promote),

@@ -13,7 +13,7 @@ from registry_client.client.gateway import GatewayClient
 from registry_client.registry.registry import Registry
 from registry_client.settings import CanarylineSettings
 
-__all__ = ["DEFAULT_GATEWAY", "Invocation", "invocation"]
+__all__ = ["DEFAULT_GATEWAY", "Invocation", "actor", "invocation"]
 
 DEFAULT_GATEWAY = "http://127.0.0.1:3000"
 
@@ -43,7 +43,7 @@ class Invocation:
             token=admin,
             read_token=read,
             feedback_token=feedback,
-            actor=_actor(),
+            actor=actor(),
         )
 
     def close(self) -> None:
@@ -58,7 +58,7 @@ def invocation(ctx: typer.Context) -> Invocation:
     return found
 
 
-def _actor() -> str:
+def actor() -> str:
     """``user@host`` with the characters the actor rule refuses replaced, as the audit records it."""
     try:
         user = getpass.getuser()

@@ -188,3 +188,11 @@ def history(ctx: typer.Context, model: str, gateway: ReadGatewayOpt = None, as_j
         after = describe_plan(e["after"], heading=False)
         table.add_row(str(e["revision"]), e["at"][:19].replace("T", " "), e["actor"], e["action"], after, e["reason"])
     console.print(table)
+    if not invocation(ctx).asks_gateway(gateway):
+        events = invocation(ctx).registry().events(model)
+        audit = Table("at", "actor", "action", "version", "reason", title=f"{model}: registry audit")
+        for event in events:
+            at = event.at.isoformat()[:19].replace("T", " ")
+            audit.add_row(at, event.actor, event.action, event.version, event.reason)
+        if events:
+            console.print(audit)

@@ -1,5 +1,5 @@
-"""``canaryline models`` and ``versions``: the registry's tables, read from the store of the settings; and
-``import-mlflow``, which registers an MLflow model as a new version."""
+"""``canaryline models`` and ``versions``: the registry's tables, read from the store of the settings (no BentoML
+model store needed); and ``import-mlflow``, which registers an MLflow model as a new version."""
 
 from __future__ import annotations
 
@@ -30,10 +30,15 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
-def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
+def versions(
+    ctx: typer.Context,
+    model: str,
+    include_archived: Annotated[bool, typer.Option("--all", help="archived versions too")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """One row per registered version of MODEL, like an experiments table."""
     registry = invocation(ctx).registry()
-    found = registry.versions(model)
+    found = registry.versions(model, include_archived=include_archived)
     stable = registry.stable(model)
     if as_json:
         print_json([{**v.to_dict(), "stable": v.version == stable} for v in found])
@@ -41,7 +46,7 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
     table = Table(
         "version", "created", "task", "framework", "inputs", "params", "metrics", "data", "code", "sha256",
         "stable",
-        title=f"{model}: {len(found)} versions",
+        title=f"{model}: {len(found)} versions" + (" (archived included)" if include_archived else ""),
     )  # fmt: skip
     for v in found:
         table.add_row(
@@ -55,7 +60,7 @@ def versions(ctx: typer.Context, model: str, as_json: JsonOpt = False) -> None:
             v.data_version or "-",
             v.code_version or "-",
             v.sha256[:12],
-            "✓" if v.version == stable else "",
+            "✓" if v.version == stable else ("archived" if v.archived else ""),
         )
     console.print(table)
 

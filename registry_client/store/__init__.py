@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from registry_client.settings import CanarylineSettings, redact_url
-from registry_client.store.base import BoundedLog, EvaluationQueries, LogBounds, Store, VersionCatalog
+from registry_client.store.base import BoundedLog, EvaluationQueries, LogBounds, Store
 
-__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "VersionCatalog", "open_store", "store_of"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "open_store", "store_of"]
 
 
 def store_of(settings: CanarylineSettings) -> Store:

@@ -6,8 +6,10 @@ Three implementations share one contract (``tests/integration/test_store_contrac
 :class:`~registry_client.store.postgres.PostgresStore` (shared, history kept until retention drops it).
 All methods are synchronous and thread-safe; the gateway calls them from background threads.
 
-A store that is also a :class:`VersionCatalog` (PostgreSQL) keeps a row per registered version for analysts;
-the BentoML model store stays the registry's source of truth.
+**The version catalog** is the registry's source of truth on every store: one
+:class:`~registry_client.domain.model_version.ModelVersion` per registered version (enough to load it on any
+node), written atomically with the model's first plan, and the registry audit (:meth:`Store.version_events`:
+every version registered or archived, with actor and time). Archiving is refused while a plan uses the version.
 
 **Rollouts** (the last group) are what a new backend implements for progressive delivery: the rollout state
 (compare-and-set on ``seq``), the controller's lease with a fencing token, and request counts. A ``fence``
@@ -21,17 +23,19 @@ its own engine, so ``canaryline eval`` fetches a few aggregates instead of every
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from registry_client.domain.aggregates import EvaluationAggregates
+from registry_client.domain.model_version import ModelVersion, VersionEvent
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 
-__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store", "VersionCatalog"]
+__all__ = ["BoundedLog", "EvaluationQueries", "LogBounds", "Store"]
 
 
 @runtime_checkable
@@ -70,6 +74,32 @@ class Store(Protocol):
 
     def history(self, model: str) -> list[AuditEntry]:
         """Every change of the model's plan, oldest first."""
+
+    # -- the version catalog -------------------------------------------------------------------
+    def register_version(self, record: ModelVersion, *, first_plan: Plan) -> bool:
+        """Add ``record`` and its ``register`` event (by ``record.created_by``, at ``record.created``) and, when
+        the model has no plan yet, ``first_plan`` (revision 1, audited ``create``), in one atomic write.
+
+        True when the plan was created. VersionExistsError, and nothing written, when the model already has
+        that version (archived or not)."""
+
+    def get_version(self, model: str, version: str) -> ModelVersion | None:
+        """The record of exactly ``model:version`` (archived ones too), or None."""
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        """Every registered version of ``model``, archived ones too, in numeric order (``v2`` before ``v10``)."""
+
+    def list_models(self) -> list[str]:
+        """The models with at least one registered version, by name."""
+
+    def archive_version(self, model: str, version: str, *, actor: str, reason: str, at: datetime) -> ModelVersion:
+        """Mark the version archived and append its ``archive`` event, atomically with checking the plan.
+
+        ModelNotFoundError for an unknown version, VersionInUseError (409) while the model's plan uses it as
+        stable, canary or shadow; a version archived already is returned as it is (no second event)."""
+
+    def version_events(self, model: str) -> list[VersionEvent]:
+        """The model's registry audit: every version registered or archived, oldest first."""
 
     # -- prediction log ------------------------------------------------------------------------
     def append_predictions(self, records: Sequence[PredictionRecord]) -> None:
@@ -134,13 +164,6 @@ class Store(Protocol):
         """The totals of ``model`` under those plan revisions, one per key."""
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class VersionCatalog(Protocol):
-    def record_version(self, version: Mapping[str, Any]) -> None:
-        """Keep one registered version's row (name, version, task, framework, params, metrics, data_version,
-        code_version, description, sha256, artifact_uri, created_at, created_by); a row already there stays."""
 
 
 @runtime_checkable

@@ -18,6 +18,8 @@ Layout (documented in the README):
 - ``canaryline:outcome-of:{prediction_id}`` string, the same JSON plus ``request_id``, for an outcome
   that names one primary prediction of a reused request ID (same TTL); a later one naming it replaces
   it. Keyed by prediction so the joined view reads a page's with one MGET, as it does request outcomes.
+- The version catalog (:mod:`registry_client.store.redis_catalog`): ``canaryline:versions:{model}``,
+  ``canaryline:archived:{model}``, ``canaryline:registered`` and ``canaryline:version-events:{model}``.
 - Rollouts (:mod:`registry_client.store.redis_rollouts`): ``canaryline:rollouts`` hash model → state JSON,
   ``canaryline:rollout_seqs`` hash model → seq; ``canaryline:lease:{name}`` string ``holder|token`` set with
   ``SET NX PX`` (``canaryline:lease-token:{name}`` the counter its tokens come from);
@@ -44,17 +46,21 @@ from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.rollout import Fence
 from registry_client.errors import LeaseLostError, PlanConflictError, StoreError, StoreUnavailableError
 from registry_client.store.base import LogBounds
+from registry_client.store.redis_catalog import EPOCH_KEY, PLANS_CHANNEL, PLANS_KEY, REVISIONS_KEY, CatalogKeys
 from registry_client.store.redis_rollouts import PREFIX, RolloutKeys, fence_value, lease_key
 
-__all__ = ["CONSUMER_GROUP", "PLANS_CHANNEL", "RedisStore", "log_key", "outcome_key", "prediction_outcome_key"]
+__all__ = [
+    "CONSUMER_GROUP",
+    "PLANS_CHANNEL",
+    "RedisStore",
+    "log_key",
+    "outcome_key",
+    "prediction_outcome_key",
+]
 
-PLANS_CHANNEL = f"{PREFIX}:plans"
 #: Consumer group created with every model's log stream, for external readers (at-least-once).
 CONSUMER_GROUP = "canaryline"
 _Page = list[tuple[bytes, dict[bytes, bytes]]]
-_PLANS = f"{PREFIX}:plans"
-_REVISIONS = f"{PREFIX}:plan_revisions"
-_EPOCH = f"{PREFIX}:plans:epoch"
 _MODELS = f"{PREFIX}:models"
 _TRIMMED = f"{PREFIX}:trimmed"
 
@@ -138,7 +144,7 @@ def prediction_outcome_key(prediction_id: str) -> str:
     return f"{PREFIX}:outcome-of:{prediction_id}"
 
 
-class RedisStore(RolloutKeys):
+class RedisStore(RolloutKeys, CatalogKeys):
     def __init__(
         self,
         url: str,
@@ -160,6 +166,7 @@ class RedisStore(RolloutKeys):
         self._append = self.client.register_script(_APPEND)
         self._put_outcome = self.client.register_script(_PUT_OUTCOME)
         self._register_rollout_scripts()
+        self._register_catalog_scripts()
         self._pubsub: redis.client.PubSub | None = None
         self._trimmed: dict[str, int] = {}
         self._trim_lock = threading.Lock()
@@ -184,17 +191,17 @@ class RedisStore(RolloutKeys):
     # -- plans ---------------------------------------------------------------------------------
     def get_plan(self, model: str) -> Plan | None:
         with self._errors(f"reading the plan of {model!r}"):
-            raw = self.client.hget(_PLANS, model)
+            raw = self.client.hget(PLANS_KEY, model)
         return Plan.model_validate_json(raw) if raw else None
 
     def plans(self) -> dict[str, Plan]:
         with self._errors("reading plans"):
-            raw = cast("dict[bytes, bytes]", self.client.hgetall(_PLANS))
+            raw = cast("dict[bytes, bytes]", self.client.hgetall(PLANS_KEY))
         return {k.decode(): Plan.model_validate_json(v) for k, v in sorted(raw.items())}
 
     def plans_epoch(self) -> int:
         with self._errors("reading the plans epoch"):
-            value = self.client.get(_EPOCH)
+            value = self.client.get(EPOCH_KEY)
         return int(value or 0)
 
     def wait_plan_change(self, timeout: float) -> None:
@@ -224,7 +231,7 @@ class RedisStore(RolloutKeys):
         entry = AuditEntry.of(plan, before=before, action=action, evidence=evidence)
         with self._errors(f"saving the plan of {plan.model!r}"):
             current = self._save_plan(
-                keys=[_PLANS, _REVISIONS, f"{PREFIX}:history:{plan.model}", _EPOCH, lease_key(fence)],
+                keys=[PLANS_KEY, REVISIONS_KEY, f"{PREFIX}:history:{plan.model}", EPOCH_KEY, lease_key(fence)],
                 args=[
                     plan.model,
                     plan.revision,

@@ -25,6 +25,7 @@ from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.rollout import Fence
 from registry_client.errors import PlanConflictError, StoreError
+from registry_client.store.sqlite_catalog import CATALOG_SCHEMA, CatalogTables
 from registry_client.store.sqlite_rollouts import ROLLOUT_SCHEMA, RolloutTables
 
 __all__ = ["SQLiteStore"]
@@ -65,7 +66,7 @@ _PAGE = 1000
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 
-class SQLiteStore(RolloutTables):
+class SQLiteStore(RolloutTables, CatalogTables):
     """Thread-safe: each thread gets its own connection to the same file."""
 
     def __init__(self, url: str) -> None:
@@ -78,7 +79,7 @@ class SQLiteStore(RolloutTables):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA + ROLLOUT_SCHEMA)
+        self._conn().executescript(_SCHEMA + ROLLOUT_SCHEMA + CATALOG_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -134,22 +135,26 @@ class SQLiteStore(RolloutTables):
                     f"model {plan.model!r}: the plan is at revision {current}, "
                     f"not {plan.revision - 1}; read it again and retry"
                 )
-            body = plan.model_dump_json()
-            conn.execute(
-                "INSERT INTO plans (model, revision, body) VALUES (?, ?, ?) "
-                "ON CONFLICT (model) DO UPDATE SET revision = excluded.revision, body = excluded.body",
-                (plan.model, plan.revision, body),
-            )
-            conn.execute(
-                "INSERT INTO plan_history (model, revision, body) VALUES (?, ?, ?)",
-                (plan.model, plan.revision, entry.model_dump_json()),
-            )
-            conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'plans_epoch'")
+            self._write_plan(conn, plan, entry)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return entry
+
+    def _write_plan(self, conn: sqlite3.Connection, plan: Plan, entry: AuditEntry) -> None:
+        """Store ``plan`` with its audit entry and move the epoch, inside the caller's transaction."""
+        body = plan.model_dump_json()
+        conn.execute(
+            "INSERT INTO plans (model, revision, body) VALUES (?, ?, ?) "
+            "ON CONFLICT (model) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+            (plan.model, plan.revision, body),
+        )
+        conn.execute(
+            "INSERT INTO plan_history (model, revision, body) VALUES (?, ?, ?)",
+            (plan.model, plan.revision, entry.model_dump_json()),
+        )
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'plans_epoch'")
 
     def history(self, model: str) -> list[AuditEntry]:
         rows = (

@@ -288,10 +288,12 @@ class Gateway:
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports: ready once a model is served and the log is healthy, with revisions, load
-        errors and the log's state (spool available or why not, store breaker)."""
+        errors, the versions missing here while the artifact store is unreachable, and the log's state (spool
+        available or why not, store breaker)."""
         return {
             "ready": self.ready(),
             "models": {name: active.plan.revision for name, active in sorted(self.plans.active().items())},
             "errors": dict(sorted(self.plans.errors.items())),
+            "missing_artifacts": sorted(self.plans.missing.values()),
             "log": self.log.stats(),
         }

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import structlog
 
 from registry_client.domain.schema import InputSchema
+from registry_client.errors import CanarylineError
 from registry_client.registry.frames import FrameBuilder
 from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
 
 __all__ = ["ModelPool", "ServingVersion"]
+
+log = structlog.get_logger("canaryline.models")
 
 
 @dataclass(slots=True, frozen=True, eq=False, weakref_slot=True)  # identity: one object per load
@@ -85,6 +89,14 @@ class ModelPool:
             for key in gone:
                 del self._loaded[key]
         return gone
+
+    def evict_cached(self, keep: set[tuple[str, str]]) -> None:
+        """Let the registry's cache delete pulled versions outside ``keep`` while it is over its bound; a
+        failure (the store unreachable) only postpones it to the next refresh."""
+        try:
+            self.registry.evict_cached(keep)
+        except CanarylineError as exc:
+            log.warning("cache_eviction_failed", error=exc.message)
 
     def loaded(self) -> list[tuple[str, str]]:
         return sorted(self._loaded)

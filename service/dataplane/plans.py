@@ -2,7 +2,8 @@
 
 Applying a revision loads (and verifies) every version it needs first, then swaps the model's entry
 in one assignment, then unloads what no plan needs any more: a request never waits on a load, and a
-version that fails to load leaves the previous revision serving, with the error reported.
+version that fails to load leaves the previous revision serving, with the error reported (a version that is
+not cached here while the artifact store cannot be reached is also listed in :attr:`PlanTable.missing`).
 
 **Garbage collection.** A refresh that loaded a version ends with ``gc.freeze()`` (after a young collection,
 so the load's own short-lived garbage is freed, not frozen): the model's objects, like everything alive when
@@ -23,7 +24,7 @@ import structlog
 
 from registry_client.domain.plan import Plan
 from registry_client.domain.versions import validate_version
-from registry_client.errors import CanarylineError
+from registry_client.errors import ArtifactUnavailableError, CanarylineError
 from registry_client.store import Store
 from service.dataplane.model_pool import ModelPool, ServingVersion
 from service.observability.metrics import Metrics
@@ -48,6 +49,8 @@ class PlanTable:
         self.metrics = metrics or Metrics()
         self._active: dict[str, ActivePlan] = {}  # replaced whole, never mutated: readers need no lock
         self.errors: dict[str, str] = {}  # model → why its latest revision is not in force
+        #: model → the version its latest revision needs that is neither cached here nor pullable now
+        self.missing: dict[str, str] = {}
         self._epoch = -1
         self._apply_lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,6 +84,7 @@ class PlanTable:
             for model, version in self.pool.retain_only(keep):
                 self.metrics.version_unloaded(model, version)
                 log.info("version_unloaded", model=model, model_version=version)
+            self.pool.evict_cached(keep)
             if not set(self.pool.loaded()) <= loaded:  # a version was loaded: freeze it (see the module docstring)
                 gc.collect(1)
                 gc.freeze()
@@ -93,6 +97,8 @@ class PlanTable:
                 versions[version] = self.pool.get_or_load(plan.model, version)
         except CanarylineError as exc:
             self.metrics.load_failed(plan.model, version)
+            if isinstance(exc, ArtifactUnavailableError):
+                self.missing[plan.model] = f"{plan.model}:{version}"
             in_force = self._active.get(plan.model)
             self.errors[plan.model] = f"revision {plan.revision} not applied: {exc.message}" + (
                 f"; still serving revision {in_force.plan.revision}" if in_force else "; nothing served"
@@ -107,6 +113,7 @@ class PlanTable:
             )
             return
         self.errors.pop(plan.model, None)
+        self.missing.pop(plan.model, None)
         self._active = {**self._active, plan.model: ActivePlan(plan, versions)}
         self.metrics.plan_applied(plan)
         log.info(

@@ -3,7 +3,8 @@
 200 when at least one model is served and the prediction log can keep records; 503 before any model is,
 while the spool cannot be written (read-only or full disk: ``log.spool_error`` names the path and errno),
 or while the log refuses predictions (store down and spool full). The body names every served model with
-its revision, every model whose latest revision could not be applied with the reason, and the log's state.
+its revision, every model whose latest revision could not be applied with the reason, the versions that are
+not cached on this node while the artifact store cannot be reached (``missing_artifacts``), and the log's state.
 Only GET and HEAD are answered; any other method is a 405 in the gateway's error body.
 """
 

@@ -15,6 +15,7 @@ from registry_client.store.postgres.connection import connect
 from registry_client.store.postgres.migrations import latest_version, migrate, migrations
 from tests.support.records import make_record
 from tests.support.servers import LOADED_TIMEOUT_S as LOADED
+from tests.support.versions import make_version
 
 pytestmark = pytest.mark.postgres
 
@@ -54,6 +55,7 @@ def test_an_empty_database_gets_the_whole_schema(postgres_db: str) -> None:
         "prediction_outcomes",
         "predictions",
         "schema_version",
+        "version_events",
     }
 
 
@@ -64,8 +66,13 @@ def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postg
         assert migrate(conn, upto=latest_version() - 1) == latest_version() - 1
     finally:
         conn.close()
-    assert "rollouts" not in tables(postgres_db)
+    assert "version_events" not in tables(postgres_db)
     with psycopg.connect(postgres_db, autocommit=True) as raw:  # rows as code of schema N-1 wrote them
+        raw.execute(
+            "INSERT INTO canaryline.model_versions (name, version, task, framework, sha256, artifact_uri, created_at) "
+            "VALUES ('iris', 'v1', 'classification', 'bentoml.sklearn', %s, 'bentoml:iris:v1', now())",
+            ("ab" * 32,),
+        )
         raw.execute(
             "CREATE TABLE canaryline.predictions_20251202 PARTITION OF canaryline.predictions "
             "FOR VALUES FROM ('2025-12-02 00:00+00') TO ('2025-12-03 00:00+00')"
@@ -104,6 +111,12 @@ def test_a_database_at_the_previous_version_is_migrated_and_keeps_its_data(postg
         assert store.count_predictions() == 1
         assert store.history("iris") == [entry] and entry.evidence is None
         assert store.get_plan("iris") == plan and store.get_rollout("iris") is None
+        # a version row of schema 3 is the analysts' copy of a BentoML-store version: not in the catalog until
+        # adopted, and adopting it replaces the row with the full record
+        assert store.get_version("iris", "v1") is None and store.list_models() == []
+        record = make_version("iris", "v1")
+        assert store.register_version(record, first_plan=plan) is False
+        assert store.get_version("iris", "v1") == record
         with store._conn("test") as conn:
             assert conn.execute("SELECT prediction_id, outcome FROM canaryline.joined").fetchall() == [("p1", 0)]
     finally:

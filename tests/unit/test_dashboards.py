@@ -20,6 +20,7 @@ from registry_client.store.postgres import PostgresStore
 from service.observability.metrics import Metrics
 from tests.support.prometheus import DASHBOARD, RULES, exposed_names, metric_names, promtool
 from tests.support.records import make_record
+from tests.support.versions import make_version
 
 PROMETHEUS = RULES.parent
 PG_DATASOURCE = "grafana-postgresql-datasource"
@@ -212,17 +213,8 @@ def test_every_dashboard_sql_query_runs_on_the_schema(postgres_db: str) -> None:
     )
     store.put_outcome("r0", [0], now, now)
     store.put_outcome("r1", [2], now, now)
-    store.record_version(
-        {
-            **dict.fromkeys(("data_version", "code_version", "artifact_uri", "created_by")),
-            "name": "iris",
-            "version": "v1",
-            "task": "classification",
-            "framework": "sklearn",
-            "description": "",
-            "sha256": "0" * 64,
-            "created_at": datetime.now(UTC),
-        }
+    store.register_version(
+        make_version("iris", "v1", sha256="0" * 64, created=datetime.now(UTC)), first_plan=Plan.initial("iris", "v1")
     )
     store.close()
     queries = dashboard_sql(json.loads(DASHBOARD.read_text()))

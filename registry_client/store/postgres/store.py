@@ -9,21 +9,22 @@ to start with one line when the database cannot be used (:meth:`PostgresStore.ch
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from registry_client.domain.aggregates import EvaluationAggregates
+from registry_client.domain.model_version import ModelVersion, VersionEvent
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
 from registry_client.domain.request_counts import RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 from registry_client.errors import StoreSchemaError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import evaluation, log, outcomes, plans, retention, rollouts
+from registry_client.store.postgres import catalog, evaluation, log, outcomes, plans, retention, rollouts
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors, open_pool
 from registry_client.store.postgres.migrations import migrate
 
@@ -207,23 +208,29 @@ class PostgresStore:
             lambda conn: evaluation.aggregates(conn, model, task=task, since=since, until=until),
         )
 
-    # -- the version catalog ------------------------------------------------------------------
-    def record_version(self, version: Mapping[str, Any]) -> None:
-        self._call(
-            f"recording version {version.get('name')}:{version.get('version')}",
-            lambda conn: conn.execute(
-                "INSERT INTO canaryline.model_versions (name, version, task, framework, params, metrics, "
-                "data_version, code_version, description, sha256, artifact_uri, created_at, created_by) "
-                "VALUES (%(name)s, %(version)s, %(task)s, %(framework)s, %(params)s, %(metrics)s, %(data_version)s, "
-                "%(code_version)s, %(description)s, %(sha256)s, %(artifact_uri)s, %(created_at)s, %(created_by)s) "
-                "ON CONFLICT (name, version) DO NOTHING",
-                {
-                    **version,
-                    "params": Jsonb(version.get("params") or {}),
-                    "metrics": Jsonb(version.get("metrics") or {}),
-                },
-            ),
+    # -- the version catalog -------------------------------------------------------------------
+    def register_version(self, record: ModelVersion, *, first_plan: Plan) -> bool:
+        return self._call(
+            f"registering {record.tag}", lambda conn: catalog.register_version(conn, record, first_plan=first_plan)
         )
+
+    def get_version(self, model: str, version: str) -> ModelVersion | None:
+        return self._call(f"reading {model}:{version}", lambda conn: catalog.get_version(conn, model, version))
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return self._call(f"listing the versions of {model!r}", lambda conn: catalog.list_versions(conn, model))
+
+    def list_models(self) -> list[str]:
+        return self._call("listing registered models", catalog.list_models)
+
+    def archive_version(self, model: str, version: str, *, actor: str, reason: str, at: datetime) -> ModelVersion:
+        return self._call(
+            f"archiving {model}:{version}",
+            lambda conn: catalog.archive_version(conn, model, version, actor=actor, reason=reason, at=at),
+        )
+
+    def version_events(self, model: str) -> list[VersionEvent]:
+        return self._call(f"reading the registry audit of {model!r}", lambda conn: catalog.version_events(conn, model))
 
     def close(self) -> None:
         self._listener.close()

@@ -1,0 +1,123 @@
+"""This node's BentoML model store: the versions saved or pulled here, read and loaded against a record.
+
+A canaryline version in BentoML's store is tag ``name:version`` whose ``model.yaml`` metadata carries
+``canaryline: 1`` and the SHA-256 of its files (:mod:`registry_client.registry.artifacts`). The store's
+catalog record is what a version *is*; :func:`load_local` verifies the files against the record it is given
+(the catalog's, on a gateway), never against the folder's own ``model.yaml``, which travels with the files.
+:func:`load_version` (the shadow process, which has no store) verifies against ``model.yaml``: the worker
+that asked it to load has verified the same folder against the catalog first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry_client.domain.model_version import LOCAL_ARTIFACT_SCHEME, ModelVersion, unknown
+from registry_client.domain.schema import InputSchema
+from registry_client.domain.versions import is_version_name
+from registry_client.registry.artifacts import read_verified
+from registry_client.registry.frameworks import adapter_for_module
+
+__all__ = [
+    "LoadedVersion",
+    "bento_model",
+    "bento_versions",
+    "folder_bytes",
+    "load_local",
+    "load_version",
+    "version_info",
+]
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A version whose artifact passed its SHA-256 check, with the model object ready to predict."""
+
+    info: ModelVersion
+    model: Any
+
+
+def bento_versions(name: str) -> list[str]:
+    """The versions of ``name`` in this node's BentoML model store (any, canaryline's or not)."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        return [str(m.tag.version) for m in bentoml.models.list(name)]
+    except NotFound:
+        return []
+
+
+def bento_model(name: str, version: str) -> Any:
+    """BentoML's model ``name:version`` here, exactly (never an alias such as ``latest``), or None."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    if not is_version_name(version):
+        return None  # BentoML would resolve 'latest', lowercase 'V1' or refuse '../v1' with a ValueError
+    try:
+        found = bentoml.models.get(f"{name}:{version}")
+    except (NotFound, ValueError):
+        return None
+    return found if str(found.tag.version) == version else None
+
+
+def folder_bytes(model: Any) -> int:
+    """Bytes the model's folder takes on disk."""
+    return sum(p.stat().st_size for p in Path(model.path).rglob("*") if p.is_file())
+
+
+def version_info(name: str, version: str) -> ModelVersion | None:
+    """What this node's BentoML model store holds for ``name:version``, or None when it is not a canaryline version."""
+    found = bento_model(name, version)
+    if found is None:
+        return None
+    meta: dict[str, Any] = dict(found.info.metadata)
+    if meta.get("canaryline") != 1 or "sha256" not in meta:
+        return None
+    return ModelVersion(
+        model=name,
+        version=version,
+        created=found.info.creation_time,
+        task=meta["task"],
+        framework=found.info.module,
+        sha256=meta["sha256"],
+        n_features=meta.get("n_features"),
+        classes=meta.get("classes"),
+        params=meta.get("params") or {},
+        metrics=meta.get("metrics") or {},
+        data_version=meta.get("data_version"),
+        code_version=meta.get("code_version"),
+        description=meta.get("description") or "",
+        input_schema=InputSchema.from_json(meta["input_schema"]) if meta.get("input_schema") else None,
+        options=found.info.options.to_dict(),
+        artifact_uri=f"{LOCAL_ARTIFACT_SCHEME}{name}:{version}",
+    )
+
+
+def load_local(record: ModelVersion) -> LoadedVersion:
+    """Read ``record``'s files from this node's BentoML store, verify them against ``record.sha256`` and load
+    the model from exactly those bytes; ModelNotFoundError when the store lacks it, ArtifactIntegrityError
+    when the digest differs."""
+    found = bento_model(record.model, record.version)
+    if found is None:
+        raise unknown(record.model, record.version)
+    files = read_verified(
+        Path(found.path_of("/")), record.sha256, what=f"model {record.model!r} version {record.version!r}"
+    )
+    adapter = adapter_for_module(record.framework)
+    model = adapter.load(files, record.options, task=record.task, classes=record.classes)
+    return LoadedVersion(info=record, model=model)
+
+
+def load_version(name: str, version: str) -> LoadedVersion:
+    """Load ``name:version`` from this node's BentoML store, verified against its ``model.yaml`` digest.
+
+    Needs only the BentoML model store, so a shadow process can load versions without a canaryline store.
+    """
+    info = version_info(name, version)
+    if info is None:
+        raise unknown(name, version)
+    return load_local(info)
