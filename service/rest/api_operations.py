@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import BaseModel
 
 from registry_client.domain.versions import VERSION_PATTERN
-from service.rest import admin, rollouts
+from service.rest import admin, registry_admin, rollouts
 from service.rest import api_schemas as s
+from service.rest import protocol_schemas as p
 
 __all__ = ["BENTOML", "OPERATIONS", "Gate", "Operation", "Param"]
 
@@ -41,7 +42,7 @@ class Operation:
     gate: Gate | None
     answer: Answer
     status: int = 200
-    body: type[BaseModel] | Literal["rollout_spec"] | None = None
+    body: type[BaseModel] | Literal["rollout_spec", "model_file"] | None = None
     errors: tuple[int, ...] = ()
     params: tuple[Param, ...] = ()
     #: Statuses answered with the same body as ``status`` (``/readyz``'s 503).
@@ -97,13 +98,28 @@ _NATIVE: tuple[Operation, ...] = (
               params=(_REQUEST_ID,)),
     Operation("GET", "/openapi.json", "This document", "meta", None, "openapi"),
 )  # fmt: skip
+_REGISTRATION = tuple(
+    Param(
+        name, "query", text, r"^(sklearn|xgboost|lightgbm|onnx)$" if name == "framework" else None, name == "framework"
+    )
+    for name, text in registry_admin.QUERY.items()
+)
 _REGISTRY: tuple[Operation, ...] = (
     Operation("GET", "/registry/models", "Every model with a registered version", "registry", "read",
               s.RegistryModels, errors=(401, 503)),
     Operation("GET", "/registry/models/{model}/versions", "A model's registered versions", "registry", "read",
-              s.VersionList, errors=(401, 404, 503), params=(_ADMIN_MODEL,)),
+              s.VersionList, errors=(401, 404, 422, 503), params=(
+                  _ADMIN_MODEL, Param("include_archived", "query", "true to list archived versions too"))),
     Operation("GET", "/registry/models/{model}/versions/{version}", "One version's record", "registry", "read",
               s.VersionRecord, errors=(401, 404, 503), params=(_ADMIN_MODEL, _VERSION)),
+)  # fmt: skip
+_REGISTRY_ADMIN: tuple[Operation, ...] = (
+    Operation("POST", "/registry/models/{model}/versions", "Register a model file (the raw body) as a new version",
+              "registry", "admin", s.VersionRecord, status=201, body="model_file",
+              errors=(400, 401, 409, 413, 415, 422, 503), params=(_ADMIN_MODEL, _ACTOR, *_REGISTRATION)),
+    Operation("POST", "/registry/models/{model}/versions/{version}/archive", "Archive a version no plan serves",
+              "registry", "admin", s.VersionRecord, body=registry_admin.ArchiveBody,
+              errors=(*_BODY, 401, 404, 409, 503), params=(_ADMIN_MODEL, _VERSION, _ACTOR)),
 )  # fmt: skip
 _ADMIN: tuple[Operation, ...] = (
     Operation("GET", "/admin/models/{model}/plan", "The plan in force", "admin", "read", s.PlanAnswer,
@@ -126,32 +142,32 @@ _ADMIN: tuple[Operation, ...] = (
     _rollout("promote", "Promote the rollout's version now (force: true)"),
 )  # fmt: skip
 _V2: tuple[Operation, ...] = (
-    Operation("GET", "/v2", "Server metadata", "oip-v2", None, s.OipServerMetadata),
-    Operation("GET", "/v2/", "Server metadata", "oip-v2", None, s.OipServerMetadata),
-    Operation("GET", "/v2/health/live", "Server liveness", "oip-v2", None, s.OipLive),
+    Operation("GET", "/v2", "Server metadata", "oip-v2", None, p.OipServerMetadata),
+    Operation("GET", "/v2/", "Server metadata", "oip-v2", None, p.OipServerMetadata),
+    Operation("GET", "/v2/health/live", "Server liveness", "oip-v2", None, p.OipLive),
     Operation("GET", "/v2/health/ready", "Server readiness (400 before a model is served)", "oip-v2", None,
-              s.OipReady, errors=(400,)),
-    Operation("GET", "/v2/models/{name}", "Model metadata", "oip-v2", None, s.OipModelMetadata,
+              p.OipReady, errors=(400,)),
+    Operation("GET", "/v2/models/{name}", "Model metadata", "oip-v2", None, p.OipModelMetadata,
               errors=(404, 503), params=(_MODEL,)),
     Operation("GET", "/v2/models/{name}/versions/{version}", "Model version metadata", "oip-v2", None,
-              s.OipModelMetadata, errors=(404, 503), params=(_MODEL, _VERSION)),
-    Operation("GET", "/v2/models/{name}/ready", "Model readiness", "oip-v2", None, s.OipModelReady,
+              p.OipModelMetadata, errors=(404, 503), params=(_MODEL, _VERSION)),
+    Operation("GET", "/v2/models/{name}/ready", "Model readiness", "oip-v2", None, p.OipModelReady,
               errors=(400, 404), params=(_MODEL,)),
     Operation("GET", "/v2/models/{name}/versions/{version}/ready", "Model version readiness", "oip-v2", None,
-              s.OipModelReady, errors=(400, 404), params=(_MODEL, _VERSION)),
-    Operation("POST", "/v2/models/{name}/infer", "Infer, routed by the plan", "oip-v2", None, s.InferResponse,
-              body=s.InferBody, errors=_INFER, params=(_MODEL, *_INFERENCE)),
+              p.OipModelReady, errors=(400, 404), params=(_MODEL, _VERSION)),
+    Operation("POST", "/v2/models/{name}/infer", "Infer, routed by the plan", "oip-v2", None, p.InferResponse,
+              body=p.InferBody, errors=_INFER, params=(_MODEL, *_INFERENCE)),
     Operation("POST", "/v2/models/{name}/versions/{version}/infer", "Infer on a pinned version", "oip-v2", None,
-              s.InferResponse, body=s.InferBody, errors=_INFER, params=(_MODEL, _VERSION, *_INFERENCE)),
+              p.InferResponse, body=p.InferBody, errors=_INFER, params=(_MODEL, _VERSION, *_INFERENCE)),
 )  # fmt: skip
 _V1: tuple[Operation, ...] = (
-    Operation("GET", "/", "KServe v1 server liveness", "kserve-v1", None, s.V1Liveness),
-    Operation("GET", "/v1/models", "Served models", "kserve-v1", None, s.KServeModels),
+    Operation("GET", "/", "KServe v1 server liveness", "kserve-v1", None, p.V1Liveness),
+    Operation("GET", "/v1/models", "Served models", "kserve-v1", None, p.KServeModels),
     Operation("POST", "/v1/models/{name}:predict", "Predict, routed by the plan", "kserve-v1", None,
-              s.PredictionAnswer, body=s.V1PredictBody, errors=_INFER, params=(_MODEL, *_INFERENCE, _PIN)),
+              s.PredictionAnswer, body=p.V1PredictBody, errors=_INFER, params=(_MODEL, *_INFERENCE, _PIN)),
     Operation("POST", "/v1/models/{name}:explain", "Not served: always 501 (404 for an unknown model)",
               "kserve-v1", None, None, status=501, errors=(404, 503), params=(_MODEL,)),
-    Operation("GET", "/v1/models/{name}", "Model readiness", "kserve-v1", None, s.KServeReady,
+    Operation("GET", "/v1/models/{name}", "Model readiness", "kserve-v1", None, p.KServeReady,
               errors=(404, 503), params=(_MODEL,)),
 )  # fmt: skip
 _CONSOLE: tuple[Operation, ...] = (
@@ -169,4 +185,4 @@ BENTOML: tuple[Operation, ...] = (
     Operation("GET", "/metrics", "Prometheus metrics", "health", None, "text"),
     Operation("GET", "/docs.json", "This document (BentoML's path for it)", "meta", None, "openapi"),
 )  # fmt: skip
-OPERATIONS: tuple[Operation, ...] = (*_NATIVE, *_REGISTRY, *_ADMIN, *_V2, *_V1, *_CONSOLE)
+OPERATIONS: tuple[Operation, ...] = (*_NATIVE, *_REGISTRY, *_REGISTRY_ADMIN, *_ADMIN, *_V2, *_V1, *_CONSOLE)

@@ -3,9 +3,10 @@
 The admin, rollout and plan bodies are the models the routes validate with (:class:`~registry_client.domain.plan.Plan`,
 :class:`~registry_client.domain.rollout.RolloutSpec`, the admin API's mutations); the inference protocols parse
 by hand (their errors name the element at fault), so their bodies are described here, field for field as the
-parsers and renderers of :mod:`service.rest.native`, :mod:`service.rest.v2`, :mod:`service.rest.kserve_v1`
-and :mod:`service.dataplane.feedback` read and write them. The schemathesis run against a real gateway
-(``tests/e2e/test_openapi_fuzz.py``) keeps the two in step: an answer these models do not describe fails it.
+parsers and renderers of :mod:`service.rest.native` and :mod:`service.dataplane.feedback` read and write
+them (the Open Inference Protocol's and KServe v1's are in :mod:`service.rest.protocol_schemas`). The
+schemathesis run against a real gateway (``tests/e2e/test_openapi_fuzz.py``) keeps the two in step: an
+answer these models do not describe fails it.
 """
 
 from __future__ import annotations
@@ -18,23 +19,16 @@ from registry_client.domain.plan import AuditEntry, Plan
 from service.dataplane.validation import ROUTING_KEY_MAX
 
 __all__ = [
+    "KEY",
     "NUMBERS",
+    "ROW",
     "Evaluation",
     "FeedbackAnswer",
     "FeedbackBody",
-    "InferBody",
-    "InferResponse",
-    "KServeModels",
-    "KServeReady",
     "ModelDescription",
     "ModelList",
     "MutationAnswer",
     "NativeError",
-    "OipLive",
-    "OipModelMetadata",
-    "OipModelReady",
-    "OipReady",
-    "OipServerMetadata",
     "PlanAnswer",
     "PlanHistory",
     "PredictBody",
@@ -43,13 +37,11 @@ __all__ = [
     "Readiness",
     "RegistryModels",
     "RolloutAnswer",
-    "V1Liveness",
-    "V1PredictBody",
     "VersionList",
     "VersionRecord",
 ]
 
-_KEY = Field(default=None, min_length=1, max_length=ROUTING_KEY_MAX, description="the sticky routing key")
+KEY = Field(default=None, min_length=1, max_length=ROUTING_KEY_MAX, description="the sticky routing key")
 #: A JSON number the gateway accepts as a feature: finite (NaN and infinities are refused).
 NUMBERS = list[list[float]]
 #: Named inputs: records (a list of objects) or columns (an object of lists), for a named-input version.
@@ -78,17 +70,18 @@ class ProtocolError(BaseModel):
 
 
 # -- native ---------------------------------------------------------------------------------------------
-_ROW = [5.1, 3.5, 1.4, 0.2]  # an iris flower, for the examples
+#: An iris flower, for the examples.
+ROW: list[Any] = [5.1, 3.5, 1.4, 0.2]
 
 
 class PredictBody(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"inputs": [_ROW]}, {"inputs": [_ROW], "routing_key": "u1"}]}
+        json_schema_extra={"examples": [{"inputs": [ROW]}, {"inputs": [ROW], "routing_key": "u1"}]}
     )
 
     model: str | None = Field(default=None, min_length=1, description="optional when one model is served")
     inputs: NUMBERS | _NAMED = Field(description="rows of finite numbers, or named inputs (records or columns)")
-    routing_key: str | None = _KEY
+    routing_key: str | None = KEY
     version: str | None = Field(default=None, min_length=1, description="pin a served version")
 
 
@@ -217,118 +210,16 @@ class VersionRecord(BaseModel):
     n_features: int | None
     classes: list[Any] | None
     input_schema: dict[str, Any] | None
+    options: dict[str, Any] = Field(description="what loading needs besides the file (an XGBoost class …)")
+    artifact_uri: str | None = Field(description="where its archive is, in CANARYLINE_ARTIFACTS")
+    artifact_sha256: str | None
+    created_by: str
+    archived: bool
+    archived_at: str | None
+    archived_by: str | None
+    archive_reason: str | None
 
 
 class VersionList(BaseModel):
     model: str
     versions: list[VersionRecord] = Field(description="in numeric order: v2 before v10")
-
-
-# -- Open Inference Protocol (v2) ----------------------------------------------------------------------------
-class OipServerMetadata(BaseModel):
-    name: str
-    version: str
-    extensions: list[str]
-
-
-class OipLive(BaseModel):
-    live: bool
-
-
-class OipReady(BaseModel):
-    ready: bool
-
-
-class OipModelReady(BaseModel):
-    name: str
-    ready: bool
-    version: str | None = None
-
-
-class TensorMetadata(BaseModel):
-    name: str
-    datatype: str
-    shape: list[int]
-    parameters: dict[str, Any] | None = None
-
-
-class OipModelMetadata(BaseModel):
-    name: str
-    versions: list[str]
-    platform: str
-    inputs: list[TensorMetadata]
-    outputs: list[TensorMetadata]
-
-
-_DATATYPE = (
-    Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"]
-    | Literal["FP16", "FP32", "FP64", "BYTES"]
-)
-
-
-class InputTensor(BaseModel):
-    name: str = Field(min_length=1)
-    shape: list[int] = Field(description="[rows, features]")
-    datatype: _DATATYPE
-    data: list[Any] = Field(description="flat in row-major order, or nested as rows")
-    parameters: dict[str, Any] | None = None
-
-
-class RequestedOutput(BaseModel):
-    name: str
-
-
-class InferBody(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": _ROW}]}]
-        }
-    )
-
-    id: str | None = Field(default=None, min_length=1, max_length=256, description="echoed as the answer's id")
-    parameters: dict[str, Any] | None = Field(default=None, description="routing_key: the sticky key")
-    inputs: list[InputTensor] = Field(description="one tensor 'input-0', or one per column (PandasCodec)")
-    outputs: list[RequestedOutput] | None = None
-
-
-class OutputTensor(BaseModel):
-    name: str
-    datatype: str
-    shape: list[int]
-    data: list[Any]
-
-
-class InferParameters(BaseModel):
-    request_id: str
-    prediction_id: str
-    route: str
-    revision: int
-
-
-class InferResponse(BaseModel):
-    model_name: str
-    model_version: str
-    id: str
-    parameters: InferParameters
-    outputs: list[OutputTensor]
-
-
-# -- KServe v1 ------------------------------------------------------------------------------------------
-class V1Liveness(BaseModel):
-    status: Literal["alive"]
-
-
-class KServeModels(BaseModel):
-    models: list[str]
-
-
-class KServeReady(BaseModel):
-    name: str
-    ready: bool
-
-
-class V1PredictBody(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"instances": [_ROW]}]})
-
-    instances: NUMBERS | list[dict[str, Any]] = Field(description="rows of numbers, or records of named inputs")
-    routing_key: str | None = _KEY

@@ -31,8 +31,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry_client.domain.rollout import RolloutSpec
 from service.rest.api_operations import BENTOML, OPERATIONS, Operation
-from service.rest.api_schemas import InferResponse, NativeError, PredictionAnswer, ProtocolError
+from service.rest.api_schemas import NativeError, PredictionAnswer, ProtocolError
 from service.rest.http import json_response, uses_protocol_body
+from service.rest.protocol_schemas import InferResponse
 from service.rest.v2 import server_version
 
 __all__ = ["DOCUMENT_PATH", "DocsAliasMiddleware", "document", "mounted_operations", "routes"]
@@ -105,7 +106,10 @@ def _operation(op: Operation) -> dict[str, Any]:
     }
     if op.params:
         body["parameters"] = [_param(p) for p in op.params]
-    if op.body is not None:
+    if op.body == "model_file":
+        binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        body["requestBody"] = {"required": True, "content": binary, "description": "the model file, as it is"}
+    elif op.body is not None:
         ref = "RolloutStart" if op.body == "rollout_spec" else _name(op.body, "validation")
         content = {"application/json": {"schema": {"$ref": _REF.format(model=ref)}}}
         required = op.body == "rollout_spec" or (isinstance(op.body, type) and _required(op.body))

@@ -1,13 +1,13 @@
 """The registry's HTTP API under ``/registry``: what is registered, for anyone holding the read token.
 
 ``GET /registry/models`` names every model with a registered version; ``GET /registry/models/{model}/versions``
-lists a model's versions (numeric order, ``v2`` before ``v10``) and ``GET …/versions/{version}`` one
-version's record: task, framework, params, metrics, data and code version, description, SHA-256, feature
-count, classes, input schema and when it was registered
-(:meth:`~registry_client.registry.registry.ModelVersion.to_dict`).
-These are the registry's records, not what this gateway serves (``GET /models`` says that). An unknown model
-or version is a 404, and so is a name that breaks the naming rule. The registry reads block: they run in a
-worker thread, off the event loop.
+lists a model's versions (numeric order, ``v2`` before ``v10``; archived ones too with
+``?include_archived=true``) and ``GET …/versions/{version}`` one version's record: task, framework, params,
+metrics, data and code version, description, SHA-256, artifact, who registered it and when, and whether it
+is archived (:meth:`~registry_client.domain.model_version.ModelVersion.to_dict`). These are the registry's
+records, not what this gateway serves (``GET /models`` says that). An unknown model or version is a 404, and
+so is a name that breaks the naming rule. The registry reads block: they run in a worker thread, off the
+event loop. Registration and archiving are :mod:`service.rest.registry_admin`'s.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from registry_client.domain.versions import VERSION_PATTERN
-from registry_client.errors import ModelNotFoundError
+from registry_client.errors import InputError, ModelNotFoundError
 from registry_client.registry.registry import Registry
 from service.rest.http import json_response
 
-__all__ = ["routes"]
+__all__ = ["check_names", "routes"]
 
 _BASE = "/registry/models"
 _NAME = re.compile(VERSION_PATTERN)
@@ -40,7 +40,7 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-def _check_names(params: dict[str, str]) -> None:
+def check_names(params: dict[str, str]) -> None:
     """A name that breaks the naming rule names nothing registered: a 404 saying so. BentoML, which the registry
     asks, would refuse it with a ValueError (a 500) or fold it to lower case (another model's versions)."""
     for what in ("model", "version"):
@@ -55,7 +55,11 @@ def _models(registry: Registry, _params: dict[str, str]) -> dict[str, Any]:
 
 def _versions(registry: Registry, params: dict[str, str]) -> dict[str, Any]:
     model = params["model"]
-    return {"model": model, "versions": [info.to_dict() for info in registry.versions(model)]}
+    archived = params.get("include_archived", "false")
+    if archived not in ("true", "false"):
+        raise InputError("query parameter include_archived must be true or false")
+    found = registry.versions(model, include_archived=archived == "true")
+    return {"model": model, "versions": [info.to_dict() for info in found]}
 
 
 def _version(registry: Registry, params: dict[str, str]) -> dict[str, Any]:
@@ -67,7 +71,9 @@ def _read(action: Callable[[Registry, dict[str, str]], dict[str, Any]]) -> Calla
         request.app.state.gates.read.check(request.headers)
         registry: Registry = request.app.state.registry
         params = dict(request.path_params)
-        _check_names(params)
+        check_names(params)
+        if "include_archived" in request.query_params:
+            params["include_archived"] = request.query_params["include_archived"]
         return json_response(await anyio.to_thread.run_sync(action, registry, params))
 
     return endpoint
