@@ -51,6 +51,7 @@ __all__ = [
     "error_headers",
     "error_response",
     "json_response",
+    "pinned_version",
     "read_body",
     "route_error",
     "serve_inference",
@@ -99,6 +100,15 @@ def accept_request_id(request: Request) -> str:
     request_id = request_id_from_header(request.headers.get("x-request-id"))
     request.state.request_id = request_id
     return request_id
+
+
+def pinned_version(request: Request) -> str | None:
+    """The version ``X-Model-Version`` pins, None when the header is absent; an empty one is a 400 (it used to
+    pass as no pin at all, so the caller's pin was silently dropped)."""
+    pin = request.headers.get("x-model-version")
+    if pin is not None and not pin:
+        raise BadRequestError("header X-Model-Version must name a version, not be empty", code="invalid_header")
+    return pin
 
 
 def trace_id_of(request: Request) -> str | None:

@@ -18,7 +18,15 @@ from registry_client.errors import InputError, NotImplementedByGatewayError
 from service.dataplane.gateway import Gateway, Prediction
 from service.dataplane.named_inputs import parse_named
 from service.dataplane.validation import PredictRequest, load_json, parse_rows, routing_key
-from service.rest.http import EVERY_METHOD, Inference, json_response, serve_inference, stamp_headers, unmatched
+from service.rest.http import (
+    EVERY_METHOD,
+    Inference,
+    json_response,
+    pinned_version,
+    serve_inference,
+    stamp_headers,
+    unmatched,
+)
 
 __all__ = ["routes"]
 
@@ -51,7 +59,7 @@ def _decode(request: Request, body: bytes) -> Inference:
         request.headers.get("x-routing-key"), "header X-Routing-Key"
     )
     call = PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key, named=named)
-    return Inference(call, pin=request.headers.get("x-model-version"))
+    return Inference(call, pin=pinned_version(request))
 
 
 def _render(result: Prediction, _inference: Inference) -> Response:

@@ -1,6 +1,6 @@
 """schemathesis against a real gateway process: every operation of its own /openapi.json, generated cases
-(valid and invalid), each answer checked against the document (status, content type, headers, body schema)
-and never a 5xx.
+(valid and invalid), each answer checked against the document (status, content type, headers, body schema),
+never a 5xx, every request the document calls invalid refused, every token it names enforced.
 
 Cases per operation: ``CANARYLINE_FUZZ_EXAMPLES`` (default 100, so the suite stays inside its budget);
 ``make fuzz`` runs 1,000. An operation with few distinct inputs (``GET /v2``) ends when hypothesis has
@@ -21,6 +21,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -45,6 +46,7 @@ CHECKS = [
     response_schema_conformance,
     ignored_auth,  # an operation with security refuses a request without its token, or with a wrong one
     unsupported_method,  # a method the path does not take is a 405 with Allow
+    negative_data_rejection,  # a request the document says is invalid is refused (4xx), never served
 ]
 TOKENS = {"adminToken": ADMIN_TOKEN, "readToken": READ_TOKEN, "feedbackToken": FEEDBACK_TOKEN}
 

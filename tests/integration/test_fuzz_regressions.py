@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from registry_client.errors import ModelNotFoundError
 from tests.support.gateways import gateway
+from tests.support.tokens import ADMIN_TOKEN, bearer
+
+ROW = [5.1, 3.5, 1.4, 0.2]
 
 
 @pytest.fixture
@@ -41,3 +45,40 @@ def test_an_unknown_protocol_path_is_still_a_404(served) -> None:
     response = built.client.request("TRACE", "/v2/no/such/path")
     assert response.status_code == 404
     assert "allow" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/predict", "/v1/models/{m}:predict"])
+def test_an_empty_version_pin_is_refused_not_dropped(served, path: str) -> None:
+    """``X-Model-Version:`` with no value is a 400 naming the header; it was served as if nothing was pinned."""
+    built, model = served
+    body = {"inputs": [ROW]} if path == "/predict" else {"instances": [ROW]}
+    response = built.client.post(path.format(m=model), json=body, headers={"X-Model-Version": ""})
+    assert response.status_code == 400, response.text
+    assert "X-Model-Version" in response.text
+    assert built.runtime.store.count_predictions() == 0
+
+
+@pytest.fixture
+def two_versions(tmp_path: Path, iris_models, model_name: str):
+    with gateway(
+        f"sqlite:///{tmp_path / 'store.db'}", tmp_path, {model_name: [iris_models["logreg"], iris_models["tree"]]}
+    ) as built:
+        yield built, model_name
+
+
+def test_a_version_prefix_names_no_version(two_versions) -> None:
+    """Shadowing version "v" of a model with v1 and v2 is a 404: BentoML's look-up took it as a prefix of
+    both and raised (a 500), and would have taken "v" as v1 had v1 been the only version."""
+    built, model = two_versions
+    response = built.client.post(
+        f"/admin/models/{model}/shadow", json={"version": "v", "reason": "r"}, headers=bearer(ADMIN_TOKEN)
+    )
+    assert response.status_code == 404, response.text
+    assert built.runtime.registry.versions(model)[0].version == "v1"
+
+
+def test_a_prefix_of_the_only_version_is_not_that_version(sqlite_registry, iris_models, model_name: str) -> None:
+    """With v10 alone registered, "v1" is no version (BentoML's own look-up answers v10 for it)."""
+    sqlite_registry.register(model_name, iris_models["logreg"], version="v10")
+    with pytest.raises(ModelNotFoundError):
+        sqlite_registry.get(model_name, "v1")
