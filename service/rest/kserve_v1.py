@@ -10,6 +10,7 @@ KServe's server liveness; ``:explain`` is a 501.
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -42,8 +43,13 @@ async def _list_models(request: Request) -> Response:
 
 
 async def _model_ready(request: Request) -> Response:
+    """``GET /v1/models/{name}``; a ``name:predict`` or ``name:explain`` here is the verb's path with the wrong
+    method, so a 405 with ``Allow: POST`` (not a 404 for a model named ``name:predict``)."""
+    name = request.path_params["name"]
+    if name.endswith((":predict", ":explain")):
+        raise HTTPException(405, headers={"Allow": "POST"})
     gateway: Gateway = request.app.state.gateway
-    active = gateway.resolve(request.path_params["name"])
+    active = gateway.resolve(name)
     return json_response({"name": active.plan.model, "ready": True})
 
 

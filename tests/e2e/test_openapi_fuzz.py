@@ -18,6 +18,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
@@ -77,12 +78,18 @@ def session() -> Iterator[requests.Session]:
         yield opened
 
 
+def negative_at(case: schemathesis.Case, location: ParameterLocation) -> bool:
+    """Whether schemathesis made this case's ``location`` invalid on purpose (a negative case)."""
+    return case.meta is not None and case.meta.is_negative_at(location)
+
+
 def aim(case: schemathesis.Case) -> None:
     """Send half the cases to the served model (and one of its versions): a generated name is almost never one,
-    and only a served model's answers show their bodies (a model's description, metadata, a prediction)."""
+    and only a served model's answers show their bodies (a model's description, metadata, a prediction). A
+    path made invalid on purpose is left as it is."""
     params = case.path_parameters or {}
     chooser = zlib.crc32(repr((case.operation.label, params, case.body, case.query)).encode())
-    if chooser % 2:
+    if chooser % 2 and not negative_at(case, ParameterLocation.PATH):
         for name in ("name", "model"):
             if name in params:
                 params[name] = "fuzz"
@@ -91,9 +98,12 @@ def aim(case: schemathesis.Case) -> None:
 
 
 def token_for(case: schemathesis.Case) -> dict[str, str]:
-    """The Authorization header an operation's security asks for (the first scheme it names), else none."""
+    """The Authorization header an operation's security asks for (the first scheme it names), else none; a
+    negative case's own invalid Authorization is kept."""
     security = case.operation.definition.raw.get("security") or []
-    return {"Authorization": f"Bearer {TOKENS[next(iter(security[0]))]}"} if security else {}
+    if not security or (negative_at(case, ParameterLocation.HEADER) and "Authorization" in (case.headers or {})):
+        return {}
+    return {"Authorization": f"Bearer {TOKENS[next(iter(security[0]))]}"}
 
 
 # The document of a gateway with the admin API on, built here so pytest can collect one test per operation

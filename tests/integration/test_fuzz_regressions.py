@@ -82,3 +82,14 @@ def test_a_prefix_of_the_only_version_is_not_that_version(sqlite_registry, iris_
     sqlite_registry.register(model_name, iris_models["logreg"], version="v10")
     with pytest.raises(ModelNotFoundError):
         sqlite_registry.get(model_name, "v1")
+
+
+@pytest.mark.parametrize("verb", ["predict", "explain"])
+def test_a_get_on_a_kserve_verb_is_a_405_not_an_unknown_model(served, verb: str) -> None:
+    """GET /v1/models/m:predict is the verb's path with the wrong method: 405 with Allow: POST (it was a 404 for a
+    model named "m:predict")."""
+    built, model = served
+    response = built.client.get(f"/v1/models/{model}:{verb}")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {"error": f"method GET is not allowed on /v1/models/{model}:{verb}"}

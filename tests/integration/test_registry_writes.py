@@ -27,6 +27,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, iris, iris_models) -> dict[s
         "xgboost": (folder / "model.json").read_bytes(),
         "pickle": (folder / "model.pkl").read_bytes(),
         "text": b"not a model\n",
+        # A PNG: XGBoost's error quotes bytes that are not UTF-8, and decoding its message raised (a 500).
+        "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU",
     }
 
 
@@ -95,6 +97,9 @@ def test_a_new_models_first_version_is_served_at_once(served, files, model_name:
         ("xgboost", {"params": "[1, 2]"}, 422, "invalid_input"),
         ("xgboost", {"trust_pickle": "yes"}, 422, "invalid_input"),
         ("text", {"data_version": "x"}, 422, "invalid_model_file"),
+        ("png", {}, 422, "invalid_model_file"),  # schemathesis found this one a 500
+        ("png", {"framework": "lightgbm"}, 422, "invalid_model_file"),
+        ("png", {"framework": "onnx"}, 422, "invalid_model_file"),
     ],
 )
 def test_refusals_write_nothing(served, files, model_name: str, file: str, query, status: int, code: str) -> None:
