@@ -25,7 +25,7 @@ from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
 from service.rest.http import json_response, read_body
 
-__all__ = ["BODIES", "actor_of", "routes"]
+__all__ = ["BODIES", "CanaryBody", "MutationBody", "PromoteBody", "RollbackBody", "ShadowBody", "actor_of", "routes"]
 
 _MAX_ADMIN_BODY = 64 * 1024
 

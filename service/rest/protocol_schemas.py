@@ -14,7 +14,9 @@ from service.rest.api_schemas import KEY, NUMBERS, ROW
 
 __all__ = [
     "InferBody",
+    "InferParameters",
     "InferResponse",
+    "InputTensor",
     "KServeModels",
     "KServeReady",
     "OipLive",
@@ -22,6 +24,9 @@ __all__ = [
     "OipModelReady",
     "OipReady",
     "OipServerMetadata",
+    "OutputTensor",
+    "RequestedOutput",
+    "TensorMetadata",
     "V1Liveness",
     "V1PredictBody",
 ]

@@ -15,6 +15,7 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 
 @pytest.fixture
 def served(tmp_path: Path, iris_models, model_name: str):
+    """A gateway serving ``model_name`` v1 (logistic regression)."""
     with gateway(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, {model_name: [iris_models["logreg"]]}) as built:
         yield built, model_name
 
@@ -60,6 +61,7 @@ def test_an_empty_version_pin_is_refused_not_dropped(served, path: str) -> None:
 
 @pytest.fixture
 def two_versions(tmp_path: Path, iris_models, model_name: str):
+    """A gateway whose model has v1 (stable) and v2, both registered."""
     with gateway(
         f"sqlite:///{tmp_path / 'store.db'}", tmp_path, {model_name: [iris_models["logreg"], iris_models["tree"]]}
     ) as built:
