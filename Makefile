@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick serve clean
+.PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick serve clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test-fast: $(STAMP) test-tools
 test-tools:
 	@.ci/ensure-packages redis-server=redis-server initdb=postgresql promtool=prometheus prometheus=prometheus \
 		chromium=chromium
+
+## schemathesis against a real gateway with 1,000 generated cases per operation of its OpenAPI document
+## (the suite runs 100); FUZZ_EXAMPLES=N for another count.
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	@CANARYLINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_openapi_fuzz.py --timeout 1800 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check service registry_client tests load_tests examples

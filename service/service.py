@@ -16,6 +16,7 @@ from service.observability.logs import render_stdlib_logs_as_json
 from service.observability.tracing import EXCLUDED_FROM_MIDDLEWARE
 from service.rest.app import build_app
 from service.rest.fallback import FallbackErrorsMiddleware
+from service.rest.openapi import DocsAliasMiddleware
 from service.rest.overload import ConcurrencyLimitMiddleware
 from service.rest.readiness import ReadinessMiddleware
 from service.rest.timeout import use_request_timeout
@@ -60,3 +61,4 @@ class Canaryline:
 Canaryline.add_asgi_middleware(ConcurrencyLimitMiddleware)  # type: ignore[attr-defined]  # a bentoml Service
 Canaryline.add_asgi_middleware(FallbackErrorsMiddleware)  # type: ignore[attr-defined]
 Canaryline.add_asgi_middleware(ReadinessMiddleware)  # type: ignore[attr-defined]
+Canaryline.add_asgi_middleware(DocsAliasMiddleware)  # type: ignore[attr-defined]

@@ -58,8 +58,12 @@ def bento_model(name: str, version: str) -> Any:
     if not is_version_name(version):
         return None  # BentoML would resolve 'latest', lowercase 'V1' or refuse '../v1' with a ValueError
     try:
+        # BentoML's get resolves a prefix: 'v' is v1 when only v1 starts so, and a BentoMLException (a 500 on
+        # the admin API) when v1 and v2 both do. Only a version listed under exactly this name is looked up.
+        if version not in bento_versions(name):
+            return None
         found = bentoml.models.get(f"{name}:{version}")
-    except (NotFound, ValueError):
+    except (NotFound, ValueError):  # ValueError: a name BentoML's tags refuse
         return None
     return found if str(found.tag.version) == version else None
 

@@ -51,7 +51,7 @@ def _xgboost(path: Path, model_class: str | None) -> Any:
     model = getattr(xgb, model_class or "Booster")()
     try:
         model.load_model(bytearray(path.read_bytes()))  # JSON or UBJSON, told apart by XGBoost from the bytes
-    except xgb.core.XGBoostError as exc:
+    except Exception as exc:  # XGBoostError, and the UnicodeDecodeError of a message quoting the file's bytes
         raise _refused(path, "xgboost", exc) from exc
     return model
 
@@ -61,7 +61,7 @@ def _lightgbm(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
         return lgb.Booster(model_str=text)
-    except (UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
+    except Exception as exc:  # not UTF-8, LightGBMError, and whatever else its parser meets in a stranger's file
         raise _refused(path, "lightgbm", exc) from exc
 
 

@@ -25,12 +25,12 @@ from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
 from service.rest.http import json_response, read_body
 
-__all__ = ["actor_of", "routes"]
+__all__ = ["BODIES", "CanaryBody", "MutationBody", "PromoteBody", "RollbackBody", "ShadowBody", "actor_of", "routes"]
 
 _MAX_ADMIN_BODY = 64 * 1024
 
 
-class _Mutation(BaseModel):
+class MutationBody(BaseModel):
     # Strict: JSON ``true`` is not a weight of 1 %, ``"10"`` not 10, ``"yes"`` not true, ``"1"`` not revision 1.
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -38,26 +38,34 @@ class _Mutation(BaseModel):
     expected_revision: int | None = Field(default=None, ge=1)
 
 
-class _Promote(_Mutation):
+class PromoteBody(MutationBody):
     version: str = Field(min_length=1)
 
 
-class _Canary(_Mutation):
+class CanaryBody(MutationBody):
     version: str = Field(min_length=1)
     weight: float
     sticky: bool = True
 
 
-class _Shadow(_Mutation):
+class ShadowBody(MutationBody):
     version: str = Field(min_length=1)
     sample: float = 100.0
 
 
-class _Rollback(_Mutation):
+class RollbackBody(MutationBody):
     to: str | None = None
 
 
 Action = Callable[[ControlPlane, str, Any, str], AuditEntry]
+#: Each mutation's body model, for the OpenAPI document.
+BODIES: dict[str, type[MutationBody]] = {
+    "mutation": MutationBody,
+    "promote": PromoteBody,
+    "canary": CanaryBody,
+    "shadow": ShadowBody,
+    "rollback": RollbackBody,
+}
 
 
 def routes() -> list[BaseRoute]:
@@ -66,12 +74,12 @@ def routes() -> list[BaseRoute]:
     return [
         Route(f"{base}/plan", _read(_plan), methods=["GET"]),
         Route(f"{base}/history", _read(_history), methods=["GET"]),
-        Route(f"{base}/promote", _mutate(_Promote, _promote), methods=["POST"]),
-        Route(f"{base}/canary", _mutate(_Canary, _canary), methods=["POST"]),
-        Route(f"{base}/canary/clear", _mutate(_Mutation, _clear_canary), methods=["POST"]),
-        Route(f"{base}/shadow", _mutate(_Shadow, _shadow), methods=["POST"]),
-        Route(f"{base}/shadow/clear", _mutate(_Mutation, _clear_shadow), methods=["POST"]),
-        Route(f"{base}/rollback", _mutate(_Rollback, _rollback), methods=["POST"]),
+        Route(f"{base}/promote", _mutate(PromoteBody, _promote), methods=["POST"]),
+        Route(f"{base}/canary", _mutate(CanaryBody, _canary), methods=["POST"]),
+        Route(f"{base}/canary/clear", _mutate(MutationBody, _clear_canary), methods=["POST"]),
+        Route(f"{base}/shadow", _mutate(ShadowBody, _shadow), methods=["POST"]),
+        Route(f"{base}/shadow/clear", _mutate(MutationBody, _clear_shadow), methods=["POST"]),
+        Route(f"{base}/rollback", _mutate(RollbackBody, _rollback), methods=["POST"]),
     ]
 
 
@@ -84,13 +92,13 @@ def _history(control: ControlPlane, model: str) -> dict[str, Any]:
     return {"history": [entry.model_dump(mode="json") for entry in control.history(model)]}
 
 
-def _promote(control: ControlPlane, model: str, body: _Promote, actor: str) -> AuditEntry:
+def _promote(control: ControlPlane, model: str, body: PromoteBody, actor: str) -> AuditEntry:
     return control.promote(
         model, body.version, actor=actor, reason=body.reason, expected_revision=body.expected_revision
     )
 
 
-def _canary(control: ControlPlane, model: str, body: _Canary, actor: str) -> AuditEntry:
+def _canary(control: ControlPlane, model: str, body: CanaryBody, actor: str) -> AuditEntry:
     return control.set_canary(
         model,
         body.version,
@@ -102,11 +110,11 @@ def _canary(control: ControlPlane, model: str, body: _Canary, actor: str) -> Aud
     )
 
 
-def _clear_canary(control: ControlPlane, model: str, body: _Mutation, actor: str) -> AuditEntry:
+def _clear_canary(control: ControlPlane, model: str, body: MutationBody, actor: str) -> AuditEntry:
     return control.clear_canary(model, actor=actor, reason=body.reason, expected_revision=body.expected_revision)
 
 
-def _shadow(control: ControlPlane, model: str, body: _Shadow, actor: str) -> AuditEntry:
+def _shadow(control: ControlPlane, model: str, body: ShadowBody, actor: str) -> AuditEntry:
     return control.set_shadow(
         model,
         body.version,
@@ -117,11 +125,11 @@ def _shadow(control: ControlPlane, model: str, body: _Shadow, actor: str) -> Aud
     )
 
 
-def _clear_shadow(control: ControlPlane, model: str, body: _Mutation, actor: str) -> AuditEntry:
+def _clear_shadow(control: ControlPlane, model: str, body: MutationBody, actor: str) -> AuditEntry:
     return control.clear_shadow(model, actor=actor, reason=body.reason, expected_revision=body.expected_revision)
 
 
-def _rollback(control: ControlPlane, model: str, body: _Rollback, actor: str) -> AuditEntry:
+def _rollback(control: ControlPlane, model: str, body: RollbackBody, actor: str) -> AuditEntry:
     return control.rollback(
         model, to=body.to, actor=actor, reason=body.reason, expected_revision=body.expected_revision
     )
@@ -137,7 +145,7 @@ def _read(action: Callable[[ControlPlane, str], dict[str, Any]]) -> Callable[[Re
     return endpoint
 
 
-def _mutate(body_type: type[_Mutation], action: Action) -> Callable[[Request], Awaitable[Response]]:
+def _mutate(body_type: type[MutationBody], action: Action) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         request_id = request.state.request_id = new_id()
         request.app.state.gates.admin.check(request.headers)
@@ -172,7 +180,7 @@ def actor_of(request: Request) -> str:
     return actor
 
 
-def _parse(body_type: type[_Mutation], raw: bytes) -> _Mutation:
+def _parse(body_type: type[MutationBody], raw: bytes) -> MutationBody:
     payload = load_json(raw or b"{}")
     try:
         return body_type.model_validate(payload)

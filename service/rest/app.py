@@ -2,11 +2,14 @@
 worker, no extra hop).
 
 The only module that imports the route modules: canaryline's own endpoints (:mod:`service.rest.native`),
-ground truth (:mod:`service.rest.feedback`), the admin API (:mod:`service.rest.admin`, when it is on), the
-Open Inference Protocol (:mod:`service.rest.v2`), KServe v1 (:mod:`service.rest.kserve_v1`), the evaluation
-report (:mod:`service.rest.evaluation`) and the console at ``/ui`` (:mod:`service.rest.console`). Errors
-become responses through the exception handlers of :mod:`service.rest.errors`. A new protocol is a module
-with a ``routes()`` function, added to :func:`build_app`.
+ground truth (:mod:`service.rest.feedback`), the registry's records (:mod:`service.rest.registry`), the
+admin API (:mod:`service.rest.admin`, :mod:`service.rest.rollouts`, :mod:`service.rest.registry_admin`,
+when it is on), the Open Inference Protocol (:mod:`service.rest.v2`),
+KServe v1 (:mod:`service.rest.kserve_v1`), the evaluation report (:mod:`service.rest.evaluation`), the
+gateway's OpenAPI document (:mod:`service.rest.openapi`) and the console at ``/ui``
+(:mod:`service.rest.console`). Errors become responses through the exception handlers of
+:mod:`service.rest.errors`. A new protocol is a module with a ``routes()`` function, added to
+:func:`build_app`, and an operation per route in :mod:`service.rest.api_operations` (a test fails without).
 """
 
 from __future__ import annotations
@@ -19,7 +22,19 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from service.rest import admin, console, evaluation, feedback, kserve_v1, native, rollouts, v2
+from service.rest import (
+    admin,
+    console,
+    evaluation,
+    feedback,
+    kserve_v1,
+    native,
+    openapi,
+    registry,
+    registry_admin,
+    rollouts,
+    v2,
+)
 from service.rest.auth import Gates
 from service.rest.errors import EXCEPTION_HANDLERS
 
@@ -57,16 +72,18 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
         app.state.rollouts = current.rollout_commands
         app.state.gates = Gates.from_settings(current.settings)
         if current.control is not None:
-            app.router.routes.extend([*admin.routes(), *rollouts.routes()])
+            app.router.routes.extend([*admin.routes(), *rollouts.routes(), *registry_admin.routes()])
         yield
 
     # The inference protocols first: the router tries routes in order, so the console's add nothing before them.
     routes: list[BaseRoute] = [
         *native.routes(),
         *feedback.routes(),
+        *registry.routes(),
         *v2.routes(),
         *kserve_v1.routes(),
         *evaluation.routes(),
+        *openapi.routes(),
         *console.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -50,6 +51,7 @@ __all__ = [
     "error_headers",
     "error_response",
     "json_response",
+    "pinned_version",
     "read_body",
     "route_error",
     "serve_inference",
@@ -98,6 +100,15 @@ def accept_request_id(request: Request) -> str:
     request_id = request_id_from_header(request.headers.get("x-request-id"))
     request.state.request_id = request_id
     return request_id
+
+
+def pinned_version(request: Request) -> str | None:
+    """The version ``X-Model-Version`` pins, None when the header is absent; an empty one is a 400 (it used to
+    pass as no pin at all, so the caller's pin was silently dropped)."""
+    pin = request.headers.get("x-model-version")
+    if pin is not None and not pin:
+        raise BadRequestError("header X-Model-Version must name a version, not be empty", code="invalid_header")
+    return pin
 
 
 def trace_id_of(request: Request) -> str | None:
@@ -181,10 +192,16 @@ def route_error(method: str, path: str, status: int) -> CanarylineError:
 
 
 async def unmatched(request: Request) -> Response:
-    """A protocol prefix's catch-all route: 405 when another route has this path for other methods, else 404;
-    raised, so the error handlers answer in the protocol's body."""
-    partial = any(route.matches(request.scope)[0] is Match.PARTIAL for route in request.app.router.routes)
-    raise route_error(request.method, request.url.path, 405 if partial else 404)
+    """A protocol prefix's catch-all route: 405 with ``Allow`` (the methods the path's other routes take, as
+    RFC 9110 requires) when another route has this path for other methods, else 404; raised, so the error
+    handlers answer in the protocol's body."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            allowed |= getattr(route, "methods", None) or set()
+    if not allowed:
+        raise route_error(request.method, request.url.path, 404)
+    raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
 
 
 # -- inference on every protocol --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ KServe's server liveness; ``:explain`` is a 501.
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -18,7 +19,15 @@ from registry_client.errors import InputError, NotImplementedByGatewayError
 from service.dataplane.gateway import Gateway, Prediction
 from service.dataplane.named_inputs import parse_named
 from service.dataplane.validation import PredictRequest, load_json, parse_rows, routing_key
-from service.rest.http import EVERY_METHOD, Inference, json_response, serve_inference, stamp_headers, unmatched
+from service.rest.http import (
+    EVERY_METHOD,
+    Inference,
+    json_response,
+    pinned_version,
+    serve_inference,
+    stamp_headers,
+    unmatched,
+)
 
 __all__ = ["routes"]
 
@@ -34,8 +43,13 @@ async def _list_models(request: Request) -> Response:
 
 
 async def _model_ready(request: Request) -> Response:
+    """``GET /v1/models/{name}``; a ``name:predict`` or ``name:explain`` here is the verb's path with the wrong
+    method, so a 405 with ``Allow: POST`` (not a 404 for a model named ``name:predict``)."""
+    name = request.path_params["name"]
+    if name.endswith((":predict", ":explain")):
+        raise HTTPException(405, headers={"Allow": "POST"})
     gateway: Gateway = request.app.state.gateway
-    active = gateway.resolve(request.path_params["name"])
+    active = gateway.resolve(name)
     return json_response({"name": active.plan.model, "ready": True})
 
 
@@ -51,7 +65,7 @@ def _decode(request: Request, body: bytes) -> Inference:
         request.headers.get("x-routing-key"), "header X-Routing-Key"
     )
     call = PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key, named=named)
-    return Inference(call, pin=request.headers.get("x-model-version"))
+    return Inference(call, pin=pinned_version(request))
 
 
 def _render(result: Prediction, _inference: Inference) -> Response:

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from service.dataplane.gateway import Gateway, Prediction
 from service.dataplane.validation import PredictRequest, parse_predict, require_str, routing_key
 from service.observability.tracing import RequestTracer
-from service.rest.http import Inference, json_response, serve_inference, stamp_headers
+from service.rest.http import Inference, json_response, pinned_version, serve_inference, stamp_headers
 from service.rest.parquet_body import decode_parquet, is_parquet
 
 __all__ = ["routes"]
@@ -47,7 +47,7 @@ def _decode(request: Request, body: bytes) -> Inference:
         call = parse_predict(body, max_batch=gateway.settings.max_batch)
     if call.routing_key is None:  # the body's key wins, as on every protocol
         call.routing_key = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")
-    return Inference(call, pin=request.headers.get("x-model-version"))
+    return Inference(call, pin=pinned_version(request))
 
 
 def _render(result: Prediction, _inference: Inference) -> Response:

@@ -38,12 +38,14 @@ from service.dataplane.validation import load_json
 from service.rest.admin import actor_of
 from service.rest.http import json_response, read_body
 
-__all__ = ["routes"]
+__all__ = ["RolloutCommand", "routes"]
 
 _MAX_BODY = 64 * 1024
 
 
-class _Command(BaseModel):
+class RolloutCommand(BaseModel):
+    """The body of a rollout command (pause, resume, abort, promote)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str = Field(min_length=1, max_length=500)
@@ -134,9 +136,9 @@ def _command(name: str) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _parse(raw: bytes) -> _Command:
+def _parse(raw: bytes) -> RolloutCommand:
     payload: Any = load_json(raw or b"{}")
     try:
-        return _Command.model_validate(payload)
+        return RolloutCommand.model_validate(payload)
     except ValidationError as exc:
         raise InputError(f"field {first_error(exc)}") from exc

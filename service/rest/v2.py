@@ -36,11 +36,11 @@ from service.rest.tensors import (
     parse_infer,
 )
 
-__all__ = ["routes"]
+__all__ = ["routes", "server_version"]
 
 
 @cache
-def _server_version() -> str:
+def server_version() -> str:
     try:
         return version("canaryline")
     except PackageNotFoundError:  # pragma: no cover - only when run from a tree that is not installed
@@ -48,7 +48,7 @@ def _server_version() -> str:
 
 
 async def _server_metadata(request: Request) -> Response:
-    return json_response({"name": "canaryline", "version": _server_version(), "extensions": []})
+    return json_response({"name": "canaryline", "version": server_version(), "extensions": []})
 
 
 async def _live(request: Request) -> Response:
