@@ -39,6 +39,8 @@ __all__ = [
     "Readiness",
     "RegistryModels",
     "RolloutAnswer",
+    "RolloutSequence",
+    "Timeline",
     "VersionDescription",
     "VersionList",
     "VersionRecord",
@@ -171,6 +173,19 @@ class Evaluation(BaseModel):
     warnings: list[str]
 
 
+class Timeline(BaseModel):
+    """The console's charts over time: traffic share per version, quality per version, shadow agreement."""
+
+    model: str
+    task: str
+    bucket_s: int
+    starts: list[float]
+    traffic: dict[str, Any]
+    quality: dict[str, Any]
+    shadow: dict[str, Any]
+    revisions: list[dict[str, Any]]
+
+
 # -- admin and rollouts -----------------------------------------------------------------------------------
 class PlanAnswer(BaseModel):
     plan: Plan
@@ -189,6 +204,10 @@ class MutationAnswer(BaseModel):
 
 class RolloutAnswer(BaseModel):
     rollout: dict[str, Any] = Field(description="the rollout's state: spec, phase, step and every decision")
+
+
+class RolloutSequence(BaseModel):
+    sequence: dict[str, Any] | None = Field(description="the quality gate's interval at each tick of the step")
 
 
 # -- registry ---------------------------------------------------------------------------------------------

@@ -65,12 +65,17 @@ def _bound(request: Request, name: str) -> float | None:
         raise InputError(f"query parameter {name} {exc.message}") from exc
 
 
+#: The widest bucket a timeline takes: a year.
+_MAX_BUCKET_S = 366 * 24 * 3600
+
+
 def _bucket(request: Request) -> int | None:
     value = request.query_params.get("bucket")
     if value is None:
         return None
-    if not value.isdigit():
-        raise InputError(f"query parameter bucket {value!r} must be a whole number of seconds")
+    # ASCII digits only ('²'.isdigit() is true, and int() refuses it), and at least one second
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MAX_BUCKET_S:
+        raise InputError(f"query parameter bucket {value!r} must be a whole number of seconds, 1 to {_MAX_BUCKET_S}")
     return int(value)
 
 

@@ -95,3 +95,12 @@ def test_a_get_on_a_kserve_verb_is_a_405_not_an_unknown_model(served, verb: str)
     assert response.status_code == 405, response.text
     assert response.headers["allow"] == "POST"
     assert response.json() == {"error": f"method GET is not allowed on /v1/models/{model}:{verb}"}
+
+
+@pytest.mark.parametrize("bucket", ["0", "²", "99999999999"])
+def test_a_timeline_bucket_outside_its_rule_is_a_422(served, bucket: str) -> None:
+    """A bucket of 0 s, a non-ASCII digit or more than a year is a 422 naming the parameter, not a 500."""
+    built, model = served
+    response = built.client.get(f"/models/{model}/timeline", params={"bucket": bucket}, headers=bearer(ADMIN_TOKEN))
+    assert response.status_code == 422, response.text
+    assert "bucket" in response.json()["error"]["message"]
