@@ -91,8 +91,10 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A client on the test Redis, flushed after each test."""
+    """A client on the test Redis, flushed before and after each test: a test that used ``redis_url`` alone may
+    have left keys, and a reader of every stream (the sink) would take them for its own."""
     client = redis.Redis.from_url(redis_url)
+    client.flushdb()
     yield client
     client.flushdb()
     client.close()
