@@ -272,6 +272,16 @@ class GatewaySettings(CanarylineSettings):
     request_counts_flush_s: float = Field(default=1.0, gt=0)
     #: Identifies the process in prediction records; the default is recomputed in every worker.
     instance: str = Field(default_factory=_default_instance)
+    #: The PostgreSQL database ``canaryline sink`` drains this gateway's Redis store into (its
+    #: ``CANARYLINE_SINK_DSN``). Feedback for a request the Redis store no longer indexes (older than
+    #: ``CANARYLINE_REDIS_INDEX_TTL_S``) is looked up there and its outcome stored there, so labels of any age
+    #: are joined. Unset: such feedback is a 404.
+    history_dsn: PostgresUrl | None = None
+
+    @field_validator("history_dsn", mode="before")
+    @classmethod
+    def _no_history(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _token_rules(self) -> GatewaySettings:

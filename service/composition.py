@@ -13,7 +13,7 @@ from registry_client.registry.registry import Registry
 from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.webhook import Webhook
 from registry_client.settings import GatewaySettings, redact_url
-from registry_client.store import Store
+from registry_client.store import Store, open_store
 from service.dataplane.feedback import Feedback
 from service.dataplane.gateway import Gateway
 from service.dataplane.model_pool import ModelPool
@@ -52,6 +52,8 @@ class Runtime:
     rollouts: RolloutRunner | None = None
     #: Where the controller's and the admin API's rollout decisions are POSTed; None without a webhook.
     webhook: Webhook | None = None
+    #: The sink's PostgreSQL, where feedback for requests older than the store's index goes; None when unset.
+    history: Store | None = None
 
     def close(self) -> None:
         if self.rollouts is not None:
@@ -63,6 +65,8 @@ class Runtime:
         self.log.close()  # flushes every queued record before returning
         self.tally.close()
         self.store.close()
+        if self.history is not None:
+            self.history.close()
         log.info("gateway_stopped", instance=self.settings.instance, records_written=self.log.written)
 
 
@@ -106,7 +110,10 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
             "token_missing",
             detail=f"CANARYLINE_{field.upper()} is not set (CANARYLINE_DEV=1): {_OPEN_WITHOUT[field]} need no token",
         )
-    feedback = Feedback(store, registry, metrics=metrics)
+    history = None
+    if settings.history_dsn is not None:
+        history = open_store(str(settings.history_dsn), timeout_s=settings.store_timeout_s)
+    feedback = Feedback(store, registry, metrics=metrics, history=history)
     webhook = Webhook(settings.rollout_webhook) if settings.rollout_webhook else None
     rollouts = None
     if settings.rollout_controller:
@@ -136,6 +143,7 @@ def build_runtime(settings: GatewaySettings) -> Runtime:
         commands,
         rollouts,
         webhook,
+        history,
     )
 
 

@@ -55,20 +55,25 @@ def check_spool(settings: GatewaySettings) -> None:
 
 
 def check_store(settings: GatewaySettings) -> None:
-    """Refuse to start when the PostgreSQL store cannot be used; bring its schema up to date when it can.
+    """Refuse to start when the PostgreSQL store (or the history database, ``CANARYLINE_HISTORY_DSN``) cannot
+    be used; bring its schema up to date when it can.
 
     Migrating here, once per ``serve``, means the workers find the schema ready. The SQLite and Redis stores
     are left to the workers: a Redis that is down at start is served from the spool until it is back.
     """
-    url = settings.store_url()
-    if not url.startswith(("postgresql://", "postgres://")):
-        return
-    from registry_client.store.postgres import prepare_database
+    urls = [settings.store_url()]
+    if settings.history_dsn is not None:  # the sink's database, for feedback older than Redis' index
+        urls.append(str(settings.history_dsn))
+    for url in urls:
+        if not url.startswith(("postgresql://", "postgres://")):
+            continue
+        from registry_client.store.postgres import prepare_database
 
-    try:
-        prepare_database(url, settings.store_timeout_s)
-    except StoreError as exc:
-        raise StartupError(f"refusing to start: {exc.message}") from exc
+        try:
+            prepare_database(url, settings.store_timeout_s)
+        except StoreError as exc:
+            where = "" if url == urls[0] else " (CANARYLINE_HISTORY_DSN)"
+            raise StartupError(f"refusing to start{where}: {exc.message}") from exc
 
 
 def check_port(host: str, port: int) -> None:

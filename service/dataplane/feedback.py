@@ -12,6 +12,11 @@ stored for that prediction (and joins it and its shadows) only, replaced by a la
 For a request with one primary prediction, ``prediction_id`` is checked but the outcome stays the
 request's, so shadow records logged before they carried ``primary_id`` are still joined.
 
+With a Redis store drained by ``canaryline sink``, the request index lasts a week while the history is kept
+in PostgreSQL: given that database as ``history``, a request the store no longer finds is looked up there,
+and its outcome is stored there (the only place that still holds its predictions), so a label of any age is
+joined. Nothing is written to the Redis store for it.
+
 The rules, each refused with 422 naming the field: one value for a one-row request (or a list of
 one), a list with one value per row for a batch; a classifier's value must be one of the version's
 classes with the same JSON type (``1`` is not ``1.0``, ``true`` is not ``1``), a regressor's a
@@ -91,8 +96,11 @@ class Feedback:
         *,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        history: Store | None = None,
     ) -> None:
         self.store = store
+        #: Where requests older than the store's index live (the sink's PostgreSQL); None: only ``store``.
+        self.history = history
         self.registry = registry
         self._clock = clock
         self.metrics = metrics or Metrics()
@@ -108,7 +116,8 @@ class Feedback:
         prediction_id: str | None = None,
     ) -> dict[str, Any]:
         """Join ``outcome`` to the records of ``request_id`` it belongs to; what it was joined to, for a 202 body."""
-        records, named = self._records(request_id, model, prediction_id)
+        store, found = self._lookup(request_id)
+        records, named = _attributed(found, request_id, model, prediction_id)
         primary = next((r for r in records if not r.shadow), records[0])
         values = _per_row(outcome, records)
         info = self._version(primary.model, primary.model_version)
@@ -118,7 +127,7 @@ class Feedback:
             _check_value(field, value, info, where)
         received_at = self._clock()
         observed = received_at if observed_at is None else observed_at
-        replaced = self.store.put_outcome(request_id, values, observed, received_at, prediction_id=named)
+        replaced = store.put_outcome(request_id, values, observed, received_at, prediction_id=named)
         self.metrics.outcome(records, values, regression=info.task == "regression")
         return {
             "request_id": request_id,
@@ -138,33 +147,12 @@ class Feedback:
             "replaced": replaced,
         }
 
-    def _records(
-        self, request_id: str, model: str | None, prediction_id: str | None
-    ) -> tuple[list[PredictionRecord], str | None]:
-        """The records the outcome joins, and the primary prediction_id to store it under (None: the request)."""
+    def _lookup(self, request_id: str) -> tuple[Store, list[PredictionRecord]]:
+        """The store holding the request's records (the history when the store no longer does), and them."""
         records = self.store.predictions_for_request(request_id)
-        if not records or (model is not None and all(r.model != model for r in records)):
-            served = "" if model is None else f" by model {model!r}"
-            raise NotFoundError(
-                f"request {request_id!r} has no logged prediction{served}: "
-                "post outcomes with the request_id the prediction answered with",
-                code="unknown_request",
-            )
-        primaries = [r for r in records if not r.shadow]
-        candidates = [r for r in primaries if model is None or r.model == model]
-        if prediction_id is not None:
-            candidates = [_named(records, request_id, model, prediction_id)]
-        elif len(candidates) > 1:
-            raise ConflictError(_ambiguous(request_id, candidates), code="ambiguous_request")
-        elif not candidates and primaries:
-            raise NotFoundError(
-                f"request {request_id!r} has no primary prediction by model {model!r}", code="unknown_request"
-            )
-        if len(primaries) <= 1:  # one prediction (or only shadows): the request's outcome, joined to every record
-            return records, None
-        [chosen] = candidates
-        shadows = [r for r in records if r.shadow and r.primary_id == chosen.prediction_id]
-        return [chosen, *shadows], chosen.prediction_id
+        if records or self.history is None:
+            return self.store, records
+        return self.history, self.history.predictions_for_request(request_id)
 
     def _version(self, model: str, version: str) -> ModelVersion:
         key = (model, version)
@@ -172,6 +160,34 @@ class Feedback:
         if found is None:
             found = self._versions.setdefault(key, self.registry.get(model, version))
         return found
+
+
+def _attributed(
+    records: list[PredictionRecord], request_id: str, model: str | None, prediction_id: str | None
+) -> tuple[list[PredictionRecord], str | None]:
+    """The records the outcome joins, and the primary prediction_id to store it under (None: the request)."""
+    if not records or (model is not None and all(r.model != model for r in records)):
+        served = "" if model is None else f" by model {model!r}"
+        raise NotFoundError(
+            f"request {request_id!r} has no logged prediction{served}: "
+            "post outcomes with the request_id the prediction answered with",
+            code="unknown_request",
+        )
+    primaries = [r for r in records if not r.shadow]
+    candidates = [r for r in primaries if model is None or r.model == model]
+    if prediction_id is not None:
+        candidates = [_named(records, request_id, model, prediction_id)]
+    elif len(candidates) > 1:
+        raise ConflictError(_ambiguous(request_id, candidates), code="ambiguous_request")
+    elif not candidates and primaries:
+        raise NotFoundError(
+            f"request {request_id!r} has no primary prediction by model {model!r}", code="unknown_request"
+        )
+    if len(primaries) <= 1:  # one prediction (or only shadows): the request's outcome, joined to every record
+        return records, None
+    [chosen] = candidates
+    shadows = [r for r in records if r.shadow and r.primary_id == chosen.prediction_id]
+    return [chosen, *shadows], chosen.prediction_id
 
 
 def _named(records: list[PredictionRecord], request_id: str, model: str | None, prediction_id: str) -> PredictionRecord:

@@ -33,9 +33,9 @@ def pg_server(postgres_url: str) -> Iterator[PostgresServer]:
     server.remove()
 
 
-def serve_refusal(store_url: str, home: Path) -> subprocess.CompletedProcess[str]:
-    """Run `canaryline serve` on ``store_url``; it must exit by itself within 60 s."""
-    env = {**os.environ, "CANARYLINE_HOME": str(home), "CANARYLINE_STORE": store_url, **TOKEN_ENV}
+def serve_refusal(store_url: str, home: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `canaryline serve` on ``store_url`` (``extra``: more environment); it must exit by itself within 60 s."""
+    env = {**os.environ, "CANARYLINE_HOME": str(home), "CANARYLINE_STORE": store_url, **TOKEN_ENV, **extra}
     canaryline = Path(sys.executable).with_name("canaryline")
     serve = subprocess.Popen(
         [str(canaryline), "serve", "--port", str(free_port())],
@@ -89,6 +89,20 @@ def test_serve_refuses_an_unusable_postgres_store_with_one_clear_line(
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: refusing to start: ") and expected in lines[0], lines
     assert "password@" not in lines[0]
+
+
+@pytest.mark.redis
+def test_serve_refuses_an_unusable_history_database_naming_the_variable(
+    pg_server: PostgresServer, redis_url: str, tmp_path: Path
+) -> None:
+    """A gateway on Redis whose CANARYLINE_HISTORY_DSN (the sink's PostgreSQL) is down: exit 2, one line naming it."""
+    down = pg_server.url.replace(f":{pg_server.port}/", f":{free_port()}/")
+    done = serve_refusal(redis_url, tmp_path / "home", CANARYLINE_HISTORY_DSN=down)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: refusing to start (CANARYLINE_HISTORY_DSN): "), lines
+    assert "Connection refused" in lines[0]
 
 
 def test_postgres_crash_mid_load_loses_nothing_and_duplicates_nothing(

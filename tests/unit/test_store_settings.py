@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from registry_client.settings import CanarylineSettings
+from registry_client.errors import StartupError
+from registry_client.settings import CanarylineSettings, GatewaySettings
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
@@ -22,3 +23,20 @@ def test_retention_is_unset_by_default_and_at_least_one_day() -> None:
     assert CanarylineSettings(retention_days=30).retention_days == 30
     with pytest.raises(ValidationError, match="retention_days"):
         CanarylineSettings(retention_days=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("redis://localhost:6379/0", "URL scheme should be 'postgresql' or 'postgres'"), ("not a url", "URL")],
+)
+def test_the_history_database_is_a_postgresql_url_or_unset(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    """CANARYLINE_HISTORY_DSN empty means unset; any other scheme (or no URL at all) refuses to start, naming it."""
+    monkeypatch.setenv("CANARYLINE_DEV", "1")
+    monkeypatch.setenv("CANARYLINE_HISTORY_DSN", "")
+    assert GatewaySettings.from_env().history_dsn is None
+    monkeypatch.setenv("CANARYLINE_HISTORY_DSN", value)
+    with pytest.raises(StartupError, match="CANARYLINE_HISTORY_DSN") as refused:
+        GatewaySettings.from_env()
+    assert problem in str(refused.value) and value not in str(refused.value)
