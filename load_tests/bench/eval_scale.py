@@ -2,7 +2,10 @@
 
 For each store, N prediction records of one iris model are bulk-loaded (not through the gateway), then
 ``canaryline eval MODEL --json`` runs as a child process, timed by wall clock, its peak RSS read from
-``os.wait4``'s rusage (``ru_maxrss``: the CLI's own peak, not the database server's):
+``os.wait4``'s rusage (``ru_maxrss``: the CLI's own peak, not the database server's). The CLI is started by
+a small measuring process of its own, not by this one: a child forked from a process that has imported
+scikit-learn and BentoML (to register the models) starts with that process's pages, and ``ru_maxrss``
+counted them (about 95 MB, which earlier figures wrongly charged to the CLI):
 
 - ``postgres``: one ``INSERT … SELECT … FROM generate_series`` into ``canaryline.predictions`` (and its
   ``prediction_ids``), outcomes likewise, then ``VACUUM ANALYZE`` (what autovacuum does to a table that
@@ -145,6 +148,20 @@ def load_sqlite(url: str, model: str, n: int) -> None:
     store.close()
 
 
+#: Run by a fresh interpreter that imports nothing else: starts argv[2:] with stdout to the file argv[1],
+#: waits for it, and prints its exit code, wall seconds and ru_maxrss (kB) as JSON.
+_MEASURE = """
+import json, os, subprocess, sys, time
+with open(sys.argv[1], "wb") as out:
+    started = time.perf_counter()
+    child = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.PIPE)
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - started,
+                  "maxrss_kb": usage.ru_maxrss, "stderr": err.decode(errors="replace")[-2000:]}))
+"""
+
+
 def time_eval(store_url: str, model: str, home: Path, *extra: str) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) and the row count of one ``canaryline eval MODEL --json`` child."""
     env = {
@@ -153,20 +170,19 @@ def time_eval(store_url: str, model: str, home: Path, *extra: str) -> tuple[floa
         "CANARYLINE_HOME": str(home),
         "CANARYLINE_STORE_TIMEOUT_S": "30",
     }
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [str(CANARYLINE), "eval", model, "--json", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    report_file = home / "eval.json"
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(report_file), str(CANARYLINE), "eval", model, "--json", *extra],
+        env=env,
+        capture_output=True,
+        check=True,
     )
-    out = child.stdout.read() if child.stdout else b""
-    err = child.stderr.read() if child.stderr else b""
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"eval on {store_url} failed ({child.returncode}): {err.decode()[-2000:]}")
-    report = orjson.loads(out)
+    result = orjson.loads(measured.stdout)
+    if result["code"] != 0:
+        raise SystemExit(f"eval on {store_url} failed ({result['code']}): {result['stderr']}")
+    report = orjson.loads(report_file.read_bytes())
     rows = sum(group["rows"] for group in report["groups"])
-    return wall, usage.ru_maxrss / 1024, rows
+    return float(result["wall"]), result["maxrss_kb"] / 1024, rows
 
 
 def main() -> None:
