@@ -2,9 +2,9 @@
 
 Commands, by group: ``models``, ``versions``, ``import-mlflow`` (:mod:`~registry_client.cli.registry`);
 ``register``, ``adopt``, ``archive`` (:mod:`~registry_client.cli.registration`); ``serve``
-(:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``,
-``history`` (:mod:`~registry_client.cli.control`); ``feedback`` (:mod:`~registry_client.cli.feedback`);
-``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
+(:mod:`~registry_client.cli.serving`); ``status``, ``promote``, ``canary``, ``shadow``, ``rollback``
+(:mod:`~registry_client.cli.control`); ``history`` (:mod:`~registry_client.cli.history`); ``feedback``
+(:mod:`~registry_client.cli.feedback`); ``eval``, ``export`` (:mod:`~registry_client.cli.analysis`); ``retention``
 (:mod:`~registry_client.cli.retention`); ``sink`` (:mod:`~registry_client.cli.sink`);
 ``rollout start | status | pause | resume | abort | promote``
 (:mod:`~registry_client.cli.rollout`). The settings are read once per invocation, by the app's
@@ -18,7 +18,18 @@ from collections.abc import Callable
 
 import typer
 
-from registry_client.cli import analysis, control, feedback, registration, registry, retention, rollout, serving, sink
+from registry_client.cli import (
+    analysis,
+    control,
+    feedback,
+    history,
+    registration,
+    registry,
+    retention,
+    rollout,
+    serving,
+    sink,
+)
 from registry_client.cli.context import Invocation
 from registry_client.cli.output import exit_code, fail
 from registry_client.errors import CanarylineError, StartupError
@@ -56,7 +67,7 @@ _COMMANDS: list[tuple[str, Callable[..., None]]] = [
     ("canary", control.canary),
     ("shadow", control.shadow),
     ("rollback", control.rollback),
-    ("history", control.history),
+    ("history", history.history),
     ("feedback", feedback.feedback),
     ("eval", analysis.evaluate_model),
     ("export", analysis.export),

@@ -1,8 +1,9 @@
-"""``canaryline status``, ``promote``, ``canary``, ``shadow``, ``rollback`` and ``history``: the control plane.
+"""``canaryline status``, ``promote``, ``canary``, ``shadow`` and ``rollback``: the control plane.
 
 Changes go to a gateway's admin API (``--gateway``, ``$CANARYLINE_GATEWAY`` or the local one) with the admin
 token, so the gateway that saves a revision applies it before answering and every other worker and replica
-follows through the store. ``status`` and ``history`` read a gateway when one is named, else the store.
+follows through the store. ``status`` reads a gateway when one is named, else the store (as ``history``
+does: :mod:`~registry_client.cli.history`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from registry_client.cli.context import invocation
 from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
 from registry_client.control import ControlPlane
 from registry_client.settings import redact_url
 
-__all__ = ["canary", "describe_plan", "history", "promote", "rollback", "shadow", "status"]
+__all__ = ["canary", "describe_plan", "promote", "rollback", "shadow", "status"]
 
 
 GatewayOpt = Annotated[
@@ -171,28 +171,3 @@ def rollback(
     """Clear the canary and shadow; with neither, make the previous stable version stable again (or --to)."""
     with invocation(ctx).client(gateway) as client:
         _report(client.rollback(model, to=to, reason=reason, expected_revision=expected_revision), as_json)
-
-
-def history(ctx: typer.Context, model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
-    """Every change of MODEL's routing plan, oldest first (from the store, or from a gateway when named)."""
-    if invocation(ctx).asks_gateway(gateway):
-        with invocation(ctx).client(gateway) as client:
-            entries = client.history(model)
-    else:
-        entries = [entry.model_dump(mode="json") for entry in ControlPlane(invocation(ctx).registry()).history(model)]
-    if as_json:
-        print_json(entries)
-        return
-    table = Table("rev", "at", "actor", "action", "plan after", "reason", title=f"{model}: plan history")
-    for e in entries:
-        after = describe_plan(e["after"], heading=False)
-        table.add_row(str(e["revision"]), e["at"][:19].replace("T", " "), e["actor"], e["action"], after, e["reason"])
-    console.print(table)
-    if not invocation(ctx).asks_gateway(gateway):
-        events = invocation(ctx).registry().events(model)
-        audit = Table("at", "actor", "action", "version", "reason", title=f"{model}: registry audit")
-        for event in events:
-            at = event.at.isoformat()[:19].replace("T", " ")
-            audit.add_row(at, event.actor, event.action, event.version, event.reason)
-        if events:
-            console.print(audit)

@@ -22,7 +22,7 @@ from sklearn.datasets import load_diabetes
 
 from registry_client.registry.registry import Registry
 from registry_client.store import open_store
-from tests.support.browser import PHONE, chromium, chromium_path, no_horizontal_scroll
+from tests.support.browser import PHONE, chromium_path, no_horizontal_scroll, open_page, sign_in
 from tests.support.cli import canaryline, run_json
 from tests.support.servers import GATEWAYS, GatewayProcess
 from tests.support.tokens import ADMIN_TOKEN, FEEDBACK_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
@@ -100,29 +100,9 @@ def _gateway_log_on_failure(request: pytest.FixtureRequest, console: Console) ->
     request.node.stash.setdefault(GATEWAYS, []).append(console.gateway)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as opened:
-        yield opened
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
-def sign_in(page: Page, console: Console, token: str = READ_TOKEN) -> None:
-    page.goto(console.ui)
-    page.fill("#token", token)
-    page.click("#login button[type=submit]")
-
-
 def test_sign_in_shows_each_models_plan(page: Page, console: Console, tmp_path: Path) -> None:
     """Signed in with the read token, the models page shows the plan the admin API set; no token in the URL."""
-    sign_in(page, console)
+    sign_in(page, console.ui)
     card = page.locator(f"article.model[data-model='{console.seen}']")
     expect(card.locator("dd.stable")).to_have_text("v1")
     expect(card.locator("dd.canary")).to_contain_text("v2 at 30 %")
@@ -136,14 +116,14 @@ def test_sign_in_shows_each_models_plan(page: Page, console: Console, tmp_path: 
 
 def test_a_wrong_token_is_refused_with_a_message(page: Page, console: Console) -> None:
     """A wrong token keeps the login form up with the refusal, and stores nothing."""
-    sign_in(page, console, token="not-the-read-token-000")
+    sign_in(page, console.ui, token="not-the-read-token-000")
     expect(page.locator("#login-error")).to_contain_text("refused (401)")
     assert page.evaluate("sessionStorage.getItem('canaryline.read-token')") is None
 
 
 def test_a_plan_change_appears_without_a_reload(page: Page, console: Console) -> None:
     """A canary weight changed through the admin API shows on the open models page by polling."""
-    sign_in(page, console)
+    sign_in(page, console.ui)
     card = page.locator(f"article.model[data-model='{console.seen}']")
     expect(card.locator("dd.canary")).to_contain_text("v2 at 30 %")
     body = {"version": "v2", "weight": 35, "reason": "a little more"}
@@ -159,8 +139,7 @@ def test_the_forest_plot_has_one_mark_per_version_with_the_eval_interval(
 ) -> None:
     """The model page's forest plot is a canvas with one mark per version, each at the interval eval --json reports."""
     report = run_json("eval", console.seen, store_url=console.store_url, home=console.home)
-    sign_in(page, console)
-    page.goto(f"{console.ui}#/models/{console.seen}")
+    open_page(page, console.ui, f"models/{console.seen}")
     forest = page.locator("#forest-plot")
     expect(forest.locator("canvas")).to_have_count(1)
     marks = json.loads(forest.get_attribute("data-marks") or "[]")
@@ -186,8 +165,7 @@ def _by_start(starts: list[float], values: list[float | None]) -> dict[float, fl
 def test_the_charts_over_time_draw_the_timelines_series(page: Page, console: Console, tmp_path: Path) -> None:
     """The model page draws traffic share, accuracy and shadow agreement over time as canvases whose series
     are GET /models/{m}/timeline's, one per version, with a marker per plan revision."""
-    sign_in(page, console)
-    page.goto(f"{console.ui}#/models/{console.seen}")
+    open_page(page, console.ui, f"models/{console.seen}")
     charts = {"#traffic-chart": "traffic", "#quality-time-chart": "quality", "#agreement-chart": "shadow"}
     for chart in charts:
         expect(page.locator(f"{chart} canvas")).to_have_count(1)
@@ -218,8 +196,7 @@ def test_promote_through_the_form_changes_the_plan_and_the_history(page: Page, c
     """Promote with a reason and the admin token typed into the form: the plan changes, and the history shows
     the reason as text, even one holding markup."""
     reason = "v2 looks right <script>window.pwned = 1</script>"
-    sign_in(page, console)
-    page.goto(f"{console.ui}#/models/{console.changed}")
+    open_page(page, console.ui, f"models/{console.changed}")
     expect(page.locator("#plan dd.stable")).to_have_text("v1")
     page.fill("#promote-version", "v2")
     page.fill("#promote-reason", reason)
@@ -237,8 +214,7 @@ def test_promote_through_the_form_changes_the_plan_and_the_history(page: Page, c
 
 def test_promote_with_a_wrong_admin_token_is_refused(page: Page, console: Console) -> None:
     """A promote sent with the read token instead of the admin token shows the 401 and leaves the plan."""
-    sign_in(page, console)
-    page.goto(f"{console.ui}#/models/{console.changed}")
+    open_page(page, console.ui, f"models/{console.changed}")
     before = page.locator("#plan dd.revision").inner_text()
     page.fill("#promote-version", "v3")
     page.fill("#promote-reason", "should not happen")
@@ -253,7 +229,7 @@ def test_a_phone_sized_screen_never_scrolls_sideways(browser: Browser, console: 
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
     try:
         page = context.new_page()
-        sign_in(page, console)
+        sign_in(page, console.ui)
         expect(page.locator(f"article.model[data-model='{console.seen}']")).to_be_visible()
         assert no_horizontal_scroll(page)
         page.screenshot(path=str(tmp_path / "models-phone.png"), full_page=True)

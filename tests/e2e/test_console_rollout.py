@@ -22,8 +22,8 @@ from registry_client.client.gateway import GatewayClient
 from registry_client.registry.registry import Registry
 from registry_client.rollout.sequence import MAX_POINTS
 from registry_client.store import open_store
-from tests.support.browser import PHONE, chromium, no_horizontal_scroll
-from tests.support.cli import run_json
+from tests.support.browser import PHONE, no_horizontal_scroll, open_page
+from tests.support.cli import canaryline, run_json, table_row
 from tests.support.servers import GATEWAYS, GatewayProcess, wait_until
 from tests.support.tokens import ADMIN_TOKEN, READ_TOKEN, TOKEN_ENV, bearer
 from tests.support.traffic import Traffic
@@ -111,26 +111,8 @@ def _gateway_log_on_failure(request: pytest.FixtureRequest, running: Running) ->
     request.node.stash.setdefault(GATEWAYS, []).append(running.gateway)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as opened:
-        yield opened
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
-
-
 def open_rollout(page: Page, running: Running, model: str | None = None) -> None:
-    page.goto(running.ui)
-    page.fill("#token", READ_TOKEN)
-    page.click("#login button[type=submit]")
-    expect(page.locator("#models")).to_be_visible()
-    page.goto(f"{running.ui}#/models/{model or running.model}/rollout")
+    open_page(page, running.ui, f"models/{model or running.model}/rollout")
 
 
 def test_the_rollout_page_shows_each_gate_as_rollout_status_does(page: Page, running: Running, tmp_path: Path) -> None:
@@ -194,8 +176,9 @@ def test_the_first_decision_is_listed_with_its_actor_and_reason(page: Page, runn
 
 def test_pause_from_the_page_is_recorded_with_its_reason_as_text(page: Page, running: Running) -> None:
     """Pause with a reason holding markup and the admin token typed in: the rollout is paused, the decision
-    is recorded with the console as actor and the reason shown as text; resume brings the step back."""
-    reason = "hold on <script>window.pwned = 1</script>"
+    is recorded with the console as actor and the reason shown as text, and `canaryline history` (from the
+    store and through the gateway) prints it with that actor and reason as typed; resume brings the step back."""
+    reason = "hold on [bold]now[/bold] <script>window.pwned = 1</script>"
     open_rollout(page, running)
     expect(page.locator("#rollout-form")).to_be_visible()
     page.fill("#rollout-reason", reason)
@@ -209,6 +192,11 @@ def test_pause_from_the_page_is_recorded_with_its_reason_as_text(page: Page, run
     status = running.status()
     last = status["decisions"][-1]
     assert (status["phase"], last["action"], last["actor"], last["reason"]) == ("paused", "pause", "console", reason)
+    through_gateway = {"CANARYLINE_GATEWAY": running.gateway.url, "CANARYLINE_READ_TOKEN": READ_TOKEN}
+    for env in ({}, through_gateway):
+        history = canaryline("history", running.model, store_url=running.store_url, home=running.home, env=env)
+        assert history.returncode == 0, history.stderr
+        assert "paused at step 1" in table_row(history.stdout, "console", "pause", reason)
     page.fill("#rollout-reason", "carry on")
     page.fill("#rollout-token", ADMIN_TOKEN)
     page.click("#rollout-resume")

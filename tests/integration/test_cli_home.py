@@ -62,7 +62,7 @@ def test_history_and_status_read_the_store_when_no_gateway_is_named(tmp_path: Pa
     env = _env(tmp_path, CANARYLINE_STORE=url, BENTOML_HOME=os.environ["BENTOML_HOME"])
     history = _run(str(CANARYLINE), "history", model_name, "--json", env=env)
     assert history.returncode == 0, history.stderr
-    assert [(e["revision"], e["action"], e["actor"]) for e in json.loads(history.stdout)] == [
+    assert [(e["revision"], e["action"], e["actor"]) for e in json.loads(history.stdout)["plan"]] == [
         (1, "create", "registry"),
         (2, "canary", "alice"),
     ]

@@ -133,7 +133,7 @@ def test_the_timeline_route_agrees_with_the_traffic_and_eval_json(served) -> Non
         weighted = sum(v * n for v, n in zip(values, outcomes, strict=True) if v is not None) / sum(outcomes)
         assert weighted == pytest.approx(group["accuracy"]["value"])
     history = run_json("history", model, store_url=f"sqlite:///{tmp / 'store.db'}", home=tmp / "cli")
-    assert [r["revision"] for r in body["revisions"]] == [e["revision"] for e in history]
+    assert [r["revision"] for r in body["revisions"]] == [e["revision"] for e in history["plan"]]
     assert body["revisions"][-1]["canary"] == "v2" and body["revisions"][-1]["weight"] == 50
 
 

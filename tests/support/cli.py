@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,32 @@ CANARYLINE = Path(sys.executable).with_name("canaryline")
 Z = stats.norm.ppf(0.975)
 
 
-def canaryline(*args: str, store_url: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {
+def canaryline(
+    *args: str, store_url: str, home: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``canaryline ARGS`` over ``store_url`` with ``home`` as its home, and ``env`` on top (a gateway, a token)."""
+    merged = {
         **os.environ,
         "CANARYLINE_STORE": store_url,
         "CANARYLINE_HOME": str(home),
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
+        **(env or {}),
     }
-    return subprocess.run([str(CANARYLINE), *args], env=env, capture_output=True, text=True, timeout=180, check=False)
+    command = [str(CANARYLINE), *args]
+    return subprocess.run(command, env=merged, capture_output=True, text=True, timeout=180, check=False)
 
 
 def run_json(*args: str, store_url: str, home: Path) -> Any:
     done = canaryline(*args, "--json", store_url=store_url, home=home)
     assert done.returncode == 0, done.stderr
     return orjson.loads(done.stdout)
+
+
+def table_row(stdout: str, *cells: str) -> str:
+    """The one line of a table ``canaryline`` printed holding every one of ``cells`` (fails unless just one does)."""
+    rows = [line for line in stdout.splitlines() if all(cell in line for cell in cells)]
+    assert len(rows) == 1, f"{cells} in {len(rows)} lines of:\n{stdout}"
+    return rows[0]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
