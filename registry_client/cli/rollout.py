@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from registry_client.cli.context import invocation
 from registry_client.cli.control import GatewayOpt, ReadGatewayOpt, ReasonOpt
@@ -125,10 +126,10 @@ def describe(state: dict[str, Any]) -> Table:
         f"{in_step:.0f}s in step (min {spec['step_duration_s']:g}s, max {spec['max_step_duration_s']:g}s)"
     )
     table = Table("gate", "verdict", "n canary", "n stable", "estimate", "interval", "threshold", "needed", "reason")
-    table.title = title
+    table.title = Text(title)
     for gate in state.get("last_gates") or []:
         interval = f"[{_number(gate['low'])}, {_number(gate['high'])}]" if gate["low"] is not None else "-"
-        table.add_row(
+        cells = (
             gate["gate"],
             gate["verdict"],
             str(gate["n_canary"]),
@@ -139,10 +140,11 @@ def describe(state: dict[str, Any]) -> Table:
             "-" if gate.get("needed") is None else str(gate["needed"]),
             gate["reason"],
         )
+        table.add_row(*(Text(cell) for cell in cells))  # as text: reasons are user input, never rich markup
     last = (state.get("decisions") or [None])[-1]
     if last is not None:
         at = datetime.fromisoformat(last["at"]).strftime("%H:%M:%S")
-        table.caption = f"last decision {at} {last['action']} by {last['actor']}: {last['reason']}"
+        table.caption = Text(f"last decision {at} {last['action']} by {last['actor']}: {last['reason']}")
     return table
 
 

@@ -63,3 +63,19 @@ def test_history_of_a_model_without_a_rollout_has_no_decisions(
     assert "plan history" in done.stdout and "decisions of the rollout" not in done.stdout
     found = orjson.loads(canaryline("history", model_name, "--json", store_url=sqlite_url, home=tmp_path).stdout)
     assert found["rollout"] is None and [e["action"] for e in found["plan"]] == ["create"]
+
+
+def test_rollout_status_prints_the_last_reason_as_text(
+    sqlite_registry: Registry, sqlite_url: str, model_name: str, iris_models, tmp_path: Path
+) -> None:
+    """`rollout status` ends with the last decision: a pause's reason holding markup and HTML, as typed."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    sqlite_registry.register(model_name, iris_models["logreg_c01"])
+    rollouts = Rollouts(sqlite_registry)
+    now = time.time()
+    rollouts.start(build_spec({"model": model_name, "version": "v2", "actor": "carol@ci", "reason": "go"}), now=now)
+    rollouts.pause(model_name, actor="alice@laptop", reason=REASON, now=now + 1)
+    done = canaryline("rollout", "status", model_name, store_url=sqlite_url, home=tmp_path, env={"COLUMNS": "400"})
+    assert done.returncode == 0, done.stderr
+    printed = " ".join(done.stdout.split())  # the caption wraps at the table's width
+    assert f"pause by alice@laptop: {REASON}" in printed, done.stdout
