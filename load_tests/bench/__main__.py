@@ -18,8 +18,9 @@ from pathlib import Path
 
 from .closed_loop import default_generator
 from .config import MODES
+from .fleet import gateway_log_modes
 from .report import compute, markdown
-from .runner import Bench, gateway_log_modes
+from .runner import Bench
 
 HERE = Path(__file__).resolve().parent.parent
 
