@@ -19,7 +19,8 @@ from pathlib import Path
 from .closed_loop import default_generator
 from .config import MODES
 from .fleet import gateway_log_modes
-from .report import compute, markdown
+from .markdown_report import markdown
+from .report import compute
 from .runner import Bench
 
 HERE = Path(__file__).resolve().parent.parent
