@@ -18,8 +18,10 @@ from pathlib import Path
 
 from .closed_loop import default_generator
 from .config import MODES
-from .report import compute, markdown
-from .runner import Bench, gateway_log_modes
+from .fleet import gateway_log_modes
+from .markdown_report import markdown
+from .report import compute
+from .runner import Bench
 
 HERE = Path(__file__).resolve().parent.parent
 

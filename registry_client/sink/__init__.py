@@ -5,7 +5,8 @@ consumer group, copy every prediction record and outcome into PostgreSQL, at lea
 exactly once into PostgreSQL (on ``prediction_id``), acknowledging an entry only after PostgreSQL
 committed it. Modules: :mod:`~registry_client.sink.source` (Redis: streams, group, claims),
 :mod:`~registry_client.sink.batch` (entries read back), :mod:`~registry_client.sink.target` (PostgreSQL),
-:mod:`~registry_client.sink.mirror` (plans and their audit), :mod:`~registry_client.sink.loop` (the loop).
+:mod:`~registry_client.sink.mirror` (plans and their audit), :mod:`~registry_client.sink.catalog` (versions and
+the registry audit), :mod:`~registry_client.sink.loop` (the loop).
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ then is the batch acknowledged in Redis. So:
 Before its first batch, it copies the outcomes Redis held before the journal existed
 (:mod:`~registry_client.sink.backfill`). Every batch logs one ``sink.batch`` line (entries, new rows,
 duplicates, outcomes, timings, the group's lag as last read, every 5 s) and moves the metrics
-(:mod:`~registry_client.sink.metrics`). Between batches it copies plan changes
-(:mod:`~registry_client.sink.mirror`) and, when ``retention_days`` is set, runs retention every
+(:mod:`~registry_client.sink.metrics`). Between batches, every ``plans_s``, it copies plan changes
+(:mod:`~registry_client.sink.mirror`) and the version catalog with its registry audit
+(:mod:`~registry_client.sink.catalog`), and, when ``retention_days`` is set, runs retention every
 ``retention_every_s`` (``prune`` takes the partition lock, so sinks running it at once drop each partition
 once).
 """
@@ -41,6 +42,7 @@ from registry_client.domain.records import OutcomeRecord
 from registry_client.errors import StoreError, StoreSchemaError
 from registry_client.sink import backfill
 from registry_client.sink.batch import Batch, split
+from registry_client.sink.catalog import VersionMirror
 from registry_client.sink.metrics import SinkMetrics
 from registry_client.sink.mirror import PlanMirror
 from registry_client.sink.source import Entry, RedisSource
@@ -97,6 +99,7 @@ class Sink:
         self.source = source
         self.target = target
         self.mirror = PlanMirror(source.store, target)
+        self.versions = VersionMirror(source.store, target)
         self.retry_max_s = retry_max_s
         self.retention_days = retention_days
         self.totals = Totals()
@@ -149,8 +152,8 @@ class Sink:
         """One turn: the jobs due, then one batch (waiting up to ``block_ms`` for one)."""
         if not self._backfilled:
             self._backfill()
-        if self._plans.take() and (copied := self.mirror.sync()):
-            log.info("sink.plans", audit_entries=copied)
+        if self._plans.take():
+            self.copy_catalog()
         if self._retention.take() and self.retention_days:
             pruned = self.target.prune(self.retention_days)
             log.info(
@@ -168,6 +171,16 @@ class Sink:
         origin, entries = self._next()
         if entries:
             self.deliver(origin, entries)
+
+    def copy_catalog(self) -> None:
+        """Copy plan changes, then the versions and registry audit PostgreSQL lacks."""
+        audits = self.versions.read()  # before the plans: each model read has its plan copied just below
+        if copied := self.mirror.sync():
+            log.info("sink.plans", audit_entries=copied)
+        if versions := self.versions.copy(audits):
+            log.info(
+                "sink.versions", registered=versions.registered, archived=versions.archived, waiting=versions.waiting
+            )
 
     def _next(self) -> tuple[str, list[Entry]]:
         if self._recovering:

@@ -1,8 +1,9 @@
 """The sink's PostgreSQL side: one connection of its own, every write idempotent, errors sorted for retry.
 
 The sink writes through the PostgreSQL store's own functions (the log's binary ``COPY`` with the
-``prediction_ids`` guard, the outcome and plan tables), so a batch delivered twice (a sink killed between
-its commit and its XACK, an entry claimed from a consumer that was only slow) writes nothing twice.
+``prediction_ids`` guard, the outcome and plan tables, the version catalog), so a batch delivered twice (a
+sink killed between its commit and its XACK, an entry claimed from a consumer that was only slow) writes
+nothing twice.
 
 The connection is opened on first use and again after any loss, applying the migrations the database lacks
 first (under their advisory lock). It sets ``synchronous_commit = on`` whatever the server's default: the
@@ -23,11 +24,12 @@ from typing import TypeVar
 
 import psycopg
 
+from registry_client.domain.model_version import ModelVersion, VersionEvent
 from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
-from registry_client.errors import StoreError, StoreUnavailableError
+from registry_client.errors import StoreError, StoreUnavailableError, VersionExistsError
 from registry_client.settings import redact_url
-from registry_client.store.postgres import log, outcomes, plans, retention
+from registry_client.store.postgres import catalog, log, outcomes, plans, retention
 from registry_client.store.postgres.connection import Connection, connect, mapped_errors
 from registry_client.store.postgres.store import prepare_database
 
@@ -98,6 +100,35 @@ class PostgresTarget:
     def mirror_plans(self, current: Mapping[str, Plan], entries: Sequence[AuditEntry]) -> int:
         """Copy plans and audit entries (``plans.mirror``); how many audit entries were new."""
         return self._run("copying plans", lambda conn: plans.mirror(conn, current, entries))
+
+    def versions(self, model: str) -> list[ModelVersion]:
+        """Every version of ``model`` here, archived ones too (``catalog.list_versions``)."""
+        return self._run(f"listing the versions of {model!r}", lambda conn: catalog.list_versions(conn, model))
+
+    def register_version(self, record: ModelVersion) -> bool:
+        """Add ``record`` with its ``register`` event (``catalog.register_version``); False when the version is
+        here already (another sink copied it), and then nothing is written.
+
+        For a model with a plan here (the sink copies versions only then), the plan is left alone; the first
+        plan given is what ``register`` would make, in case a plan is missing after all."""
+        first_plan = Plan.initial(record.model, record.version, actor=record.created_by or "registry")
+        try:
+            self._run(
+                f"copying {record.tag}", lambda conn: catalog.register_version(conn, record, first_plan=first_plan)
+            )
+        except VersionExistsError:
+            return False
+        return True
+
+    def archive_version(self, event: VersionEvent) -> ModelVersion:
+        """Archive ``event``'s version as ``event`` says (by, when, why), with its ``archive`` event
+        (``catalog.archive_version``); a version archived here already is returned as it is, no event added."""
+        return self._run(
+            f"archiving {event.model}:{event.version}",
+            lambda conn: catalog.archive_version(
+                conn, event.model, event.version, actor=event.actor, reason=event.reason, at=event.at
+            ),
+        )
 
     def prune(self, days: int) -> retention.Pruned:
         """Drop the day partitions older than ``days`` days with their outcomes (``retention.prune``)."""

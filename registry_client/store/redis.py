@@ -39,10 +39,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import orjson
 import redis
+from redis.commands.core import Script
 
 from registry_client.domain.plan import AuditEntry, Plan, PlanAction
 from registry_client.domain.records import OutcomeRecord, PredictionRecord
@@ -153,6 +154,11 @@ def prediction_outcome_key(prediction_id: str) -> str:
 
 
 class RedisStore(RolloutKeys, CatalogKeys):
+    SCRIPTS: ClassVar[dict[str, str]] = {"_save_plan": _SAVE_PLAN, "_append": _APPEND, "_put_outcome": _PUT_OUTCOME}
+    _save_plan: Script
+    _append: Script
+    _put_outcome: Script
+
     def __init__(
         self,
         url: str,
@@ -170,11 +176,7 @@ class RedisStore(RolloutKeys, CatalogKeys):
             socket_connect_timeout=socket_timeout,
             health_check_interval=30,
         )
-        self._save_plan = self.client.register_script(_SAVE_PLAN)
-        self._append = self.client.register_script(_APPEND)
-        self._put_outcome = self.client.register_script(_PUT_OUTCOME)
-        self._register_rollout_scripts()
-        self._register_catalog_scripts()
+        self._load_scripts()
         self._pubsub: redis.client.PubSub | None = None
         self._trimmed: dict[str, int] = {}
         self._trim_lock = threading.Lock()

@@ -1,7 +1,8 @@
 """The Redis store's version catalog: one record per registered version, and the registry audit.
 
-A mixin of :class:`~registry_client.store.redis.RedisStore` (it needs its ``client`` and ``_errors``). Keys:
-``canaryline:versions:{model}`` hash version → record JSON (written once, never changed);
+A part of :class:`~registry_client.store.redis.RedisStore`, its scripts loaded as
+:class:`~registry_client.store.redis_scripts.ScriptedKeys` says. Keys: ``canaryline:versions:{model}``
+hash version → record JSON (written once, never changed);
 ``canaryline:archived:{model}`` hash version → ``{"at", "by", "reason"}`` once archived;
 ``canaryline:registered`` set of models with versions; ``canaryline:version-events:{model}`` list of event JSON.
 Registering (record, event and, for a model without a plan, the first plan with its audit entry, epoch and
@@ -11,17 +12,17 @@ atomic with every plan change, which is a script too.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import orjson
-import redis
+from redis.commands.core import Script
 
 from registry_client.domain.model_version import ModelVersion, VersionEvent, exists, in_use, unknown
 from registry_client.domain.plan import AuditEntry, Plan
 from registry_client.domain.versions import version_key
 from registry_client.store.redis_rollouts import PREFIX
+from registry_client.store.redis_scripts import ScriptedKeys
 
 __all__ = ["EPOCH_KEY", "PLANS_CHANNEL", "PLANS_KEY", "REVISIONS_KEY", "CatalogKeys", "plan_keys"]
 
@@ -91,15 +92,10 @@ def _record(raw: bytes, archived: bytes | None) -> ModelVersion:
     return record.archive(at=datetime.fromisoformat(mark["at"]), actor=mark["by"], reason=mark["reason"])
 
 
-class CatalogKeys:
-    client: redis.Redis
-
-    def _errors(self, doing: str) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _register_catalog_scripts(self) -> None:
-        self._register = self.client.register_script(_REGISTER)
-        self._archive = self.client.register_script(_ARCHIVE)
+class CatalogKeys(ScriptedKeys):
+    SCRIPTS: ClassVar[dict[str, str]] = {"_register": _REGISTER, "_archive": _ARCHIVE}
+    _register: Script
+    _archive: Script
 
     def register_version(self, record: ModelVersion, *, first_plan: Plan) -> bool:
         event = VersionEvent(record.model, record.version, "register", record.created, record.created_by or "registry")

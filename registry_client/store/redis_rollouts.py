@@ -1,23 +1,24 @@
 """The Redis store's rollout keys: rollout state, the controller's lease, request counts.
 
-A mixin of :class:`~registry_client.store.redis.RedisStore` (it needs its ``client`` and ``_errors``). The
-lease is a string ``holder|token`` taken with ``SET NX PX`` and renewed with ``PEXPIRE`` by its holder; each
-new holder's token comes from ``INCR`` on a counter that never expires, so tokens only grow. A fenced write
-(plan or state) compares the lease's value with its fence inside the same Lua script: a leader whose lease
-expired while it stalled finds another value, or none, and writes nothing.
+A part of :class:`~registry_client.store.redis.RedisStore`, its scripts loaded as
+:class:`~registry_client.store.redis_scripts.ScriptedKeys` says. The lease is a string ``holder|token`` taken
+with ``SET NX PX`` and renewed with ``PEXPIRE`` by its holder; each new holder's token comes from ``INCR`` on
+a counter that never expires, so tokens only grow. A fenced write (plan or state) compares the lease's value
+with its fence inside the same Lua script: a leader whose lease expired while it stalled finds another value,
+or none, and writes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-import redis
+from redis.commands.core import Script
 
 from registry_client.domain.request_counts import CountKey, RequestCount
 from registry_client.domain.rollout import Fence, RolloutState
 from registry_client.errors import LeaseLostError, RolloutConflictError
+from registry_client.store.redis_scripts import ScriptedKeys
 
 __all__ = ["PREFIX", "RolloutKeys", "fence_value", "lease_key"]
 
@@ -76,16 +77,11 @@ def _buckets_key(model: str) -> str:
     return f"{PREFIX}:request-buckets:{model}"
 
 
-class RolloutKeys:
-    client: redis.Redis
-
-    def _errors(self, doing: str) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _register_rollout_scripts(self) -> None:
-        self._acquire = self.client.register_script(_ACQUIRE)
-        self._release = self.client.register_script(_RELEASE)
-        self._save_rollout = self.client.register_script(_SAVE_ROLLOUT)
+class RolloutKeys(ScriptedKeys):
+    SCRIPTS: ClassVar[dict[str, str]] = {"_acquire": _ACQUIRE, "_release": _RELEASE, "_save_rollout": _SAVE_ROLLOUT}
+    _acquire: Script
+    _release: Script
+    _save_rollout: Script
 
     def get_rollout(self, model: str) -> RolloutState | None:
         with self._errors(f"reading the rollout of {model!r}"):

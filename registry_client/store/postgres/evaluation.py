@@ -34,7 +34,7 @@ from registry_client.domain.aggregates import (
 )
 from registry_client.store.postgres.connection import Connection
 
-__all__ = ["ANALYSIS_TIMEOUT_S", "aggregates"]
+__all__ = ["ANALYSIS_TIMEOUT_S", "aggregates", "agreement", "paired"]
 
 #: How long one evaluation statement may run (10 million rows take well under a minute here).
 ANALYSIS_TIMEOUT_S = 900
@@ -110,14 +110,20 @@ WHERE {where}
 GROUP BY p.model_version, p.route, p.shadow
 """
 
-_SHADOWS = """
+# Each shadow version's first row (write order) of every request row, and the first primary row of each
+# request row of a request with a shadow record: the two sides a shadow is paired on (also the console's
+# timeline). {shadow_columns} and {primary_columns}: more columns of each side.
+_PAIRED = """
 WITH shadow AS (
-    SELECT DISTINCT ON (model_version, request_id, row_index) model_version, request_id, row_index, prediction, truth
+    SELECT DISTINCT ON (model_version, request_id, row_index)
+           model_version, request_id, row_index, prediction{shadow_columns}
     FROM ({shadow_rows}) AS s ORDER BY model_version, request_id, row_index, seq
 ), prim AS (
-    SELECT DISTINCT ON (request_id, row_index) request_id, row_index, prediction, truth
+    SELECT DISTINCT ON (request_id, row_index) request_id, row_index, prediction{primary_columns}
     FROM ({primary_rows}) AS s ORDER BY request_id, row_index, seq
-), pairs AS (
+)"""
+
+_SHADOWS = """{paired}, pairs AS (
     SELECT s.model_version, s.prediction AS s_pred, p.prediction AS p_pred, coalesce(p.truth, s.truth) AS truth
     FROM shadow AS s JOIN prim AS p USING (request_id, row_index)
 ), judged AS (
@@ -141,6 +147,26 @@ def _window(since: float | None, until: float | None, *, extra: str = "", alias:
     if extra:
         where.append(extra)
     return " AND ".join(where)
+
+
+def paired(since: float | None, until: float | None, *, shadow_columns: str = "", primary_columns: str = "") -> str:
+    """``WITH shadow AS (…), prim AS (…)`` over a model's window: the shadow rows and the primary rows they
+    are paired with on ``(request_id, row_index)``, each with ``prediction`` and the columns given."""
+    shadowed = _window(since, until, extra="q.shadow", alias="q")
+    with_shadow = f"p.request_id IN (SELECT q.request_id FROM canaryline.predictions AS q WHERE {shadowed})"  # noqa: S608
+    return _PAIRED.format(
+        shadow_rows=_ROWS.format(where=_window(since, until, extra="p.shadow")),
+        primary_rows=_ROWS.format(where=_window(since, until, extra=f"NOT p.shadow AND {with_shadow}")),
+        shadow_columns=shadow_columns,
+        primary_columns=primary_columns,
+    )
+
+
+def agreement(task: Task, shadow: str, primary: str) -> str:
+    """How a shadow prediction agrees with its primary one, as SQL: 1/0 for equal labels, or |shadow − primary|."""
+    if task == "classification":
+        return f"CASE WHEN {shadow} = {primary} THEN 1.0::float8 ELSE 0.0::float8 END"
+    return f"abs(({shadow})::float8 - ({primary})::float8)"
 
 
 def _moments(n: int, mean: float | None, var: float | None) -> Moments:
@@ -198,17 +224,9 @@ def _shadows(
     conn: Connection, params: dict[str, Any], task: Task, since: float | None, until: float | None
 ) -> list[Any]:
     score, _ = _SCORE[task]
-    shadowed = _window(since, until, extra="q.shadow", alias="q")
-    with_shadow = f"p.request_id IN (SELECT q.request_id FROM canaryline.predictions AS q WHERE {shadowed})"  # noqa: S608
-    agreement = (
-        "CASE WHEN s_pred = p_pred THEN 1.0::float8 ELSE 0.0::float8 END"
-        if task == "classification"
-        else "abs((s_pred)::float8 - (p_pred)::float8)"
-    )
     query = _SHADOWS.format(
-        shadow_rows=_ROWS.format(where=_window(since, until, extra="p.shadow")),
-        primary_rows=_ROWS.format(where=_window(since, until, extra=f"NOT p.shadow AND {with_shadow}")),
-        agreement=agreement,
+        paired=paired(since, until, shadow_columns=", truth", primary_columns=", truth"),
+        agreement=agreement(task, "s_pred", "p_pred"),
         s_score=score.format(p="s_pred", o="truth"),
         p_score=score.format(p="p_pred", o="truth"),
     )

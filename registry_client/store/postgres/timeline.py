@@ -8,8 +8,8 @@ bucket ``floor(epoch(ts) / bucket_s)``:
    records), labelled rows and their score (1/0 correct, or |error|), and the rows the database cannot
    score as Python would (then the caller reads the rows instead);
 2. only when there are shadow rows: each shadow version's first row of a request row paired with the
-   first primary row of it (write order), counted in the primary's bucket: pairs and equal predictions, or
-   the sum of |shadow − primary|.
+   first primary row of it (write order; evaluation's :func:`~registry_client.store.postgres.evaluation.paired`),
+   counted in the primary's bucket: pairs and equal predictions, or the sum of |shadow − primary|.
 
 What comes back is a few :class:`~registry_client.domain.aggregates.TimelineCell` per bucket and version,
 whatever the number of rows. The statements run under evaluation's own timeout and settings.
@@ -21,7 +21,7 @@ from typing import Any
 
 from registry_client.domain.aggregates import TimelineCell
 from registry_client.store.postgres.connection import Connection
-from registry_client.store.postgres.evaluation import _ROWS, _SCORE, _SETTINGS, Task, _window
+from registry_client.store.postgres.evaluation import _ROWS, _SCORE, _SETTINGS, Task, _window, agreement, paired
 
 __all__ = ["cells"]
 
@@ -36,14 +36,7 @@ FROM (SELECT rows.*, {bucket} AS bucket, {score} AS score, coalesce({unscorable}
 GROUP BY bucket, model_version, shadow
 """
 
-_PAIRS = """
-WITH shadow AS (
-    SELECT DISTINCT ON (model_version, request_id, row_index) model_version, request_id, row_index, prediction
-    FROM ({shadow_rows}) AS s ORDER BY model_version, request_id, row_index, seq
-), prim AS (
-    SELECT DISTINCT ON (request_id, row_index) request_id, row_index, prediction, {bucket} AS bucket
-    FROM ({primary_rows}) AS s ORDER BY request_id, row_index, seq
-)
+_PAIRS = """{paired}
 SELECT p.bucket, s.model_version, count(*), sum({agreement})
 FROM shadow AS s JOIN prim AS p USING (request_id, row_index)
 GROUP BY p.bucket, s.model_version
@@ -51,18 +44,9 @@ GROUP BY p.bucket, s.model_version
 
 
 def _pairs(conn: Connection, params: dict[str, Any], task: Task, since: float | None, until: float | None) -> list[Any]:
-    shadowed = _window(since, until, extra="q.shadow", alias="q")
-    with_shadow = f"p.request_id IN (SELECT q.request_id FROM canaryline.predictions AS q WHERE {shadowed})"  # noqa: S608
-    agreement = (
-        "CASE WHEN s.prediction = p.prediction THEN 1.0::float8 ELSE 0.0::float8 END"
-        if task == "classification"
-        else "abs((s.prediction)::float8 - (p.prediction)::float8)"
-    )
     query = _PAIRS.format(
-        shadow_rows=_ROWS.format(where=_window(since, until, extra="p.shadow")),
-        primary_rows=_ROWS.format(where=_window(since, until, extra=f"NOT p.shadow AND {with_shadow}")),
-        bucket=_BUCKET.format(ts="s.ts"),
-        agreement=agreement,
+        paired=paired(since, until, primary_columns=f", {_BUCKET.format(ts='s.ts')} AS bucket"),
+        agreement=agreement(task, "s.prediction", "p.prediction"),
     )
     return conn.execute(query.encode(), params).fetchall()
 
