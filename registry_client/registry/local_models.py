@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from registry_client.domain.model_version import LOCAL_ARTIFACT_SCHEME, ModelVersion, unknown
-from registry_client.domain.schema import InputSchema
 from registry_client.domain.versions import is_version_name
 from registry_client.registry.artifacts import read_verified
 from registry_client.registry.frameworks import adapter_for_module
@@ -81,21 +80,12 @@ def version_info(name: str, version: str) -> ModelVersion | None:
     meta: dict[str, Any] = dict(found.info.metadata)
     if meta.get("canaryline") != 1 or "sha256" not in meta:
         return None
-    return ModelVersion(
+    return ModelVersion.from_metadata(
+        meta,
         model=name,
         version=version,
         created=found.info.creation_time,
-        task=meta["task"],
         framework=found.info.module,
-        sha256=meta["sha256"],
-        n_features=meta.get("n_features"),
-        classes=meta.get("classes"),
-        params=meta.get("params") or {},
-        metrics=meta.get("metrics") or {},
-        data_version=meta.get("data_version"),
-        code_version=meta.get("code_version"),
-        description=meta.get("description") or "",
-        input_schema=InputSchema.from_json(meta["input_schema"]) if meta.get("input_schema") else None,
         options=found.info.options.to_dict(),
         artifact_uri=f"{LOCAL_ARTIFACT_SCHEME}{name}:{version}",
     )
