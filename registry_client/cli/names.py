@@ -29,6 +29,4 @@ def version_name(value: str | None) -> str | None:
 
 
 ModelArg = Annotated[str, typer.Argument(help="the model's name", callback=model_name)]
-VersionArg = Annotated[
-    str, typer.Argument(help="one of the model's versions", callback=version_name)
-]
+VersionArg = Annotated[str, typer.Argument(help="one of the model's versions", callback=version_name)]
