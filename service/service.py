@@ -20,6 +20,7 @@ from service.rest.openapi import DocsAliasMiddleware
 from service.rest.overload import ConcurrencyLimitMiddleware
 from service.rest.readiness import ReadinessMiddleware
 from service.rest.timeout import use_request_timeout
+from service.rest.traffic_metrics import use_bounded_traffic_metrics
 
 __all__ = ["Canaryline"]
 
@@ -32,6 +33,9 @@ _WORKERS = _SETTINGS.workers
 # BentoML's own timeout middleware leaves a 60 s timer per request alive, and full garbage collections walk
 # them all (service/rest/timeout.py): ours enforces the same traffic timeout and leaves nothing behind.
 use_request_timeout()
+# BentoML labels its traffic metrics with the raw path, so every path a client invents adds series that
+# /metrics reads on each scrape: ours label with the route matched (service/rest/traffic_metrics.py).
+use_bounded_traffic_metrics()
 
 
 @bentoml.service(

@@ -14,6 +14,7 @@ from typing import Annotated, cast
 import typer
 
 from registry_client.cli.context import invocation
+from registry_client.cli.names import ModelArg
 from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
 from registry_client.domain.timestamps import parse_timestamp
 from registry_client.errors import ModelNotFoundError, TimestampError
@@ -45,7 +46,7 @@ def _window(since: str | None, until: str | None) -> tuple[float | None, float |
 
 def evaluate_model(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     since: SinceOpt = None,
     until: UntilOpt = None,
     task: Annotated[
@@ -111,7 +112,7 @@ def evaluate_model(
 
 def export(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     out: Annotated[Path, typer.Option("--out", help="File to write: .parquet, .csv or .jsonl.")],
     since: SinceOpt = None,
     until: UntilOpt = None,

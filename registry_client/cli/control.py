@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from registry_client.cli.context import invocation
+from registry_client.cli.names import ModelArg, VersionArg, version_name
 from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
 from registry_client.control import ControlPlane
 from registry_client.settings import redact_url
@@ -56,7 +57,7 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     console.print(f"{line} [dim](by {result['plan']['actor']}: {result['plan']['reason']})[/dim]", highlight=False)
 
 
-def status(ctx: typer.Context, model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
+def status(ctx: typer.Context, model: ModelArg, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
     """What the gateway serves for MODEL: plan in force, loaded versions, load errors, shadow counters.
 
     With no gateway named, the plan comes from the store (what every gateway applies)."""
@@ -96,8 +97,8 @@ def _status_from_store(ctx: typer.Context, model: str, as_json: bool) -> None:
 
 def promote(
     ctx: typer.Context,
-    model: str,
-    version: str,
+    model: ModelArg,
+    version: VersionArg,
     reason: ReasonOpt,
     expected_revision: ExpectOpt = None,
     gateway: GatewayOpt = None,
@@ -110,9 +111,11 @@ def promote(
 
 def canary(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     reason: ReasonOpt,
-    version: Annotated[str | None, typer.Argument(help="Version to canary (omit with --clear).")] = None,
+    version: Annotated[
+        str | None, typer.Argument(help="Version to canary (omit with --clear).", callback=version_name)
+    ] = None,
     weight: Annotated[float | None, typer.Option(help="Percent of traffic, up to two decimals.")] = None,
     sticky: Annotated[bool, typer.Option("--sticky/--no-sticky", help="Same routing key, same version.")] = True,
     clear: Annotated[bool, typer.Option("--clear", help="End the canary.")] = False,
@@ -135,9 +138,11 @@ def canary(
 
 def shadow(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     reason: ReasonOpt,
-    version: Annotated[str | None, typer.Argument(help="Version to mirror traffic to (omit with --clear).")] = None,
+    version: Annotated[
+        str | None, typer.Argument(help="Version to mirror traffic to (omit with --clear).", callback=version_name)
+    ] = None,
     sample: Annotated[float, typer.Option(help="Percent of primary requests mirrored.")] = 100.0,
     clear: Annotated[bool, typer.Option("--clear", help="Stop shadowing.")] = False,
     expected_revision: ExpectOpt = None,
@@ -159,10 +164,11 @@ def shadow(
 
 def rollback(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     reason: ReasonOpt,
     to: Annotated[
-        str | None, typer.Option("--to", help="Roll back to this version instead of the previous stable.")
+        str | None,
+        typer.Option("--to", help="Roll back to this version instead of the previous stable.", callback=version_name),
     ] = None,
     expected_revision: ExpectOpt = None,
     gateway: GatewayOpt = None,

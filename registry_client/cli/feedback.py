@@ -11,6 +11,7 @@ from rich.table import Table
 
 from registry_client.cli.context import invocation
 from registry_client.cli.control import GatewayOpt
+from registry_client.cli.names import ModelArg
 from registry_client.cli.output import JsonOpt, console, err_console, fail, print_json
 
 __all__ = ["feedback"]
@@ -18,7 +19,7 @@ __all__ = ["feedback"]
 
 def feedback(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     file: Annotated[Path, typer.Argument(help="CSV (request_id,outcome[,observed_at]) or JSON Lines file.")],
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight at once.")] = 8,
     gateway: GatewayOpt = None,

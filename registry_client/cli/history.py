@@ -22,6 +22,7 @@ from rich.text import Text
 
 from registry_client.cli.context import invocation
 from registry_client.cli.control import ReadGatewayOpt, describe_plan
+from registry_client.cli.names import ModelArg
 from registry_client.cli.output import JsonOpt, console, print_json
 from registry_client.client.gateway import GatewayClient
 from registry_client.control import ControlPlane
@@ -83,7 +84,7 @@ def _from_store(ctx: typer.Context, model: str) -> dict[str, Any]:
     }
 
 
-def history(ctx: typer.Context, model: str, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
+def history(ctx: typer.Context, model: ModelArg, gateway: ReadGatewayOpt = None, as_json: JsonOpt = False) -> None:
     """MODEL's audit, oldest first: plan changes, the registry audit (from the store) and the latest
     rollout's decisions (pause, resume, abort, promote, step, … with actor and reason)."""
     if invocation(ctx).asks_gateway(gateway):

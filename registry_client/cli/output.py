@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from registry_client.errors import (
     BadRequestError,
@@ -54,8 +55,9 @@ def exit_code(exc: Exception) -> int:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """One line on stderr, then exit with ``code`` (2: the request was refused, 1: a failure)."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr, then exit with ``code`` (2: the request was refused, 1: a failure). The message is
+    printed as it is: rich would take a ``[a-z0-9]`` in it (the naming rule's pattern) for a style and drop it."""
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

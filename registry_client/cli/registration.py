@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from registry_client.cli.context import actor, invocation
+from registry_client.cli.names import ModelArg, VersionArg, version_name
 from registry_client.cli.output import JsonOpt, console, print_json
 from registry_client.domain.model_version import ModelVersion
 from registry_client.errors import InputError
@@ -59,10 +60,12 @@ def _report(registered: ModelVersion, source: str, as_json: bool) -> None:
 
 def register(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     file: Annotated[Path, typer.Argument(help="the model file the training job wrote")],
     framework: Annotated[str, typer.Option(help=f"the file's framework: {', '.join(FRAMEWORKS)}")],
-    version: Annotated[str | None, typer.Option(help="the version's name (default: the next vN)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="the version's name (default: the next vN)", callback=version_name)
+    ] = None,
     task: Annotated[str | None, typer.Option(help="classification or regression, when the file cannot tell")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="a training parameter, KEY=VALUE")] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", help="an evaluation result, KEY=VALUE")] = None,
@@ -116,8 +119,8 @@ def adopt(
 
 def archive(
     ctx: typer.Context,
-    model: str,
-    version: str,
+    model: ModelArg,
+    version: VersionArg,
     reason: Annotated[str, typer.Option(help="why it is archived")] = "",
     prune: Annotated[bool, typer.Option("--prune", help="delete its archive from the artifact store too")] = False,
     as_json: JsonOpt = False,

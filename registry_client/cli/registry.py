@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from registry_client.cli.context import invocation
+from registry_client.cli.names import ModelArg, version_name
 from registry_client.cli.output import JsonOpt, console, print_json
 
 __all__ = ["import_mlflow", "models", "versions"]
@@ -32,7 +33,7 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 def versions(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     include_archived: Annotated[bool, typer.Option("--all", help="archived versions too")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -67,10 +68,12 @@ def versions(
 
 def import_mlflow(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     uri: str,
     task: Annotated[str | None, typer.Option(help="classification or regression, when MLflow cannot tell")] = None,
-    version: Annotated[str | None, typer.Option(help="the version's name (default: the next vN)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="the version's name (default: the next vN)", callback=version_name)
+    ] = None,
     description: Annotated[str, typer.Option(help="what this version is")] = "",
     allow_schema_change: Annotated[
         bool, typer.Option("--allow-schema-change", help="accept inputs that differ from the other versions'")

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from registry_client.cli.context import invocation
 from registry_client.cli.control import GatewayOpt, ReadGatewayOpt, ReasonOpt
+from registry_client.cli.names import ModelArg, VersionArg
 from registry_client.cli.output import JsonOpt, console, print_json
 from registry_client.rollout.commands import Rollouts
 from registry_client.rollout.spec import build_spec, read_spec_file
@@ -31,8 +32,8 @@ _TERMINAL = ("promoted", "rolled_back", "aborted", "ended")
 @app.command()
 def start(
     ctx: typer.Context,
-    model: str,
-    version: str,
+    model: ModelArg,
+    version: VersionArg,
     reason: Annotated[str | None, typer.Option("--reason", help="Why: recorded with every decision.")] = None,
     spec_file: Annotated[Path | None, typer.Option("--spec", help="A YAML file of these options.")] = None,
     steps: Annotated[str | None, typer.Option(help="Canary weights in percent; 100 promotes. [5,25,50,100]")] = None,
@@ -85,7 +86,7 @@ def start(
 @app.command()
 def status(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     gateway: ReadGatewayOpt = None,
     as_json: JsonOpt = False,
     watch: Annotated[bool, typer.Option("--watch", help="Print it again every 2 s until the rollout ends.")] = False,
@@ -159,7 +160,7 @@ def _command(ctx: typer.Context, model: str, command: str, reason: str, gateway:
 
 @app.command()
 def pause(
-    ctx: typer.Context, model: str, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
+    ctx: typer.Context, model: ModelArg, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Stop deciding: the canary keeps its weight until resumed or ended."""
     _command(ctx, model, "pause", reason, gateway, as_json)
@@ -167,7 +168,7 @@ def pause(
 
 @app.command()
 def resume(
-    ctx: typer.Context, model: str, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
+    ctx: typer.Context, model: ModelArg, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Decide again, with the step's clock restarted."""
     _command(ctx, model, "resume", reason, gateway, as_json)
@@ -175,7 +176,7 @@ def resume(
 
 @app.command()
 def abort(
-    ctx: typer.Context, model: str, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
+    ctx: typer.Context, model: ModelArg, reason: ReasonOpt, gateway: GatewayOpt = None, as_json: JsonOpt = False
 ) -> None:
     """End the rollout; its canary (or shadow) is cleared and stable stays."""
     _command(ctx, model, "abort", reason, gateway, as_json)
@@ -184,7 +185,7 @@ def abort(
 @app.command()
 def promote(
     ctx: typer.Context,
-    model: str,
+    model: ModelArg,
     reason: ReasonOpt,
     force: Annotated[bool, typer.Option("--force", help="Required: promote whatever the gates say.")] = False,
     gateway: GatewayOpt = None,

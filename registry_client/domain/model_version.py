@@ -12,6 +12,7 @@ A :class:`VersionEvent` is one entry of a model's registry audit: a version regi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -113,23 +114,14 @@ class ModelVersion:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelVersion:
+        """The record :meth:`to_dict` wrote (a store's row)."""
         archived_at = data.get("archived_at")
-        schema = data.get("input_schema")
-        return cls(
+        return cls.from_metadata(
+            data,
             model=data["model"],
             version=data["version"],
             created=datetime.fromisoformat(data["created"]),
-            task=data["task"],
             framework=data["framework"],
-            sha256=data["sha256"],
-            n_features=data.get("n_features"),
-            classes=data.get("classes"),
-            params=data.get("params") or {},
-            metrics=data.get("metrics") or {},
-            data_version=data.get("data_version"),
-            code_version=data.get("code_version"),
-            description=data.get("description") or "",
-            input_schema=InputSchema.from_json(schema) if schema else None,
             options=data.get("options") or {},
             artifact_uri=data.get("artifact_uri") or "",
             artifact_sha256=data.get("artifact_sha256"),
@@ -137,6 +129,27 @@ class ModelVersion:
             archived_at=datetime.fromisoformat(archived_at) if archived_at else None,
             archived_by=data.get("archived_by"),
             archive_reason=data.get("archive_reason"),
+        )
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any], **where: Any) -> ModelVersion:
+        """The record of a version whose ``metadata`` carries what registration wrote under the same keys as
+        :meth:`to_dict` (task, SHA-256, input width, classes, params, metrics, data and code versions,
+        description, input schema): a BentoML model's ``model.yaml`` metadata or a store's record. ``where``
+        gives the rest (model, version, created, framework, options, artifact, who and when)."""
+        schema = metadata.get("input_schema")
+        return cls(
+            task=metadata["task"],
+            sha256=metadata["sha256"],
+            n_features=metadata.get("n_features"),
+            classes=metadata.get("classes"),
+            params=metadata.get("params") or {},
+            metrics=metadata.get("metrics") or {},
+            data_version=metadata.get("data_version"),
+            code_version=metadata.get("code_version"),
+            description=metadata.get("description") or "",
+            input_schema=InputSchema.from_json(schema) if schema else None,
+            **where,
         )
 
 

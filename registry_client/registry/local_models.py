@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_client.domain.model_version import LOCAL_ARTIFACT_SCHEME, ModelVersion, unknown
-from registry_client.domain.schema import InputSchema
-from registry_client.domain.versions import is_version_name
+from registry_client.domain.versions import is_model_name, is_version_name
 from registry_client.registry.artifacts import read_verified
 from registry_client.registry.frameworks import adapter_for_module
 
@@ -40,10 +39,14 @@ class LoadedVersion:
 
 
 def bento_versions(name: str) -> list[str]:
-    """The versions of ``name`` in this node's BentoML model store (any, canaryline's or not)."""
+    """The versions of ``name`` in this node's BentoML model store (any, canaryline's or not); none for a name
+    that breaks the naming rule, which never reaches BentoML (its tags refuse 'a b' with a ValueError, read
+    'x:y' as model x's version y and fold 'IRIS' to 'iris')."""
     import bentoml
     from bentoml.exceptions import NotFound
 
+    if not is_model_name(name):
+        return []
     try:
         return [str(m.tag.version) for m in bentoml.models.list(name)]
     except NotFound:
@@ -55,7 +58,7 @@ def bento_model(name: str, version: str) -> Any:
     import bentoml
     from bentoml.exceptions import NotFound
 
-    if not is_version_name(version):
+    if not is_model_name(name) or not is_version_name(version):
         return None  # BentoML would resolve 'latest', lowercase 'V1' or refuse '../v1' with a ValueError
     try:
         # BentoML's get resolves a prefix: 'v' is v1 when only v1 starts so, and a BentoMLException (a 500 on
@@ -81,21 +84,12 @@ def version_info(name: str, version: str) -> ModelVersion | None:
     meta: dict[str, Any] = dict(found.info.metadata)
     if meta.get("canaryline") != 1 or "sha256" not in meta:
         return None
-    return ModelVersion(
+    return ModelVersion.from_metadata(
+        meta,
         model=name,
         version=version,
         created=found.info.creation_time,
-        task=meta["task"],
         framework=found.info.module,
-        sha256=meta["sha256"],
-        n_features=meta.get("n_features"),
-        classes=meta.get("classes"),
-        params=meta.get("params") or {},
-        metrics=meta.get("metrics") or {},
-        data_version=meta.get("data_version"),
-        code_version=meta.get("code_version"),
-        description=meta.get("description") or "",
-        input_schema=InputSchema.from_json(meta["input_schema"]) if meta.get("input_schema") else None,
         options=found.info.options.to_dict(),
         artifact_uri=f"{LOCAL_ARTIFACT_SCHEME}{name}:{version}",
     )

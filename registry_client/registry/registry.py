@@ -21,7 +21,6 @@ says ``allow_schema_change=True``: a canary that refuses the callers' fields wou
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,15 @@ import orjson
 
 from registry_client.domain.model_version import ModelVersion, VersionEvent, exists, unknown
 from registry_client.domain.plan import utcnow
-from registry_client.domain.versions import VERSION_PATTERN, next_default_version, validate_version
+from registry_client.domain.versions import (
+    check_names,
+    next_default_version,
+    validate_model_name,
+    validate_version,
+)
 from registry_client.errors import (
     CanarylineError,
     InvalidTaskError,
-    InvalidVersionError,
     ModelNotFoundError,
     VersionExistsError,
 )
@@ -59,7 +62,6 @@ from registry_client.store import Store, store_of
 __all__ = ["LoadedVersion", "ModelVersion", "Registry", "Task", "load_version", "version_info"]
 
 _TASKS: tuple[Task, ...] = ("classification", "regression")
-_NAME_RE = re.compile(VERSION_PATTERN)
 _DEFAULT_NAME_ATTEMPTS = 5
 _SYSTEM_ACTOR = "registry"
 
@@ -137,8 +139,7 @@ class Registry:
         """
         import bentoml
 
-        if not _NAME_RE.fullmatch(name):
-            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
+        validate_model_name(name)
         if task is not None and task not in _TASKS:
             raise InvalidTaskError(f"model {name!r}: task {task!r} is invalid: use 'classification' or 'regression'")
         if version is not None:
@@ -192,8 +193,7 @@ class Registry:
         """Register the model file at ``path`` (each framework's own format: :mod:`.model_files`) as a version
         of ``name``; ModelFileError (a pickle without ``trust_pickle``, a file that is not a model of
         ``framework``) or PayloadTooLargeError before anything is written. ``options`` are :meth:`register`'s."""
-        if not _NAME_RE.fullmatch(name):
-            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
+        validate_model_name(name)
         if options.get("version") is not None:
             validate_version(options["version"])
         model = load_model_file(path, framework, trust_pickle=trust_pickle, max_bytes=self.max_file_bytes)
@@ -205,8 +205,7 @@ class Registry:
         from registry_client.registry.adoption import describe_saved
 
         name, _, version = tag.partition(":")
-        if not _NAME_RE.fullmatch(name):
-            raise InvalidVersionError(f"model name {name!r} is invalid: it must match {VERSION_PATTERN}")
+        validate_model_name(name)
         validate_version(version)
         found = bento_model(name, version)
         if found is None:
@@ -230,6 +229,7 @@ class Registry:
     def archive(self, model: str, version: str, *, actor: str, reason: str = "", prune: bool = False) -> ModelVersion:
         """Archive a version no plan uses (VersionInUseError otherwise); it stays listed and in the audit.
         With ``prune``, its archive is deleted from the artifact store too."""
+        check_names(model, version)
         record = self.store.archive_version(model, version, actor=actor, reason=reason, at=utcnow())
         if prune and record.remote:
             delete_artifact(record.artifact_uri, self.cache.options)
@@ -269,7 +269,8 @@ class Registry:
 
     def versions(self, name: str, include_archived: bool = False) -> list[ModelVersion]:
         """The model's versions from the store, ordered numerically (``v2`` before ``v10``); archived ones only
-        with ``include_archived``. ModelNotFoundError when the model has none."""
+        with ``include_archived``. ModelNotFoundError when the model has none, or its name breaks the rule."""
+        check_names(name)
         found = self.store.list_versions(name)
         if not found:
             raise ModelNotFoundError(f"model {name!r} has no registered versions")
@@ -277,7 +278,9 @@ class Registry:
 
     def get(self, name: str, version: str) -> ModelVersion:
         """The store's record of exactly ``name:version``; a version saved in this node's BentoML store before
-        the store kept records is read from there (``canaryline adopt`` records it)."""
+        the store kept records is read from there (``canaryline adopt`` records it). ModelNotFoundError when
+        there is none, naming the rule when a name breaks it (it reaches neither the store nor BentoML)."""
+        check_names(name, version)
         info = self.store.get_version(name, version) or version_info(name, version)
         if info is None:
             raise unknown(name, version)
@@ -285,9 +288,11 @@ class Registry:
 
     def events(self, name: str) -> list[VersionEvent]:
         """The model's registry audit: versions registered and archived, with actor and time."""
+        check_names(name)
         return self.store.version_events(name)
 
     def stable(self, name: str) -> str | None:
+        check_names(name)
         plan = self.store.get_plan(name)
         return plan.stable if plan else None
 

@@ -23,7 +23,7 @@ from registry_client.domain.plan import AuditEntry, first_error
 from registry_client.errors import BadRequestError, InputError
 from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
-from service.rest.http import json_response, read_body
+from service.rest.http import check_path_names, json_response, read_body
 
 __all__ = ["BODIES", "CanaryBody", "MutationBody", "PromoteBody", "RollbackBody", "ShadowBody", "actor_of", "routes"]
 
@@ -139,6 +139,7 @@ def _rollback(control: ControlPlane, model: str, body: RollbackBody, actor: str)
 def _read(action: Callable[[ControlPlane, str], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         request.app.state.gates.read.check(request.headers)
+        check_path_names(request.path_params)
         control: ControlPlane = request.app.state.control
         return json_response(await anyio.to_thread.run_sync(action, control, request.path_params["model"]))
 
@@ -150,6 +151,7 @@ def _mutate(body_type: type[MutationBody], action: Action) -> Callable[[Request]
         request_id = request.state.request_id = new_id()
         request.app.state.gates.admin.check(request.headers)
         actor = actor_of(request)
+        check_path_names(request.path_params)
         body = _parse(body_type, await read_body(request, _MAX_ADMIN_BODY))
         model = request.path_params["model"]
         control: ControlPlane = request.app.state.control

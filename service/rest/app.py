@@ -41,7 +41,27 @@ from service.rest.errors import EXCEPTION_HANDLERS
 if TYPE_CHECKING:
     from service.composition import Runtime
 
-__all__ = ["build_app"]
+__all__ = ["admin_routes", "build_app", "data_routes"]
+
+
+def data_routes() -> list[BaseRoute]:
+    """Every route but the admin API's, in the router's order: the inference protocols first, since the router
+    tries routes in order and the console's add nothing before them."""
+    return [
+        *native.routes(),
+        *feedback.routes(),
+        *registry.routes(),
+        *v2.routes(),
+        *kserve_v1.routes(),
+        *evaluation.routes(),
+        *openapi.routes(),
+        *console.routes(),
+    ]
+
+
+def admin_routes() -> list[BaseRoute]:
+    """The admin API's routes (plans, rollouts, the registry's writes), after the others when it is on."""
+    return [*admin.routes(), *rollouts.routes(), *registry_admin.routes()]
 
 
 def build_app(runtime: Runtime | None = None) -> Starlette:
@@ -72,18 +92,7 @@ def build_app(runtime: Runtime | None = None) -> Starlette:
         app.state.rollouts = current.rollout_commands
         app.state.gates = Gates.from_settings(current.settings)
         if current.control is not None:
-            app.router.routes.extend([*admin.routes(), *rollouts.routes(), *registry_admin.routes()])
+            app.router.routes.extend(admin_routes())
         yield
 
-    # The inference protocols first: the router tries routes in order, so the console's add nothing before them.
-    routes: list[BaseRoute] = [
-        *native.routes(),
-        *feedback.routes(),
-        *registry.routes(),
-        *v2.routes(),
-        *kserve_v1.routes(),
-        *evaluation.routes(),
-        *openapi.routes(),
-        *console.routes(),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return Starlette(routes=data_routes(), lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -39,7 +39,7 @@ from registry_client.analysis.timeline import timeline
 from registry_client.domain.timestamps import parse_timestamp
 from registry_client.errors import InputError, TimestampError
 from registry_client.registry.registry import Registry
-from service.rest.http import json_response
+from service.rest.http import check_path_names, json_response
 
 __all__ = ["FRESH_S", "KEEP_FACTOR", "TIMELINE_BUCKETS", "fresh", "routes"]
 
@@ -111,6 +111,7 @@ def routes() -> list[BaseRoute]:
     def endpoint(kind: str, scan: _Scan, *, bucketed: bool) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
             request.app.state.gates.read.check(request.headers)
+            check_path_names(request.path_params)
             model = request.path_params["name"]
             since, until = _bound(request, "since"), _bound(request, "until")
             if since is not None and until is not None and since >= until:

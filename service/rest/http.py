@@ -12,7 +12,7 @@ Error bodies: ``{"error": {"code", "message", "request_id"}}`` natively, ``{"err
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from registry_client.domain.identifiers import request_id_from_header, request_id_header
+from registry_client.domain.versions import check_names
 from registry_client.errors import (
     BadRequestError,
     CanarylineError,
@@ -47,6 +48,7 @@ __all__ = [
     "Inference",
     "accept_request_id",
     "bind_request",
+    "check_path_names",
     "error_body",
     "error_headers",
     "error_response",
@@ -100,6 +102,15 @@ def accept_request_id(request: Request) -> str:
     request_id = request_id_from_header(request.headers.get("x-request-id"))
     request.state.request_id = request_id
     return request_id
+
+
+def check_path_names(params: Mapping[str, str]) -> None:
+    """The naming rule for the model (``{name}`` or ``{model}``) and version a route's path names, checked before
+    anything reads them: a name that breaks it names nothing, so a 404 saying so and naming the rule (BentoML,
+    which the registry asks, would refuse it with a ValueError, a 500, or fold it to another model's name)."""
+    model = params.get("model", params.get("name"))
+    if model is not None:
+        check_names(model, params.get("version"))
 
 
 def pinned_version(request: Request) -> str | None:
@@ -228,6 +239,7 @@ async def serve_inference(request: Request, decode: Decode, render: Render) -> R
     recorder (empty labels when it came before routing)."""
     gateway: Gateway = request.app.state.gateway
     recorder = request.state.recorder = gateway.metrics.request()
+    check_path_names(request.path_params)
     request_id = accept_request_id(request)
     trace_id = bind_request(request, request_id)
     inference = decode(request, await read_body(request, gateway.settings.max_body_bytes))

@@ -22,6 +22,7 @@ from service.dataplane.validation import PredictRequest, load_json, parse_rows, 
 from service.rest.http import (
     EVERY_METHOD,
     Inference,
+    check_path_names,
     json_response,
     pinned_version,
     serve_inference,
@@ -48,6 +49,7 @@ async def _model_ready(request: Request) -> Response:
     name = request.path_params["name"]
     if name.endswith((":predict", ":explain")):
         raise HTTPException(405, headers={"Allow": "POST"})
+    check_path_names(request.path_params)
     gateway: Gateway = request.app.state.gateway
     active = gateway.resolve(name)
     return json_response({"name": active.plan.model, "ready": True})
@@ -78,6 +80,7 @@ async def _predict(request: Request) -> Response:
 
 async def _explain(request: Request) -> Response:
     """``:explain`` is a 501 naming the model: the gateway serves predictions only (an unknown model is a 404)."""
+    check_path_names(request.path_params)
     gateway: Gateway = request.app.state.gateway
     model = gateway.resolve(request.path_params["name"]).plan.model
     raise NotImplementedByGatewayError(

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from service.dataplane.gateway import Gateway, Prediction
 from service.dataplane.validation import PredictRequest, parse_predict, require_str, routing_key
 from service.observability.tracing import RequestTracer
-from service.rest.http import Inference, json_response, pinned_version, serve_inference, stamp_headers
+from service.rest.http import Inference, check_path_names, json_response, pinned_version, serve_inference, stamp_headers
 from service.rest.parquet_body import decode_parquet, is_parquet
 
 __all__ = ["routes"]
@@ -68,6 +68,7 @@ async def _list_models(request: Request) -> Response:
 
 async def _get_model(request: Request) -> Response:
     request.app.state.gates.read.check(request.headers)
+    check_path_names(request.path_params)
     gateway: Gateway = request.app.state.gateway
     return json_response(gateway.describe(request.path_params["name"]))
 

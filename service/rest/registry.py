@@ -12,7 +12,6 @@ event loop. Registration and archiving are :mod:`service.rest.registry_admin`'s.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,15 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from registry_client.domain.versions import VERSION_PATTERN
-from registry_client.errors import InputError, ModelNotFoundError
+from registry_client.errors import InputError
 from registry_client.registry.registry import Registry
-from service.rest.http import json_response
+from service.rest.http import check_path_names, json_response
 
-__all__ = ["check_names", "routes"]
+__all__ = ["routes"]
 
 _BASE = "/registry/models"
-_NAME = re.compile(VERSION_PATTERN)
 
 
 def routes() -> list[BaseRoute]:
@@ -38,15 +35,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{_BASE}/{{model}}/versions", _read(_versions), methods=["GET"]),
         Route(f"{_BASE}/{{model}}/versions/{{version}}", _read(_version), methods=["GET"]),
     ]
-
-
-def check_names(params: dict[str, str]) -> None:
-    """A name that breaks the naming rule names nothing registered: a 404 saying so. BentoML, which the registry
-    asks, would refuse it with a ValueError (a 500) or fold it to lower case (another model's versions)."""
-    for what in ("model", "version"):
-        value = params.get(what)
-        if value is not None and not _NAME.fullmatch(value):
-            raise ModelNotFoundError(f"no {what} {value!r} is registered: {what} names match {VERSION_PATTERN}")
 
 
 def _models(registry: Registry, _params: dict[str, str]) -> dict[str, Any]:
@@ -71,7 +59,7 @@ def _read(action: Callable[[Registry, dict[str, str]], dict[str, Any]]) -> Calla
         request.app.state.gates.read.check(request.headers)
         registry: Registry = request.app.state.registry
         params = dict(request.path_params)
-        check_names(params)
+        check_path_names(params)
         if "include_archived" in request.query_params:
             params["include_archived"] = request.query_params["include_archived"]
         return json_response(await anyio.to_thread.run_sync(action, registry, params))

@@ -33,13 +33,13 @@ from starlette.routing import BaseRoute, Route
 
 from registry_client.domain.identifiers import new_id, request_id_header
 from registry_client.domain.plan import first_error
+from registry_client.domain.versions import validate_model_name, validate_version
 from registry_client.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from registry_client.registry.model_files import FRAMEWORKS
 from registry_client.registry.registry import Registry
 from service.dataplane.validation import load_json
 from service.rest.admin import actor_of
-from service.rest.http import json_response, read_body
-from service.rest.registry import check_names
+from service.rest.http import check_path_names, json_response, read_body
 
 __all__ = ["QUERY", "ArchiveBody", "routes"]
 
@@ -79,7 +79,7 @@ async def _register(request: Request) -> Response:
     request_id = request.state.request_id = new_id()
     request.app.state.gates.admin.check(request.headers)
     actor = actor_of(request)
-    model = request.path_params["model"]  # the registry refuses a name that breaks the rule (422)
+    model = validate_model_name(request.path_params["model"])  # a name that breaks the rule: 422, nothing read
     options = _options(request)
     framework = options.pop("framework")
     registry: Registry = request.app.state.registry
@@ -101,7 +101,7 @@ async def _archive(request: Request) -> Response:
     request.app.state.gates.admin.check(request.headers)
     actor = actor_of(request)
     params = dict(request.path_params)
-    check_names(params)
+    check_path_names(params)
     try:
         body = ArchiveBody.model_validate(load_json(await read_body(request, _MAX_ARCHIVE_BODY) or b"{}"))
     except ValidationError as exc:
@@ -126,6 +126,8 @@ def _options(request: Request) -> dict[str, Any]:
     for name in ("version", "task", "data_version", "code_version"):
         if name in query:
             options[name] = query[name]
+    if "version" in query:
+        validate_version(query["version"])  # before the file is received
     for name in ("params", "metrics"):
         if name in query:
             value = load_json(query[name].encode())

@@ -36,7 +36,7 @@ from registry_client.rollout.sequence import quality_sequence
 from service.dataplane.plans import PlanTable
 from service.dataplane.validation import load_json
 from service.rest.admin import actor_of
-from service.rest.http import json_response, read_body
+from service.rest.http import check_path_names, json_response, read_body
 
 __all__ = ["RolloutCommand", "routes"]
 
@@ -72,6 +72,7 @@ def _answer(state: RolloutState, request_id: str) -> Response:
 
 async def _status(request: Request) -> Response:
     request.app.state.gates.read.check(request.headers)
+    check_path_names(request.path_params)
     rollouts: Rollouts = request.app.state.rollouts
     state = await anyio.to_thread.run_sync(rollouts.get, request.path_params["model"])
     return json_response(_body(state))
@@ -79,6 +80,7 @@ async def _status(request: Request) -> Response:
 
 async def _sequence(request: Request) -> Response:
     request.app.state.gates.read.check(request.headers)
+    check_path_names(request.path_params)
     rollouts: Rollouts = request.app.state.rollouts
 
     def compute() -> dict[str, Any] | None:
@@ -92,6 +94,7 @@ async def _sequence(request: Request) -> Response:
 async def _start(request: Request) -> Response:
     request_id = request.state.request_id = new_id()
     request.app.state.gates.admin.check(request.headers)
+    check_path_names(request.path_params)
     payload = load_json(await read_body(request, _MAX_BODY) or b"{}")
     if not isinstance(payload, dict):
         raise InputError("the body must be a JSON object: the rollout spec")
@@ -123,6 +126,7 @@ def _command(name: str) -> Callable[[Request], Awaitable[Response]]:
         request_id = request.state.request_id = new_id()
         request.app.state.gates.admin.check(request.headers)
         actor = actor_of(request)
+        check_path_names(request.path_params)
         body = _parse(await read_body(request, _MAX_BODY))
         if name == "promote" and not body.force:
             raise InputError("field force: promoting before the gates pass needs force: true (--force)")

@@ -26,7 +26,15 @@ from service.dataplane.gateway import Gateway, Prediction
 from service.dataplane.plans import ActivePlan
 from service.dataplane.routing import choose
 from service.dataplane.validation import PredictRequest, routing_key
-from service.rest.http import EVERY_METHOD, Inference, json_response, serve_inference, stamp_headers, unmatched
+from service.rest.http import (
+    EVERY_METHOD,
+    Inference,
+    check_path_names,
+    json_response,
+    serve_inference,
+    stamp_headers,
+    unmatched,
+)
 from service.rest.tensors import (
     BINARY_UNSUPPORTED,
     encode_outputs,
@@ -65,6 +73,7 @@ async def _ready(request: Request) -> Response:
 
 def _served(request: Request) -> tuple[ActivePlan, str]:
     """The model's plan and the version named in the path (the stable one when none is)."""
+    check_path_names(request.path_params)
     gateway: Gateway = request.app.state.gateway
     active = gateway.resolve(request.path_params["name"])
     pinned = request.path_params.get("version")

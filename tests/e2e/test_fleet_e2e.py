@@ -2,7 +2,8 @@
 SQLite store and one file:// artifact location; versions registered from a third home through the CLI (the
 CI job) are pulled, canaried and served by both; a tampered archive is refused by a node that has not cached
 it while the others keep serving; an unreachable artifact store keeps the previous revision serving and
-/readyz names what is missing."""
+/readyz names what is missing; once it is back, a version posted to one node's registry HTTP API (a training
+job holding the admin token) is canaried and served by both."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import xgboost as xgb
 
 from tests.support.cli import CANARYLINE
 from tests.support.servers import GATEWAYS, GatewayProcess, admin_client, wait_until
-from tests.support.tokens import TOKEN_ENV
+from tests.support.tokens import ADMIN_TOKEN, TOKEN_ENV, bearer
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -26,11 +27,11 @@ MODEL = "iris"
 
 @pytest.fixture(scope="module")
 def xgboost_files(tmp_path_factory: pytest.TempPathFactory, iris) -> list[Path]:
-    """Three training runs' XGBoost JSON files (different numbers of trees)."""
+    """Four training runs' XGBoost JSON files (different numbers of trees)."""
     X, y = iris
     folder = tmp_path_factory.mktemp("runs")
     files = []
-    for i, trees in enumerate((3, 6, 9), start=1):
+    for i, trees in enumerate((3, 6, 9, 12), start=1):
         path = folder / f"run-{i}.json"
         xgb.XGBClassifier(n_estimators=trees, max_depth=2).fit(X, y).get_booster().save_model(path)
         files.append(path)
@@ -77,6 +78,19 @@ class Fleet:
         return gateway.start(ready=ready, timeout=120)
 
 
+def post_version(gateway: GatewayProcess, file: Path, version: str) -> dict:
+    """The training job without the CLI: the model file as the body of POST /registry/models/{model}/versions."""
+    response = httpx.post(
+        f"{gateway.url}/registry/models/{MODEL}/versions",
+        params={"framework": "xgboost", "version": version, "data_version": "batch-http"},
+        content=file.read_bytes(),
+        headers={**bearer(ADMIN_TOKEN), "Content-Type": "application/octet-stream", "X-Canaryline-Actor": "trainer"},
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 def readiness(gateway: GatewayProcess) -> dict:
     return httpx.get(gateway.url + "/readyz", timeout=5).json()
 
@@ -105,8 +119,9 @@ def at_revision(gateway: GatewayProcess, revision: int) -> bool:
 def test_versions_registered_by_a_ci_job_are_pulled_canaried_and_served_by_two_nodes(
     tmp_path: Path, request: pytest.FixtureRequest, xgboost_files: list[Path]
 ) -> None:
-    """Two nodes with no shared disk serve what the CI job registers; a tampered archive and an unreachable
-    artifact store are refused by the nodes that lack the version, and serving continues on what is cached."""
+    """Two nodes with no shared disk serve what the CI job registers, through the CLI or a node's HTTP API; a
+    tampered archive and an unreachable artifact store are refused by the nodes that lack the version, and
+    serving continues on what is cached."""
     fleet = Fleet(tmp_path, request)
     fleet.register(xgboost_files[0], 1)
     a, b = fleet.node("node-a"), fleet.node("node-b")
@@ -140,3 +155,15 @@ def test_versions_registered_by_a_ci_job_are_pulled_canaried_and_served_by_two_n
         detail = readiness(node)
         assert detail["ready"] is True and "cannot be pulled" in detail["errors"][MODEL]
         assert served(node) == {"versions": {"v1", "v2"}, "revisions": {2}}
+
+    # the artifact store back: a version posted to node a's registry API is archived there, canaried, and pulled
+    # and served by both nodes, each answer stamped with it
+    (tmp_path / "artifacts-unmounted").rename(fleet.artifacts)
+    record = post_version(a, xgboost_files[3], "web1")
+    assert (record["version"], record["created_by"], record["data_version"]) == ("web1", "trainer", "batch-http")
+    assert record["artifact_uri"].startswith(f"file://{fleet.artifacts}")
+    admin_client(a).set_canary(MODEL, "web1", weight=50, reason="posted over HTTP")
+    for node in (a, b):
+        wait_until(partial(at_revision, node, 4), 60, "revision 4 on both nodes", 0.2)
+        assert served(node) == {"versions": {"v1", "web1"}, "revisions": {4}}
+    assert (tmp_path / "node-b" / "bentoml" / "models" / MODEL / "web1").is_dir()  # pulled, not shared

@@ -23,6 +23,7 @@ from registry_client.errors import (
     UnsupportedModelError,
     VersionExistsError,
 )
+from registry_client.registry.local_models import bento_model, bento_versions
 from registry_client.registry.registry import Registry
 
 
@@ -208,3 +209,22 @@ def test_a_version_is_looked_up_by_its_exact_name_never_an_alias(
         sqlite_registry.get(model_name, alias)
     with pytest.raises(ModelNotFoundError, match=re.escape(f"has no version {alias!r}")):
         sqlite_registry.load(model_name, alias)
+
+
+@pytest.mark.parametrize("name", ["a b", "x:y", "x:", "UPPER", "-x", "m" * 64])
+def test_a_look_up_by_a_model_name_that_breaks_the_rule_names_the_rule(
+    sqlite_registry: Registry, model_name: str, iris_models, name: str
+) -> None:
+    """get, versions, load and archive refuse a model name that breaks the rule with the rule, before BentoML sees
+    it ('x:' made BentoML's tag parser raise, and the upper-case name was folded to the registered one)."""
+    sqlite_registry.register(model_name, iris_models["logreg"])
+    bad = model_name.upper() if name == "UPPER" else name
+    for look_up in (
+        lambda: sqlite_registry.get(bad, "v1"),
+        lambda: sqlite_registry.load(bad, "v1"),
+        lambda: sqlite_registry.versions(bad),
+        lambda: sqlite_registry.archive(bad, "v1", actor="tests"),
+    ):
+        with pytest.raises(ModelNotFoundError, match=re.escape(f"no model {bad!r} is registered: model names match")):
+            look_up()
+    assert bento_versions(bad) == [] and bento_model(bad, "v1") is None
