@@ -13,7 +13,7 @@ from typing import Any
 
 from .fixed_rate import percentile
 
-__all__ = ["Ratio", "compute", "markdown"]
+__all__ = ["Ratio", "compute", "fmt", "markdown", "median_of", "noise", "ratio"]
 
 
 @dataclass
@@ -87,13 +87,13 @@ def _value(figures: dict[str, Any], metric: str) -> float | None:
     if metric == "throughput":
         return figures.get("throughput")
     if metric == "cpu":
-        return figures["cpu_us_per_req"] + figures.get("redis_cpu_us_per_req", 0.0)
+        return float(figures["cpu_us_per_req"] + figures.get("redis_cpu_us_per_req", 0.0))
     if metric == "cpu_tree":
-        return figures["cpu_us_per_req"]
+        return float(figures["cpu_us_per_req"])
     return figures.get("p99_ms")
 
 
-def _ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, numerator, denominator, metric
+def ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, numerator, denominator, metric
     rounds: list[dict[str, Any]], name: str, num: str, den: str, metric: str, kind: str, **kw: Any
 ) -> Ratio:
     values = []
@@ -127,72 +127,72 @@ def compute(
         return round(a / b, 3) if a and b else None
 
     targets = [
-        _ratio(rounds, "gateway vs bare BentoML: throughput", "gw-canary", "bentoml", "throughput", "closed",
-               target=(">=", 0.95)),
-        _ratio(rounds, "gateway vs bare BentoML: CPU/request (incl. Redis)", "gw-canary", "bentoml", "cpu", "closed",
-               target=("<=", 1.10)),
-        _ratio(rounds, "gateway vs bare BentoML: p99 at half load", "gw-canary", "bentoml", "p99", "fixed",
-               target=("<=", 1.2), pooled=p99("gw-canary", "bentoml")),
-        _ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
-               target=(">=", 1.3)),
-        _ratio(rounds, "gateway vs MLServer: CPU/request (incl. Redis)", "gw-canary", "mlserver", "cpu", "closed",
-               target=("<=", 0.75)),
-        _ratio(rounds, "gateway vs MLServer: p99 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
-               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver")),
-        _ratio(rounds, "gateway vs MLServer: p99.9 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
-               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver", "p99.9_ms")),
-        _ratio(rounds, "100-row requests: gateway vs MLServer CPU per row (incl. Redis)", "gw-batch100",
-               "mlserver-batch100", "cpu", "closed", target=("<=", 1.0)),
-        _ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
-               "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
-        _ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
-               "closed", target=(">=", 0.9)),
-        _ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
-               "throughput", "closed", target=(">=", 0.9)),
-        _ratio(rounds, f"ack to Redis + sink to PostgreSQL vs {cheapest} logging: throughput", "gw-sink",
-               f"gw-{cheapest}", "throughput", "closed", target=(">=", 0.9)),
+        ratio(rounds, "gateway vs bare BentoML: throughput", "gw-canary", "bentoml", "throughput", "closed",
+              target=(">=", 0.95)),
+        ratio(rounds, "gateway vs bare BentoML: CPU/request (incl. Redis)", "gw-canary", "bentoml", "cpu", "closed",
+              target=("<=", 1.10)),
+        ratio(rounds, "gateway vs bare BentoML: p99 at half load", "gw-canary", "bentoml", "p99", "fixed",
+              target=("<=", 1.2), pooled=p99("gw-canary", "bentoml")),
+        ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
+              target=(">=", 1.3)),
+        ratio(rounds, "gateway vs MLServer: CPU/request (incl. Redis)", "gw-canary", "mlserver", "cpu", "closed",
+              target=("<=", 0.75)),
+        ratio(rounds, "gateway vs MLServer: p99 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+              "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver")),
+        ratio(rounds, "gateway vs MLServer: p99.9 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+              "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver", "p99.9_ms")),
+        ratio(rounds, "100-row requests: gateway vs MLServer CPU per row (incl. Redis)", "gw-batch100",
+              "mlserver-batch100", "cpu", "closed", target=("<=", 1.0)),
+        ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
+              "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
+        ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
+              "closed", target=(">=", 0.9)),
+        ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
+              "throughput", "closed", target=(">=", 0.9)),
+        ratio(rounds, f"ack to Redis + sink to PostgreSQL vs {cheapest} logging: throughput", "gw-sink",
+              f"gw-{cheapest}", "throughput", "closed", target=(">=", 0.9)),
     ]  # fmt: skip
     others = [
-        _ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
-               "closed"),
-        _ratio(rounds, "gateway stable-only vs bare BentoML: throughput", "gw-stable", "bentoml", "throughput",
-               "closed"),
-        _ratio(rounds, "gateway stable-only vs bare BentoML: CPU/request", "gw-stable", "bentoml", "cpu", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: throughput", "gw-canary", "gw-stable", "throughput", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: CPU/request", "gw-canary", "gw-stable", "cpu", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: p99 at half load", "gw-canary", "gw-stable", "p99", "fixed",
-               pooled=p99("gw-canary", "gw-stable")),
-        _ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
-               "closed"),
-        _ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
-               "closed"),
-        _ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
-               "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
-               "throughput", "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
-               "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
-               "gw-canary", "cpu", "closed"),
-        _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
-        _ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
-        _ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),
-        _ratio(rounds, "ack vs logging off: CPU/request", "gw-canary", "gw-off", "cpu", "closed"),
-        _ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
-               "closed"),
-        _ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
-        _ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
-               "throughput", "closed"),
-        _ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
-        _ratio(rounds, "MLServer batching on vs off: throughput", "mlserver-batched", "mlserver", "throughput",
-               "closed"),
-        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): throughput", "replicas-3", "replicas-1",
-               "throughput", "closed"),
-        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): CPU/request", "replicas-3", "replicas-1", "cpu",
-               "closed"),
-        _ratio(rounds, "BentoML no-op vs echo floor: throughput", "bentoml-noop", "echo", "throughput", "closed"),
-        _ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
-               "closed"),
+        ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
+              "closed"),
+        ratio(rounds, "gateway stable-only vs bare BentoML: throughput", "gw-stable", "bentoml", "throughput",
+              "closed"),
+        ratio(rounds, "gateway stable-only vs bare BentoML: CPU/request", "gw-stable", "bentoml", "cpu", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: throughput", "gw-canary", "gw-stable", "throughput", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: CPU/request", "gw-canary", "gw-stable", "cpu", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: p99 at half load", "gw-canary", "gw-stable", "p99", "fixed",
+              pooled=p99("gw-canary", "gw-stable")),
+        ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
+              "closed"),
+        ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
+              "closed"),
+        ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
+              "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
+              "throughput", "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
+              "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
+              "gw-canary", "cpu", "closed"),
+        ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
+        ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
+        ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),
+        ratio(rounds, "ack vs logging off: CPU/request", "gw-canary", "gw-off", "cpu", "closed"),
+        ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
+              "closed"),
+        ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
+        ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
+              "throughput", "closed"),
+        ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
+        ratio(rounds, "MLServer batching on vs off: throughput", "mlserver-batched", "mlserver", "throughput",
+              "closed"),
+        ratio(rounds, "3 replicas vs 1 (one core, shared Redis): throughput", "replicas-3", "replicas-1",
+              "throughput", "closed"),
+        ratio(rounds, "3 replicas vs 1 (one core, shared Redis): CPU/request", "replicas-3", "replicas-1", "cpu",
+              "closed"),
+        ratio(rounds, "BentoML no-op vs echo floor: throughput", "bentoml-noop", "echo", "throughput", "closed"),
+        ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
+              "closed"),
     ]  # fmt: skip
     hot = meta.get("hot_path") or {}
     layers = meta.get("layers") or {}
@@ -220,20 +220,20 @@ def compute(
     if propagation is not None:
         delays = propagation["delays_ms"]
         others_ms = propagation["others_ms"]
-        p99 = round(percentile(delays, 99), 2) if delays else None
+        p99_ms = round(percentile(delays, 99), 2) if delays else None
         result["propagation"] = {
             "changes": propagation["changes"],
             "replicas": propagation["replicas"],
             "samples": len(delays),
             "timeouts": propagation["timeouts"],
             "p50_ms": round(percentile(delays, 50), 2) if delays else None,
-            "p99_ms": p99,
+            "p99_ms": p99_ms,
             "max_ms": round(max(delays), 2) if delays else None,
             "other_replicas_p50_ms": round(percentile(others_ms, 50), 2) if others_ms else None,
             "other_replicas_p99_ms": round(percentile(others_ms, 99), 2) if others_ms else None,
             "admin_call_p50_ms": round(percentile(propagation["admin_call_ms"], 50), 2),
         }
-        status = "n/a" if p99 is None else ("pass" if p99 <= 100 and not propagation["timeouts"] else "miss")
+        status = "n/a" if p99_ms is None else ("pass" if p99_ms <= 100 and not propagation["timeouts"] else "miss")
         result["targets"].append(
             {
                 "name": f"rollback propagation p99 across {propagation['replicas']} replica(s)",
@@ -242,7 +242,7 @@ def compute(
                 "metric": "ms",
                 "kind": "propagation",
                 "per_round": [],
-                "median": p99,
+                "median": p99_ms,
                 "target": "<= 100",
                 "status": status,
             }
@@ -250,13 +250,13 @@ def compute(
     return result
 
 
-def _median(rounds: list[dict[str, Any]], kind: str, arm: str, key: str) -> float | None:
+def median_of(rounds: list[dict[str, Any]], kind: str, arm: str, key: str) -> float | None:
     values = [r[kind][arm][key] for r in rounds if arm in r[kind] and r[kind][arm].get(key) is not None]
     values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     return round(statistics.median(values), 2) if values else None
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -293,7 +293,7 @@ def markdown(data: dict[str, Any]) -> str:
         per_round = ", ".join(f"{v:.3f}" for v in t["per_round"]) if t["per_round"] else ""
         unit = {"propagation": " ms", "single": f" {t['metric']}"}.get(t["kind"], "")
         lines.append(
-            f"| {t['name']} | {_fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
+            f"| {t['name']} | {fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
         )
     lines += [
         "",
@@ -305,16 +305,16 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     arms = list(dict.fromkeys(a for r in rounds for a in r["closed"]))
     for arm in arms:
-        thr = _median(rounds, "closed", arm, "throughput")
-        cpu = _median(rounds, "closed", arm, "cpu_us_per_req")
-        redis = _median(rounds, "closed", arm, "redis_cpu_us_per_req")
+        thr = median_of(rounds, "closed", arm, "throughput")
+        cpu = median_of(rounds, "closed", arm, "cpu_us_per_req")
+        redis = median_of(rounds, "closed", arm, "redis_cpu_us_per_req")
         vs_bento = _per_round_median(rounds, arm, "bentoml", "throughput")
         vs_ml = _per_round_median(rounds, arm, "mlserver", "throughput")
         cpu_vs = _per_round_median(rounds, arm, "bentoml", "cpu")
         errors = sum(r["closed"][arm]["errors"] for r in rounds if arm in r["closed"])
         lines.append(
-            f"| {arm} | {_fmt(thr, 1)} | {_fmt(vs_bento, 3)} | {_fmt(vs_ml, 3)} | {_fmt(cpu, 1)} | "
-            f"{_fmt(redis, 1)} | {_fmt(cpu_vs, 3)} | {errors} | {_noise(rounds, 'closed', arm)} |"
+            f"| {arm} | {fmt(thr, 1)} | {fmt(vs_bento, 3)} | {fmt(vs_ml, 3)} | {fmt(cpu, 1)} | "
+            f"{fmt(redis, 1)} | {fmt(cpu_vs, 3)} | {errors} | {noise(rounds, 'closed', arm)} |"
         )
     lines += [
         "",
@@ -336,40 +336,40 @@ def markdown(data: dict[str, Any]) -> str:
                 versions[v] = versions.get(v, 0) + n
         total = sum(versions.values()) or 1
         shares = ", ".join(f"{v} {100 * n / total:.1f}%" for v, n in sorted(versions.items()) if v != "-") or "n/a"
-        cpu = _median(rounds, "fixed", arm, "cpu_us_per_req")
-        redis = _median(rounds, "fixed", arm, "redis_cpu_us_per_req")
+        cpu = median_of(rounds, "fixed", arm, "cpu_us_per_req")
+        redis = median_of(rounds, "fixed", arm, "redis_cpu_us_per_req")
         errors = sum(r["fixed"][arm]["errors"] for r in rounds if arm in r["fixed"])
         mine = pooled.get(arm, {})
         vs_base = round(mine["p99_ms"] / base_p99, 3) if base_p99 and mine.get("p99_ms") else None
         per_round = ", ".join(f"{r['fixed'][arm]['p99_ms']:.0f}" for r in rounds if arm in r["fixed"])
         lines.append(
-            f"| {arm} | {_fmt(_median(rounds, 'fixed', arm, 'rate'), 0)} | {mine.get('samples', '–')} | "
-            f"{_fmt(mine.get('p50_ms'))} | {_fmt(mine.get('p95_ms'))} | {_fmt(mine.get('p99_ms'))} | "
-            f"{_fmt(mine.get('p99.9_ms'))} | "
-            f"{_fmt(vs_base, 3)} | {per_round} | {_fmt(cpu, 1)} (+{_fmt(redis, 1)})"
-            f" | {errors} | {shares} | {_noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
+            f"| {arm} | {fmt(median_of(rounds, 'fixed', arm, 'rate'), 0)} | {mine.get('samples', '–')} | "
+            f"{fmt(mine.get('p50_ms'))} | {fmt(mine.get('p95_ms'))} | {fmt(mine.get('p99_ms'))} | "
+            f"{fmt(mine.get('p99.9_ms'))} | "
+            f"{fmt(vs_base, 3)} | {per_round} | {fmt(cpu, 1)} (+{fmt(redis, 1)})"
+            f" | {errors} | {shares} | {noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
         )
     lines += ["", "## Other ratios", "", "| ratio | median | per round |", "| --- | ---: | --- |"]
     for r in computed["ratios"]:
-        lines.append(f"| {r['name']} | {_fmt(r['median'], 3)} | {', '.join(f'{v:.3f}' for v in r['per_round'])} |")
+        lines.append(f"| {r['name']} | {fmt(r['median'], 3)} | {', '.join(f'{v:.3f}' for v in r['per_round'])} |")
     floor = meta.get("model_floor") or {}
-    gw_cpu = _median(rounds, "closed", "gw-canary", "cpu_us_per_req")
+    gw_cpu = median_of(rounds, "closed", "gw-canary", "cpu_us_per_req")
     lines += [
         "",
         "## Floors",
         "",
         f"- the model's own time per single-row request (in-process, best of 3 × 1,000 calls): predict "
-        f"{_fmt(floor.get('predict_us'), 1)} µs, predict_proba {_fmt(floor.get('predict_proba_us'), 1)} µs, both "
-        f"(what the gateway and the baselines do) {_fmt(floor.get('predict_and_proba_us'), 1)} µs"
+        f"{fmt(floor.get('predict_us'), 1)} µs, predict_proba {fmt(floor.get('predict_proba_us'), 1)} µs, both "
+        f"(what the gateway and the baselines do) {fmt(floor.get('predict_and_proba_us'), 1)} µs"
         + (
             f" = {100 * floor['predict_and_proba_us'] / gw_cpu:.0f}% of the gateway's CPU per request"
             if gw_cpu and floor.get("predict_and_proba_us")
             else ""
         ),
         f"- the shadow version v3 (100-tree forest), predict + predict_proba: "
-        f"{_fmt(floor.get('shadow_predict_and_proba_us'), 1)} µs per row",
-        f"- echo floor (uvicorn + Starlette): {_fmt(_median(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
-        f"BentoML no-op endpoint: {_fmt(_median(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
+        f"{fmt(floor.get('shadow_predict_and_proba_us'), 1)} µs per row",
+        f"- echo floor (uvicorn + Starlette): {fmt(median_of(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
+        f"BentoML no-op endpoint: {fmt(median_of(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
     ]
     lines += _hot_path_lines(meta.get("hot_path") or {}) + _layer_lines(meta.get("layers") or {})
     prop = computed.get("propagation")
@@ -411,7 +411,7 @@ def _hot_path_lines(hot: dict[str, Any]) -> list[str]:
     for name, figures in hot["arms"].items():
         writer = max(figures["process_us"] - figures["thread_us"], 0.0)
         ours = hot["ours_us"].get(name)
-        lines.append(f"| {name} | {figures['thread_us']:.1f} | {_fmt(ours, 1)} | {writer:.1f} |")
+        lines.append(f"| {name} | {figures['thread_us']:.1f} | {fmt(ours, 1)} | {writer:.1f} |")
     return lines
 
 
@@ -443,7 +443,7 @@ def _gc(rounds: list[dict[str, Any]], arm: str) -> str:
     return ", ".join(parts)
 
 
-def _noise(rounds: list[dict[str, Any]], kind: str, arm: str) -> str:
+def noise(rounds: list[dict[str, Any]], kind: str, arm: str) -> str:
     """Other processes' share of the server core while the arm ran, per round (and the runs it took)."""
     parts = []
     for r in rounds:
@@ -459,4 +459,4 @@ def _per_round_median(
 ) -> float | None:
     if num == den:
         return 1.0 if any(num in r[kind] for r in rounds) else None
-    return _ratio(rounds, "", num, den, metric, kind).median
+    return ratio(rounds, "", num, den, metric, kind).median
