@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick serve clean fuzz
+.PHONY: install demo test test-fast test-tools bench-tools lint fmt load bench bench-quick bench-frameworks serve clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench: $(STAMP) bench-tools
 
 bench-quick: $(STAMP) bench-tools
 	@$(BIN)/python -m load_tests.bench --quick
+
+## The gateway vs MLServer's own XGBoost and LightGBM runtimes on the same model files (BENCH_ARGS=--quick).
+bench-frameworks: $(STAMP) bench-tools
+	@$(BIN)/python -m load_tests.bench.frameworks $(BENCH_ARGS)
 
 ## Debian packages the benchmark runs: wrk (the closed-loop load generator) and redis-server.
 bench-tools:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["BATCH_ROWS", "CLOSED_ARMS", "FIXED_ARMS", "MODES", "Mode"]
+__all__ = ["BATCH_ROWS", "CLOSED_ARMS", "FIXED_ARMS", "FRAMEWORK_ARMS", "FRAMEWORK_MODES", "MODES", "Mode"]
 
 #: Closed-loop arms (throughput and CPU per request), in the order of the first round.
 CLOSED_ARMS = (
@@ -69,3 +69,24 @@ MODES = {
         retries=0,
     ),
 }
+
+#: ``python -m load_tests.bench.frameworks``: the same model files behind the gateway (ack logging to Redis, stable
+#: only) and behind MLServer's own runtime for its framework, one breast-cancer row a request.
+FRAMEWORK_ARMS = (
+    "gw-xgboost",  # gateway, OIP v2 (the very body MLServer gets), the XGBoost model
+    "mlserver-xgboost",  # MLServer 1.7.1 + mlserver-xgboost, the same model file
+    "gw-xgboost-native",  # gateway, its native POST /predict, the same row
+    "gw-lightgbm",  # gateway, OIP v2, the LightGBM model
+    "mlserver-lightgbm",  # MLServer 1.7.1 + mlserver-lightgbm, the same model file
+    "gw-lightgbm-native",  # gateway, native POST /predict
+)
+FRAMEWORK_MODES = {
+    "full": Mode(
+        "full", rounds=5, closed_s=6, fixed_s=0, warmup_s=2, changes=0, closed_arms=FRAMEWORK_ARMS, fixed_arms=(),
+        replicas=0, retries=2,
+    ),
+    "quick": Mode(
+        "quick", rounds=3, closed_s=3, fixed_s=0, warmup_s=1, changes=0, closed_arms=FRAMEWORK_ARMS, fixed_arms=(),
+        replicas=0, retries=1,
+    ),
+}  # fmt: skip

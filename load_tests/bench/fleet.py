@@ -32,7 +32,7 @@ from .model_floor import time_model
 from .plans import MainPlan
 from .sink_arm import sink_server
 
-__all__ = ["LOAD_CORE", "SERVER_CORE", "Arm", "Fleet", "Setup", "gateway_log_modes"]
+__all__ = ["LOAD_CORE", "SERVER_CORE", "Arm", "Fleet", "Setup", "gateway_log_modes", "versions"]
 
 SERVER_CORE, LOAD_CORE = 0, 1
 _REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +67,9 @@ class Setup:
 
 class Fleet:
     """Every server the chosen arms need, started and pinned once, and the arms defined over them."""
+
+    #: MLServer's runtimes its virtualenv needs beyond mlserver-sklearn.
+    mlserver_runtimes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -120,8 +123,9 @@ class Fleet:
             wanted.add("replicas")
         return wanted
 
-    def setup(self) -> None:
-        started = time.monotonic()
+    def begin(self) -> Path:
+        """What every set-up starts with: can servers and load be pinned apart, BENTOML_HOME, and our own
+        Redis (else every gateway logs to SQLite); returns BENTOML_HOME."""
         cores = os.sched_getaffinity(0)
         self.setup_info.pinned = {SERVER_CORE, LOAD_CORE} <= cores
         if not self.setup_info.pinned:
@@ -129,12 +133,17 @@ class Fleet:
         bentoml_home = self.workdir / "bentoml"
         os.environ["BENTOML_HOME"] = str(bentoml_home)  # read once, when this process first imports bentoml
         os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-        wanted = self._wanted()
         try:
             self.redis = redis_server(self.workdir / "redis").start().wait_ready(30)
         except (FileNotFoundError, TimeoutError) as exc:
             self.say(f"no redis-server ({exc}): every gateway logs to SQLite instead")
             self.setup_info.store = "sqlite"
+        return bentoml_home
+
+    def setup(self) -> None:
+        started = time.monotonic()
+        bentoml_home = self.begin()
+        wanted = self._wanted()
         self.say("training and registering iris v1 (stable), v2 (canary), v3 (a slower forest, the shadow)")
         models = register_models(self._store_url(0), wine=False)
         for db in (1, 2, 3, 4):
@@ -143,16 +152,14 @@ class Fleet:
             if name in wanted:
                 self._postgres_database(name)
         self.postgres = self.databases.get("gw-postgres")
-        mlserver_binary = self._mlserver_binary() if "mlserver" in wanted else None
+        mlserver_binary = self.mlserver_binary() if "mlserver" in wanted else None
         self._start(wanted, bentoml_home, models["v1"], mlserver_binary)
-        self._pin_all()
-        if self.setup_info.pinned:
-            os.sched_setaffinity(0, {LOAD_CORE})  # this process and the wrk processes it starts
+        self.launch()
         self._plans()
         self._define_arms()
         self.setup_info.model_floor = time_model(models["v1"], models["v3"])
         self.setup_info.hot_path = self._hot_path()
-        self.setup_info.versions = _versions(mlserver_binary)
+        self.setup_info.versions = versions(mlserver_binary)
         self.setup_info.started_s = round(time.monotonic() - started, 1)
         self.say(f"set up in {self.setup_info.started_s} s: {', '.join(sorted(self.servers))}")
 
@@ -188,13 +195,13 @@ class Fleet:
         self.databases[arm] = (admin, admin.rsplit("/", 1)[0] + f"/{name}")
         ensure_plan(self.databases[arm][1], IRIS, "v1")
 
-    def _mlserver_binary(self) -> Path | None:
+    def mlserver_binary(self) -> Path | None:
         if self.mlserver_venv is None:
             self.setup_info.skipped["mlserver"] = "skipped: --no-mlserver"
             return None
         self.say(f"MLServer {servers.MLSERVER_VERSION} in {self.mlserver_venv} (installed on first use)")
         try:
-            return servers.ensure_mlserver(self.mlserver_venv)
+            return servers.ensure_mlserver(self.mlserver_venv, self.mlserver_runtimes)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             self.setup_info.skipped["mlserver"] = f"skipped: MLServer could not be installed: {exc}"
             self.say(self.setup_info.skipped["mlserver"])
@@ -223,6 +230,10 @@ class Fleet:
                 self.servers[f"replica-{i}"] = servers.gateway(f"replica-{i}", work, bentoml_home, self._store_url(2))
         if mlserver_binary is not None:
             self.servers["mlserver"] = servers.mlserver(mlserver_binary, work, model)
+
+    def launch(self) -> None:
+        """Start every server in ``servers`` (each logging its GC pauses), wait until all are ready, then pin
+        them (and Redis) to the server core and this process, with the load generators it starts, to the other."""
         self.say(f"starting {len(self.servers)} servers")
         python_path = os.pathsep.join(p for p in (str(_GCWATCH), os.environ.get("PYTHONPATH", "")) if p)
         for server in self.servers.values():  # every server logs its garbage-collection pauses (gcwatch/)
@@ -230,6 +241,9 @@ class Fleet:
             server.start()
         for server in self.servers.values():
             server.wait_ready(240)
+        self._pin_all()
+        if self.setup_info.pinned:
+            os.sched_setaffinity(0, {LOAD_CORE})  # this process and the wrk processes it starts
 
     def _sink_servers(self, bentoml_home: Path) -> None:
         """The gw-sink arm's gateway (ack to Redis db 4) and the sink draining db 4 into its database."""
@@ -329,7 +343,8 @@ def gateway_log_modes() -> tuple[str, ...]:
     return typing.get_args(GatewaySettings.model_fields["log_mode"].annotation)
 
 
-def _versions(mlserver_binary: Path | None) -> dict[str, str]:
+def versions(mlserver_binary: Path | None) -> dict[str, str]:
+    """What was measured: Python and the servers' packages, wrk, Redis, the CPU, the commit and the command."""
     from importlib.metadata import version
 
     found = {

@@ -13,16 +13,16 @@ from typing import Any
 
 from .report import per_round_median
 
-__all__ = ["markdown"]
+__all__ = ["fmt", "markdown", "median_of", "noise"]
 
 
-def _median(rounds: list[dict[str, Any]], kind: str, arm: str, key: str) -> float | None:
+def median_of(rounds: list[dict[str, Any]], kind: str, arm: str, key: str) -> float | None:
     values = [r[kind][arm][key] for r in rounds if arm in r[kind] and r[kind][arm].get(key) is not None]
     values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
     return round(statistics.median(values), 2) if values else None
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -59,7 +59,7 @@ def markdown(data: dict[str, Any]) -> str:
         per_round = ", ".join(f"{v:.3f}" for v in t["per_round"]) if t["per_round"] else ""
         unit = {"propagation": " ms", "single": f" {t['metric']}"}.get(t["kind"], "")
         lines.append(
-            f"| {t['name']} | {_fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
+            f"| {t['name']} | {fmt(t['median'], 3)}{unit} | {per_round} | {t['target']}{unit} | **{t['status']}** |"
         )
     lines += [
         "",
@@ -71,16 +71,16 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     arms = list(dict.fromkeys(a for r in rounds for a in r["closed"]))
     for arm in arms:
-        thr = _median(rounds, "closed", arm, "throughput")
-        cpu = _median(rounds, "closed", arm, "cpu_us_per_req")
-        redis = _median(rounds, "closed", arm, "redis_cpu_us_per_req")
+        thr = median_of(rounds, "closed", arm, "throughput")
+        cpu = median_of(rounds, "closed", arm, "cpu_us_per_req")
+        redis = median_of(rounds, "closed", arm, "redis_cpu_us_per_req")
         vs_bento = per_round_median(rounds, arm, "bentoml", "throughput")
         vs_ml = per_round_median(rounds, arm, "mlserver", "throughput")
         cpu_vs = per_round_median(rounds, arm, "bentoml", "cpu")
         errors = sum(r["closed"][arm]["errors"] for r in rounds if arm in r["closed"])
         lines.append(
-            f"| {arm} | {_fmt(thr, 1)} | {_fmt(vs_bento, 3)} | {_fmt(vs_ml, 3)} | {_fmt(cpu, 1)} | "
-            f"{_fmt(redis, 1)} | {_fmt(cpu_vs, 3)} | {errors} | {_noise(rounds, 'closed', arm)} |"
+            f"| {arm} | {fmt(thr, 1)} | {fmt(vs_bento, 3)} | {fmt(vs_ml, 3)} | {fmt(cpu, 1)} | "
+            f"{fmt(redis, 1)} | {fmt(cpu_vs, 3)} | {errors} | {noise(rounds, 'closed', arm)} |"
         )
     lines += [
         "",
@@ -102,40 +102,40 @@ def markdown(data: dict[str, Any]) -> str:
                 versions[v] = versions.get(v, 0) + n
         total = sum(versions.values()) or 1
         shares = ", ".join(f"{v} {100 * n / total:.1f}%" for v, n in sorted(versions.items()) if v != "-") or "n/a"
-        cpu = _median(rounds, "fixed", arm, "cpu_us_per_req")
-        redis = _median(rounds, "fixed", arm, "redis_cpu_us_per_req")
+        cpu = median_of(rounds, "fixed", arm, "cpu_us_per_req")
+        redis = median_of(rounds, "fixed", arm, "redis_cpu_us_per_req")
         errors = sum(r["fixed"][arm]["errors"] for r in rounds if arm in r["fixed"])
         mine = pooled.get(arm, {})
         vs_base = round(mine["p99_ms"] / base_p99, 3) if base_p99 and mine.get("p99_ms") else None
         per_round = ", ".join(f"{r['fixed'][arm]['p99_ms']:.0f}" for r in rounds if arm in r["fixed"])
         lines.append(
-            f"| {arm} | {_fmt(_median(rounds, 'fixed', arm, 'rate'), 0)} | {mine.get('samples', '–')} | "
-            f"{_fmt(mine.get('p50_ms'))} | {_fmt(mine.get('p95_ms'))} | {_fmt(mine.get('p99_ms'))} | "
-            f"{_fmt(mine.get('p99.9_ms'))} | "
-            f"{_fmt(vs_base, 3)} | {per_round} | {_fmt(cpu, 1)} (+{_fmt(redis, 1)})"
-            f" | {errors} | {shares} | {_noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
+            f"| {arm} | {fmt(median_of(rounds, 'fixed', arm, 'rate'), 0)} | {mine.get('samples', '–')} | "
+            f"{fmt(mine.get('p50_ms'))} | {fmt(mine.get('p95_ms'))} | {fmt(mine.get('p99_ms'))} | "
+            f"{fmt(mine.get('p99.9_ms'))} | "
+            f"{fmt(vs_base, 3)} | {per_round} | {fmt(cpu, 1)} (+{fmt(redis, 1)})"
+            f" | {errors} | {shares} | {noise(rounds, 'fixed', arm)} | {_gc(rounds, arm)} |"
         )
     lines += ["", "## Other ratios", "", "| ratio | median | per round |", "| --- | ---: | --- |"]
     for r in computed["ratios"]:
-        lines.append(f"| {r['name']} | {_fmt(r['median'], 3)} | {', '.join(f'{v:.3f}' for v in r['per_round'])} |")
+        lines.append(f"| {r['name']} | {fmt(r['median'], 3)} | {', '.join(f'{v:.3f}' for v in r['per_round'])} |")
     floor = meta.get("model_floor") or {}
-    gw_cpu = _median(rounds, "closed", "gw-canary", "cpu_us_per_req")
+    gw_cpu = median_of(rounds, "closed", "gw-canary", "cpu_us_per_req")
     lines += [
         "",
         "## Floors",
         "",
         f"- the model's own time per single-row request (in-process, best of 3 × 1,000 calls): predict "
-        f"{_fmt(floor.get('predict_us'), 1)} µs, predict_proba {_fmt(floor.get('predict_proba_us'), 1)} µs, both "
-        f"(what the gateway and the baselines do) {_fmt(floor.get('predict_and_proba_us'), 1)} µs"
+        f"{fmt(floor.get('predict_us'), 1)} µs, predict_proba {fmt(floor.get('predict_proba_us'), 1)} µs, both "
+        f"(what the gateway and the baselines do) {fmt(floor.get('predict_and_proba_us'), 1)} µs"
         + (
             f" = {100 * floor['predict_and_proba_us'] / gw_cpu:.0f}% of the gateway's CPU per request"
             if gw_cpu and floor.get("predict_and_proba_us")
             else ""
         ),
         f"- the shadow version v3 (100-tree forest), predict + predict_proba: "
-        f"{_fmt(floor.get('shadow_predict_and_proba_us'), 1)} µs per row",
-        f"- echo floor (uvicorn + Starlette): {_fmt(_median(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
-        f"BentoML no-op endpoint: {_fmt(_median(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
+        f"{fmt(floor.get('shadow_predict_and_proba_us'), 1)} µs per row",
+        f"- echo floor (uvicorn + Starlette): {fmt(median_of(rounds, 'closed', 'echo', 'throughput'), 0)} req/s; "
+        f"BentoML no-op endpoint: {fmt(median_of(rounds, 'closed', 'bentoml-noop', 'throughput'), 0)} req/s",
     ]
     lines += _hot_path_lines(meta.get("hot_path") or {}) + _layer_lines(meta.get("layers") or {})
     prop = computed.get("propagation")
@@ -177,7 +177,7 @@ def _hot_path_lines(hot: dict[str, Any]) -> list[str]:
     for name, figures in hot["arms"].items():
         writer = max(figures["process_us"] - figures["thread_us"], 0.0)
         ours = hot["ours_us"].get(name)
-        lines.append(f"| {name} | {figures['thread_us']:.1f} | {_fmt(ours, 1)} | {writer:.1f} |")
+        lines.append(f"| {name} | {figures['thread_us']:.1f} | {fmt(ours, 1)} | {writer:.1f} |")
     return lines
 
 
@@ -209,7 +209,7 @@ def _gc(rounds: list[dict[str, Any]], arm: str) -> str:
     return ", ".join(parts)
 
 
-def _noise(rounds: list[dict[str, Any]], kind: str, arm: str) -> str:
+def noise(rounds: list[dict[str, Any]], kind: str, arm: str) -> str:
     """Other processes' share of the server core while the arm ran, per round (and the runs it took)."""
     parts = []
     for r in rounds:

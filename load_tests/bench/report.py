@@ -14,7 +14,7 @@ from typing import Any
 
 from .fixed_rate import percentile
 
-__all__ = ["Ratio", "compute", "per_round_median"]
+__all__ = ["Ratio", "compute", "per_round_median", "ratio"]
 
 
 @dataclass
@@ -88,13 +88,13 @@ def _value(figures: dict[str, Any], metric: str) -> float | None:
     if metric == "throughput":
         return figures.get("throughput")
     if metric == "cpu":
-        return figures["cpu_us_per_req"] + figures.get("redis_cpu_us_per_req", 0.0)
+        return float(figures["cpu_us_per_req"] + figures.get("redis_cpu_us_per_req", 0.0))
     if metric == "cpu_tree":
-        return figures["cpu_us_per_req"]
+        return float(figures["cpu_us_per_req"])
     return figures.get("p99_ms")
 
 
-def _ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, numerator, denominator, metric
+def ratio(  # noqa: PLR0917 — reads as the table of ratios it builds: name, numerator, denominator, metric
     rounds: list[dict[str, Any]], name: str, num: str, den: str, metric: str, kind: str, **kw: Any
 ) -> Ratio:
     values = []
@@ -128,72 +128,72 @@ def compute(
         return round(a / b, 3) if a and b else None
 
     targets = [
-        _ratio(rounds, "gateway vs bare BentoML: throughput", "gw-canary", "bentoml", "throughput", "closed",
-               target=(">=", 0.95)),
-        _ratio(rounds, "gateway vs bare BentoML: CPU/request (incl. Redis)", "gw-canary", "bentoml", "cpu", "closed",
-               target=("<=", 1.10)),
-        _ratio(rounds, "gateway vs bare BentoML: p99 at half load", "gw-canary", "bentoml", "p99", "fixed",
-               target=("<=", 1.2), pooled=p99("gw-canary", "bentoml")),
-        _ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
-               target=(">=", 1.3)),
-        _ratio(rounds, "gateway vs MLServer: CPU/request (incl. Redis)", "gw-canary", "mlserver", "cpu", "closed",
-               target=("<=", 0.75)),
-        _ratio(rounds, "gateway vs MLServer: p99 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
-               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver")),
-        _ratio(rounds, "gateway vs MLServer: p99.9 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
-               "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver", "p99.9_ms")),
-        _ratio(rounds, "100-row requests: gateway vs MLServer CPU per row (incl. Redis)", "gw-batch100",
-               "mlserver-batch100", "cpu", "closed", target=("<=", 1.0)),
-        _ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
-               "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
-        _ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
-               "closed", target=(">=", 0.9)),
-        _ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
-               "throughput", "closed", target=(">=", 0.9)),
-        _ratio(rounds, f"ack to Redis + sink to PostgreSQL vs {cheapest} logging: throughput", "gw-sink",
-               f"gw-{cheapest}", "throughput", "closed", target=(">=", 0.9)),
+        ratio(rounds, "gateway vs bare BentoML: throughput", "gw-canary", "bentoml", "throughput", "closed",
+              target=(">=", 0.95)),
+        ratio(rounds, "gateway vs bare BentoML: CPU/request (incl. Redis)", "gw-canary", "bentoml", "cpu", "closed",
+              target=("<=", 1.10)),
+        ratio(rounds, "gateway vs bare BentoML: p99 at half load", "gw-canary", "bentoml", "p99", "fixed",
+              target=("<=", 1.2), pooled=p99("gw-canary", "bentoml")),
+        ratio(rounds, "gateway vs MLServer: throughput", "gw-canary", "mlserver", "throughput", "closed",
+              target=(">=", 1.3)),
+        ratio(rounds, "gateway vs MLServer: CPU/request (incl. Redis)", "gw-canary", "mlserver", "cpu", "closed",
+              target=("<=", 0.75)),
+        ratio(rounds, "gateway vs MLServer: p99 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+              "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver")),
+        ratio(rounds, "gateway vs MLServer: p99.9 at half of MLServer's peak", "gw-canary", "mlserver", "p99",
+              "fixed", target=("<=", 1.0), pooled=p99("gw-canary", "mlserver", "p99.9_ms")),
+        ratio(rounds, "100-row requests: gateway vs MLServer CPU per row (incl. Redis)", "gw-batch100",
+              "mlserver-batch100", "cpu", "closed", target=("<=", 1.0)),
+        ratio(rounds, "shadow 100% (slower v3) vs no shadow: primary p99 at half load", "gw-shadow", "gw-stable",
+              "p99", "fixed", target=("<=", 1.1), pooled=p99("gw-shadow", "gw-stable")),
+        ratio(rounds, f"ack vs {cheapest} logging: throughput", "gw-canary", f"gw-{cheapest}", "throughput",
+              "closed", target=(">=", 0.9)),
+        ratio(rounds, f"ack to PostgreSQL vs {cheapest} logging: throughput", "gw-postgres", f"gw-{cheapest}",
+              "throughput", "closed", target=(">=", 0.9)),
+        ratio(rounds, f"ack to Redis + sink to PostgreSQL vs {cheapest} logging: throughput", "gw-sink",
+              f"gw-{cheapest}", "throughput", "closed", target=(">=", 0.9)),
     ]  # fmt: skip
     others = [
-        _ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
-               "closed"),
-        _ratio(rounds, "gateway stable-only vs bare BentoML: throughput", "gw-stable", "bentoml", "throughput",
-               "closed"),
-        _ratio(rounds, "gateway stable-only vs bare BentoML: CPU/request", "gw-stable", "bentoml", "cpu", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: throughput", "gw-canary", "gw-stable", "throughput", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: CPU/request", "gw-canary", "gw-stable", "cpu", "closed"),
-        _ratio(rounds, "canary 10% vs stable-only: p99 at half load", "gw-canary", "gw-stable", "p99", "fixed",
-               pooled=p99("gw-canary", "gw-stable")),
-        _ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
-               "closed"),
-        _ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
-               "closed"),
-        _ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
-               "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
-               "throughput", "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
-               "closed"),
-        _ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
-               "gw-canary", "cpu", "closed"),
-        _ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
-        _ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
-        _ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),
-        _ratio(rounds, "ack vs logging off: CPU/request", "gw-canary", "gw-off", "cpu", "closed"),
-        _ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
-               "closed"),
-        _ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
-        _ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
-               "throughput", "closed"),
-        _ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
-        _ratio(rounds, "MLServer batching on vs off: throughput", "mlserver-batched", "mlserver", "throughput",
-               "closed"),
-        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): throughput", "replicas-3", "replicas-1",
-               "throughput", "closed"),
-        _ratio(rounds, "3 replicas vs 1 (one core, shared Redis): CPU/request", "replicas-3", "replicas-1", "cpu",
-               "closed"),
-        _ratio(rounds, "BentoML no-op vs echo floor: throughput", "bentoml-noop", "echo", "throughput", "closed"),
-        _ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
-               "closed"),
+        ratio(rounds, "gateway vs bare BentoML: CPU/request (gateway tree only)", "gw-canary", "bentoml", "cpu_tree",
+              "closed"),
+        ratio(rounds, "gateway stable-only vs bare BentoML: throughput", "gw-stable", "bentoml", "throughput",
+              "closed"),
+        ratio(rounds, "gateway stable-only vs bare BentoML: CPU/request", "gw-stable", "bentoml", "cpu", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: throughput", "gw-canary", "gw-stable", "throughput", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: CPU/request", "gw-canary", "gw-stable", "cpu", "closed"),
+        ratio(rounds, "canary 10% vs stable-only: p99 at half load", "gw-canary", "gw-stable", "p99", "fixed",
+              pooled=p99("gw-canary", "gw-stable")),
+        ratio(rounds, "shadow 100% vs no shadow: throughput (closed loop)", "gw-shadow", "gw-stable", "throughput",
+              "closed"),
+        ratio(rounds, "shadow 100% vs no shadow: CPU/request incl. shadow work", "gw-shadow", "gw-stable", "cpu",
+              "closed"),
+        ratio(rounds, "ack to PostgreSQL vs ack to Redis: throughput", "gw-postgres", "gw-canary", "throughput",
+              "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack straight to PostgreSQL: throughput", "gw-sink", "gw-postgres",
+              "throughput", "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack to Redis alone: throughput", "gw-sink", "gw-canary", "throughput",
+              "closed"),
+        ratio(rounds, "ack to Redis + sink vs ack to Redis alone: CPU/request (incl. Redis and the sink)", "gw-sink",
+              "gw-canary", "cpu", "closed"),
+        ratio(rounds, "ack vs async logging: throughput", "gw-canary", "gw-async", "throughput", "closed"),
+        ratio(rounds, "ack vs async logging: CPU/request", "gw-canary", "gw-async", "cpu", "closed"),
+        ratio(rounds, "async vs logging off: throughput", "gw-async", "gw-off", "throughput", "closed"),
+        ratio(rounds, "ack vs logging off: CPU/request", "gw-canary", "gw-off", "cpu", "closed"),
+        ratio(rounds, "gateway, logging off, vs bare BentoML: throughput", "gw-off", "bentoml", "throughput",
+              "closed"),
+        ratio(rounds, "gateway, logging off, vs bare BentoML: CPU/request", "gw-off", "bentoml", "cpu", "closed"),
+        ratio(rounds, "gateway vs MLServer with adaptive batching: throughput", "gw-canary", "mlserver-batched",
+              "throughput", "closed"),
+        ratio(rounds, "bare BentoML vs MLServer: throughput", "bentoml", "mlserver", "throughput", "closed"),
+        ratio(rounds, "MLServer batching on vs off: throughput", "mlserver-batched", "mlserver", "throughput",
+              "closed"),
+        ratio(rounds, "3 replicas vs 1 (one core, shared Redis): throughput", "replicas-3", "replicas-1",
+              "throughput", "closed"),
+        ratio(rounds, "3 replicas vs 1 (one core, shared Redis): CPU/request", "replicas-3", "replicas-1", "cpu",
+              "closed"),
+        ratio(rounds, "BentoML no-op vs echo floor: throughput", "bentoml-noop", "echo", "throughput", "closed"),
+        ratio(rounds, "bare BentoML vs its no-op endpoint: throughput", "bentoml", "bentoml-noop", "throughput",
+              "closed"),
     ]  # fmt: skip
     hot = meta.get("hot_path") or {}
     layers = meta.get("layers") or {}
@@ -221,20 +221,20 @@ def compute(
     if propagation is not None:
         delays = propagation["delays_ms"]
         others_ms = propagation["others_ms"]
-        p99 = round(percentile(delays, 99), 2) if delays else None
+        p99_ms = round(percentile(delays, 99), 2) if delays else None
         result["propagation"] = {
             "changes": propagation["changes"],
             "replicas": propagation["replicas"],
             "samples": len(delays),
             "timeouts": propagation["timeouts"],
             "p50_ms": round(percentile(delays, 50), 2) if delays else None,
-            "p99_ms": p99,
+            "p99_ms": p99_ms,
             "max_ms": round(max(delays), 2) if delays else None,
             "other_replicas_p50_ms": round(percentile(others_ms, 50), 2) if others_ms else None,
             "other_replicas_p99_ms": round(percentile(others_ms, 99), 2) if others_ms else None,
             "admin_call_p50_ms": round(percentile(propagation["admin_call_ms"], 50), 2),
         }
-        status = "n/a" if p99 is None else ("pass" if p99 <= 100 and not propagation["timeouts"] else "miss")
+        status = "n/a" if p99_ms is None else ("pass" if p99_ms <= 100 and not propagation["timeouts"] else "miss")
         result["targets"].append(
             {
                 "name": f"rollback propagation p99 across {propagation['replicas']} replica(s)",
@@ -243,7 +243,7 @@ def compute(
                 "metric": "ms",
                 "kind": "propagation",
                 "per_round": [],
-                "median": p99,
+                "median": p99_ms,
                 "target": "<= 100",
                 "status": status,
             }
@@ -257,4 +257,4 @@ def per_round_median(
     """The median over rounds of ``num``'s ``metric`` over ``den``'s (1 for an arm against itself)."""
     if num == den:
         return 1.0 if any(num in r[kind] for r in rounds) else None
-    return _ratio(rounds, "", num, den, metric, kind).median
+    return ratio(rounds, "", num, den, metric, kind).median

@@ -1,8 +1,10 @@
-"""How each benchmarked server is started: the floors, bare BentoML, the gateway and MLServer."""
+"""How each benchmarked server is started: the floors, bare BentoML, the gateway and MLServer (scikit-learn,
+XGBoost and LightGBM runtimes)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,16 @@ from typing import Any
 
 from load_tests.processes import Server, free_port, http_ok
 
-__all__ = ["ADMIN_TOKEN", "MLSERVER_VERSION", "bare_bento", "echo", "ensure_mlserver", "gateway", "mlserver"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "MLSERVER_VERSION",
+    "bare_bento",
+    "echo",
+    "ensure_mlserver",
+    "gateway",
+    "mlserver",
+    "mlserver_files",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 # The throwaway gateways' tokens, on loopback only (each at least 16 characters, as the gateway demands).
@@ -60,25 +71,28 @@ def gateway(
     return Server(name, argv, http_ok(url + "/readyz"), workdir / f"{name}.log", url=url, env=env, cwd=REPO)
 
 
-def ensure_mlserver(venv: Path) -> Path:
+def ensure_mlserver(venv: Path, runtimes: tuple[str, ...] = ()) -> Path:
     """MLServer in its own virtualenv (its pins conflict with BentoML's); returns its ``mlserver`` binary.
 
-    scikit-learn is pinned to this environment's version so the pickled model loads the same there.
-    Raises RuntimeError with pip's last words when it cannot be installed.
+    mlserver-sklearn is always there; ``runtimes`` (``"xgboost"``, ``"lightgbm"``) adds MLServer's own runtime for
+    each, installed into an existing virtualenv when it lacks it. Every framework is pinned to this environment's
+    version, so a model file written here loads the same there. Raises RuntimeError with pip's last words when
+    it cannot be installed.
     """
     binary = venv / "bin" / "mlserver"
-    if binary.exists():
+    missing = [name for name in runtimes if not list(venv.glob(f"lib/python*/site-packages/mlserver_{name}"))]
+    if binary.exists() and not missing:
         return binary
-    import sklearn
+    from importlib.metadata import version
 
     base = getattr(sys, "_base_executable", sys.executable)
-    pins = [
-        f"mlserver=={MLSERVER_VERSION}",
-        f"mlserver-sklearn=={MLSERVER_VERSION}",
-        f"scikit-learn=={sklearn.__version__}",
-    ]
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    steps = [[base, "-m", "venv", str(venv)], [*pip, *pins]]
+    steps: list[list[str]] = [] if binary.exists() else [[base, "-m", "venv", str(venv)]]
+    pins = [] if binary.exists() else [f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}"]
+    pins += [f"scikit-learn=={version('scikit-learn')}"]
+    for name in missing:
+        pins += [f"mlserver-{name}=={MLSERVER_VERSION}", f"{name}=={version(name)}"]
+    steps.append([*pip, *pins])
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900)
         if done.returncode != 0:
@@ -86,15 +100,9 @@ def ensure_mlserver(venv: Path) -> Path:
     return binary
 
 
-def mlserver(binary: Path, workdir: Path, model: Any) -> Server:
-    """MLServer + mlserver-sklearn serving ``model`` in-process (``parallel_workers: 0``), access log off.
-
-    Two models over the same artifact: ``iris`` (adaptive batching off, MLServer's default) and
-    ``iris-batched`` (``max_batch_size`` 32, ``max_batch_time`` 2 ms).
-    """
-    import joblib
-
-    root = workdir / "mlserver"
+def _mlserver_server(binary: Path, root: Path, models: dict[str, dict[str, Any]], probe_model: str) -> Server:
+    """MLServer in-process (``parallel_workers: 0``), access log off, serving ``models``: each name's
+    ``model-settings.json`` beyond its name (its model file already in ``root / name``)."""
     port = free_port()
     settings = {
         "debug": False,
@@ -104,18 +112,42 @@ def mlserver(binary: Path, workdir: Path, model: Any) -> Server:
         "metrics_port": free_port(),
         "parallel_workers": 0,
     }
-    for name, batching in (("iris", {}), ("iris-batched", {"max_batch_size": 32, "max_batch_time": 0.002})):
+    for name, model_settings in models.items():
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, folder / "model.joblib")
-        model_settings = {
-            "name": name,
+        (folder / "model-settings.json").write_text(json.dumps({"name": name, **model_settings}))
+    (root / "settings.json").write_text(json.dumps(settings))
+    url = f"http://127.0.0.1:{port}"
+    probe = http_ok(f"{url}/v2/models/{probe_model}/ready")
+    return Server(root.name, [str(binary), "start", str(root)], probe, root.with_suffix(".log"), url=url, cwd=root)
+
+
+def mlserver(binary: Path, workdir: Path, model: Any) -> Server:
+    """MLServer + mlserver-sklearn serving ``model``: two models over the same artifact, ``iris`` (adaptive
+    batching off, MLServer's default) and ``iris-batched`` (``max_batch_size`` 32, ``max_batch_time`` 2 ms)."""
+    import joblib
+
+    root = workdir / "mlserver"
+    models: dict[str, dict[str, Any]] = {}
+    for name, batching in (("iris", {}), ("iris-batched", {"max_batch_size": 32, "max_batch_time": 0.002})):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, root / name / "model.joblib")
+        models[name] = {
             "implementation": "mlserver_sklearn.SKLearnModel",
             "parameters": {"uri": "./model.joblib", "version": "v1"},
             **batching,
         }
-        (folder / "model-settings.json").write_text(json.dumps(model_settings))
-    (root / "settings.json").write_text(json.dumps(settings))
-    url = f"http://127.0.0.1:{port}"
-    probe = http_ok(url + "/v2/models/iris-batched/ready")
-    return Server("mlserver", [str(binary), "start", str(root)], probe, workdir / "mlserver.log", url=url, cwd=root)
+    return _mlserver_server(binary, root, models, "iris-batched")
+
+
+def mlserver_files(binary: Path, workdir: Path, files: dict[str, tuple[str, Path]]) -> Server:
+    """MLServer serving each ``name: (implementation, model file)`` with that runtime
+    (``mlserver_xgboost.XGBoostModel``, ``mlserver_lightgbm.LightGBMModel``), adaptive batching off (its
+    default); each file is copied into its model's folder."""
+    root = workdir / "mlserver-frameworks"
+    models: dict[str, dict[str, Any]] = {}
+    for name, (implementation, path) in files.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, root / name / path.name)
+        models[name] = {"implementation": implementation, "parameters": {"uri": f"./{path.name}", "version": "v1"}}
+    return _mlserver_server(binary, root, models, next(iter(files)))

@@ -26,10 +26,11 @@ SCRIPT = Path(__file__).with_name("mlserver_codec.py")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def mlserver_python() -> Path:
-    """The Python of MLServer's virtualenv, made when missing."""
+def mlserver_python(runtimes: tuple[str, ...] = ()) -> Path:
+    """The Python of MLServer's virtualenv, made when missing (with MLServer's ``runtimes`` beyond scikit-learn's:
+    ``"xgboost"``, ``"lightgbm"``)."""
     try:
-        return ensure_mlserver(VENV).with_name("python")
+        return ensure_mlserver(VENV, runtimes).with_name("python")
     except RuntimeError as exc:
         if IN_CI:
             pytest.fail(f"MLServer's virtualenv is required under CI=true and could not be made: {exc}")
