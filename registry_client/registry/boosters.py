@@ -37,7 +37,15 @@ class BoosterModel:
     def predict(self, features: Any) -> Any:
         if self.task == "regression":
             return np.asarray(self._raw(features), dtype=np.float64).ravel()
+        return self._labels(self._predict_proba(features))
+
+    def predict_labelled(self, features: Any) -> tuple[Any, Any]:
+        """A classifier's labels and probabilities from one run of the Booster (``predict`` and then
+        ``predict_proba`` would run it twice for the same answer)."""
         probabilities = self._predict_proba(features)
+        return self._labels(probabilities), probabilities
+
+    def _labels(self, probabilities: Any) -> Any:
         classes = self.classes_ if self.classes_ is not None else np.arange(probabilities.shape[1])
         return classes[probabilities.argmax(axis=1)]
 

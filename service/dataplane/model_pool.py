@@ -51,6 +51,9 @@ class ServingVersion:
         """
         features = np.asarray(rows, dtype=np.float64) if self.frames is None else self.frames(rows)
         with np.errstate(all="ignore"):
+            if self.has_proba and hasattr(self.model, "predict_labelled"):  # a Booster: one run for both
+                labels, scores = self.model.predict_labelled(features)
+                return labels.tolist(), scores.tolist()
             predictions = self.model.predict(features).tolist()
             probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
         return predictions, probabilities

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from registry_client.control import ControlPlane
 from registry_client.errors import InvalidTaskError, UnsupportedModelError
 from registry_client.registry.adapter import import_framework
+from registry_client.registry.boosters import BoosterModel
 from registry_client.registry.registry import Registry
 from registry_client.settings import GatewaySettings
 from service.composition import build_runtime
@@ -222,3 +223,28 @@ def test_a_missing_framework_names_its_extra(sqlite_registry: Registry, model_na
         import_framework("canaryline_no_such_framework", "xgboost", "an XGBoost model")
     with pytest.raises(UnsupportedModelError, match=r"xgboost \(canaryline\[xgboost\]\), lightgbm"):
         sqlite_registry.register(model_name, object())
+
+
+def test_a_booster_classifier_runs_once_for_labels_and_probabilities() -> None:
+    """Served labels and probabilities of a Booster come from one run of it, and equal predict and
+    predict_proba (argmax over the registered classes; a binary Booster's one column made two)."""
+    for booster, rows in (
+        (
+            lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1}, lgb.Dataset(X_IRIS, Y_IRIS), 10),
+            X_IRIS,
+        ),
+        (lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X_CANCER, Y_CANCER), 10), X_CANCER),
+    ):
+        runs: list[int] = []
+
+        def counted(features: Any, booster: Any = booster, runs: list[int] = runs) -> Any:
+            runs.append(len(features))
+            return booster.predict(features)
+
+        classes = ["a", "b", "c"] if rows is X_IRIS else [False, True]
+        model = BoosterModel(counted, "classification", classes, rows.shape[1])
+        labels, probabilities = model.predict_labelled(rows[:40])
+        assert runs == [40]
+        assert labels.tolist() == model.predict(rows[:40]).tolist()
+        np.testing.assert_array_equal(probabilities, model.predict_proba(rows[:40]))
+        assert probabilities.shape == (40, len(classes))
