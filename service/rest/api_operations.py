@@ -122,7 +122,7 @@ _REGISTRY: tuple[Operation, ...] = (
 _REGISTRY_ADMIN: tuple[Operation, ...] = (
     Operation("POST", "/registry/models/{model}/versions", "Register a model file (the raw body) as a new version",
               "registry", "admin", s.VersionRecord, status=201, body="model_file",
-              errors=(400, 401, 409, 413, 415, 422, 503), params=(_ADMIN_MODEL, _ACTOR, *_REGISTRATION)),
+              errors=(400, 401, 404, 409, 413, 415, 422, 503), params=(_ADMIN_MODEL, _ACTOR, *_REGISTRATION)),
     Operation("POST", "/registry/models/{model}/versions/{version}/archive", "Archive a version no plan serves",
               "registry", "admin", s.VersionRecord, body=registry_admin.ArchiveBody,
               errors=(*_BODY, 401, 404, 409, 503), params=(_ADMIN_MODEL, _VERSION, _ACTOR)),

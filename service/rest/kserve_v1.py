@@ -63,9 +63,8 @@ def _decode(request: Request, body: bytes) -> Inference:
     instances = payload.get("instances")
     named = parse_named(instances, field="instances", max_batch=gateway.settings.max_batch)
     rows = [] if named is not None else parse_rows(instances, field="instances", max_batch=gateway.settings.max_batch)
-    key = routing_key(payload.get("routing_key"), "field 'routing_key'") or routing_key(
-        request.headers.get("x-routing-key"), "header X-Routing-Key"
-    )
+    header = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")  # checked even when unused
+    key = routing_key(payload.get("routing_key"), "field 'routing_key'") or header
     call = PredictRequest(model=request.path_params["name"], rows=rows, routing_key=key, named=named)
     return Inference(call, pin=pinned_version(request))
 

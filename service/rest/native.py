@@ -45,8 +45,9 @@ def _decode(request: Request, body: bytes) -> Inference:
         )
     else:
         call = parse_predict(body, max_batch=gateway.settings.max_batch)
+    header = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")  # checked even when unused
     if call.routing_key is None:  # the body's key wins, as on every protocol
-        call.routing_key = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")
+        call.routing_key = header
     return Inference(call, pin=pinned_version(request))
 
 

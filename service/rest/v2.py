@@ -116,9 +116,8 @@ def _decode(request: Request, body: bytes) -> Inference:
     pin = request.path_params.get("version")
     if call.outputs is not None:
         _check_outputs(gateway.resolve(name), pin, call.outputs)
-    key = routing_key(call.parameters.get("routing_key"), "parameter 'routing_key'") or routing_key(
-        request.headers.get("x-routing-key"), "header X-Routing-Key"
-    )
+    header = routing_key(request.headers.get("x-routing-key"), "header X-Routing-Key")  # checked even when unused
+    key = routing_key(call.parameters.get("routing_key"), "parameter 'routing_key'") or header
     decoded = PredictRequest(model=name, rows=call.rows, routing_key=key, named=call.named)
     return Inference(decoded, pin, call.id, call.outputs)
 

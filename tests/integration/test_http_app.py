@@ -102,10 +102,13 @@ def test_invalid_request_id_is_refused_not_echoed(served, sent: str | bytes, rul
     assert runtime.store.count_predictions() == 0
 
 
-def test_a_routing_key_header_breaking_its_rule_is_422(served) -> None:
-    """X-Routing-Key longer than 256 characters is refused naming the header, as on the other protocols."""
+@pytest.mark.parametrize("body_key", [None, "user-1"], ids=["header-only", "body-key-too"])
+def test_a_routing_key_header_breaking_its_rule_is_422(served, body_key: str | None) -> None:
+    """X-Routing-Key longer than 256 characters is refused naming the header, as on the other protocols, even
+    when the body's routing_key (which wins) is valid: a broken header is never silently ignored."""
     client, runtime, model, _ = served
-    response = client.post("/predict", json={"model": model, "inputs": [ROW]}, headers={"X-Routing-Key": "k" * 257})
+    body = {"model": model, "inputs": [ROW], **({"routing_key": body_key} if body_key else {})}
+    response = client.post("/predict", json=body, headers={"X-Routing-Key": "k" * 257})
     assert_error(response, 422, "invalid_input", "header X-Routing-Key must be a non-empty string of at most 256")
     assert runtime.store.count_predictions() == 0
 

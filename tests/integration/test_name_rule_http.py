@@ -75,3 +75,13 @@ def test_a_registration_under_a_bad_version_name_is_refused_before_the_file_is_r
     )
     assert response.status_code == 422, response.text
     assert "version 'latest' is invalid: it must match ^" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("op", NAMED, ids=lambda op: f"{op.method} {op.path}")
+def test_a_model_segment_with_a_newline_is_a_documented_refusal(served: Gateway, op: Operation) -> None:
+    """A model segment holding a newline is refused with a status the operation documents, and every such
+    operation documents 404: through uvicorn such a path can match no route at all (schemathesis sent
+    '%F1%A1%99%BC%C2%A5%0A' to the registration route and got an undocumented 404 no_route)."""
+    response = call(served, op, "a%0A")
+    assert response.status_code in op.errors, response.text
+    assert 404 in op.errors, f"{op.method} {op.path} does not document 404"

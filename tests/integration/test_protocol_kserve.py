@@ -154,3 +154,13 @@ def test_predictions_are_counted_like_native_ones(served) -> None:
     predict(client, model, {"instances": [ROW]}, headers={"X-Model-Version": "v2"})
     labels = {"model": model, "version": "v2", "route": "pinned", "outcome": "ok"}
     assert runtime.gateway.metrics.registry.get_sample_value("canaryline_requests_total", labels) == 1
+
+
+def test_a_broken_routing_key_header_is_refused_even_beside_a_field(served) -> None:
+    """X-Routing-Key over 256 characters is a 422 naming the header, also when the routing_key field is valid."""
+    client, runtime, model = served
+    before = runtime.store.count_predictions()
+    body = {"instances": [ROW], "routing_key": "user-1"}
+    response = predict(client, model, body, headers={"X-Routing-Key": "k" * 257})
+    assert_v1_error(response, 422, "header X-Routing-Key must be a non-empty string of at most 256")
+    assert runtime.store.count_predictions() == before

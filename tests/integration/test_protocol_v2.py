@@ -384,3 +384,11 @@ def test_infer_calls_are_counted_like_native_predictions(served) -> None:
     assert sample("canaryline_requests_total", {**labels, "outcome": "ok"}) == 1
     unrouted = {"model": "", "version": "", "route": "", "outcome": "client_error"}
     assert sample("canaryline_requests_total", unrouted) == 1
+
+
+def test_a_broken_routing_key_header_is_refused_even_beside_a_parameter(served) -> None:
+    """X-Routing-Key over 256 characters is a 422 naming the header, also when parameters.routing_key is valid."""
+    body = {"parameters": {"routing_key": "user-1"}, "inputs": [tensor([ROW])]}
+    response = infer(served, body, headers={"X-Routing-Key": "k" * 257})
+    assert response.status_code == 422, response.text
+    assert "header X-Routing-Key must be a non-empty string of at most 256" in response.json()["error"]
