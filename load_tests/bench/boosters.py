@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import orjson
 
-from .model_floor import per_call_us
+from .model_floor import as_served, per_call_us
 
 __all__ = ["VERSION", "Trained", "agreement", "cancer_rows", "floors", "register", "train"]
 
@@ -117,8 +117,8 @@ def agreement(gateway_url: str, mlserver_url: str, name: str, bodies: list[bytes
 
 def floors(store_url: str, trained: dict[str, Trained], n: int = 1000) -> dict[str, dict[str, float]]:
     """µs per single-row request spent in each server's model calls, timed in this process: the gateway's
-    model as the registry loads it (``predict`` + ``predict_proba``), and the model as MLServer's runtime
-    loads the same file, called as that runtime calls it."""
+    model as the registry loads it, called as the gateway calls it (:func:`as_served`), and the model as
+    MLServer's runtime loads the same file, called as that runtime calls it."""
     import lightgbm as lgb
     import xgboost as xgb
 
@@ -135,23 +135,15 @@ def floors(store_url: str, trained: dict[str, Trained], n: int = 1000) -> dict[s
     mlserver_xgb.load_model(trained["xgboost"].file)
     mlserver_lgb = lgb.Booster(model_file=str(trained["lightgbm"].file))
 
-    def both(model: Any) -> Any:
-        def call(row: list[float]) -> None:
-            features = np.asarray([row], dtype=np.float64)
-            model.predict(features)
-            model.predict_proba(features)
-
-        return call
-
     result = {}
     for framework, model in served.items():
         mlserver_call = (
-            both(mlserver_xgb)
+            as_served(mlserver_xgb)  # an XGBClassifier: predict, then predict_proba, as mlserver-xgboost does
             if framework == "xgboost"
             else lambda row: mlserver_lgb.predict(np.asarray([row], dtype=np.float64))
         )
         result[framework] = {
-            "gateway_us": per_call_us(both(model), rows, n),
+            "gateway_us": per_call_us(as_served(model), rows, n),
             "mlserver_us": per_call_us(mlserver_call, rows, n),
         }
     return result

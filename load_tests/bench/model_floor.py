@@ -9,7 +9,7 @@ import numpy as np
 
 from load_tests.models import IRIS, dataset
 
-__all__ = ["per_call_us", "time_model"]
+__all__ = ["as_served", "per_call_us", "time_model"]
 
 
 def per_call_us(fn: Any, rows: list[list[float]], n: int) -> float:
@@ -23,17 +23,21 @@ def per_call_us(fn: Any, rows: list[list[float]], n: int) -> float:
     return round(best, 1)
 
 
+def as_served(model: Any) -> Any:
+    """One single-row call of a classifier as the gateway makes it: labels and probabilities
+    (:func:`service.dataplane.model_pool.labelled`)."""
+    from service.dataplane.model_pool import labelled
+
+    def call(row: list[float]) -> None:
+        labelled(model, np.asarray([row], dtype=np.float64), proba=True)
+
+    return call
+
+
 def time_model(stable: Any, shadow: Any, n: int = 1000) -> dict[str, float]:
     """µs per single-row call: predict, predict_proba, both (what the gateway does), and the shadow's both."""
     rows = dataset(IRIS).rows
-
-    def both(model: Any) -> Any:
-        def call(row: list[float]) -> None:
-            features = np.asarray([row], dtype=np.float64)
-            model.predict(features)
-            model.predict_proba(features)
-
-        return call
+    both = as_served
 
     return {
         "predict_us": per_call_us(lambda r: stable.predict(np.asarray([r], dtype=np.float64)), rows, n),

@@ -15,7 +15,7 @@ from registry_client.errors import CanarylineError
 from registry_client.registry.frames import FrameBuilder
 from registry_client.registry.registry import LoadedVersion, ModelVersion, Registry
 
-__all__ = ["ModelPool", "ServingVersion"]
+__all__ = ["ModelPool", "ServingVersion", "labelled"]
 
 log = structlog.get_logger("canaryline.models")
 
@@ -51,12 +51,8 @@ class ServingVersion:
         """
         features = np.asarray(rows, dtype=np.float64) if self.frames is None else self.frames(rows)
         with np.errstate(all="ignore"):
-            if self.has_proba and hasattr(self.model, "predict_labelled"):  # a Booster: one run for both
-                labels, scores = self.model.predict_labelled(features)
-                return labels.tolist(), scores.tolist()
-            predictions = self.model.predict(features).tolist()
-            probabilities = self.model.predict_proba(features).tolist() if self.has_proba else None
-        return predictions, probabilities
+            labels, scores = labelled(self.model, features, proba=self.has_proba)
+        return labels.tolist(), None if scores is None else scores.tolist()
 
     def warm_up(self) -> None:
         """One prediction on a row of zeros, so what the framework sets up on its first call (lazy imports,
@@ -64,6 +60,14 @@ class ServingVersion:
         if self.n_features:
             with contextlib.suppress(Exception):  # a model that refuses zeros is still served; this is only a warm-up
                 self.predict([[0.0] * self.n_features])
+
+
+def labelled(model: Any, features: Any, *, proba: bool) -> tuple[Any, Any | None]:
+    """What the gateway asks of a version: its predictions, and a classifier's probabilities when ``proba``;
+    a Booster answers both from one run (``predict_labelled``), others by ``predict`` then ``predict_proba``."""
+    if proba and hasattr(model, "predict_labelled"):
+        return model.predict_labelled(features)  # type: ignore[no-any-return]
+    return model.predict(features), model.predict_proba(features) if proba else None
 
 
 class ModelPool:
