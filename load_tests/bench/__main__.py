@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from .closed_loop import default_generator
@@ -21,7 +20,7 @@ from .config import MODES
 from .fleet import gateway_log_modes
 from .markdown_report import markdown
 from .report import compute
-from .runner import Bench
+from .runner import Bench, run_meta
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -118,25 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     setup = bench.setup_info
     data = {
         "meta": {
-            "mode": mode.name,
-            "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "rounds": mode.rounds,
-            "closed_s": mode.closed_s,
-            "fixed_s": mode.fixed_s,
-            "warmup_s": mode.warmup_s,
-            "connections": mode.connections,
-            "noise_limit": mode.noise_limit,
-            "retries": mode.retries,
-            "generator": setup.generator,
-            "store": setup.store,
-            "pinned": setup.pinned,
-            "setup_s": setup.started_s,
-            "elapsed_s": round(time.monotonic() - started, 1),
-            "skipped": setup.skipped,
+            **run_meta(mode, setup, started),
             "model_floor": setup.model_floor,
             "hot_path": setup.hot_path,
             "layers": bench.layers,
-            "versions": setup.versions,
             "shadow_stats": shadow_stats,
             "notes": _notes(mode.name),
         },

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from .config import FRAMEWORK_MODES, Mode
 from .fleet import Arm, versions
 from .framework_report import compute, markdown
 from .named_cost import measure
-from .runner import Bench
+from .runner import Bench, run_meta
 
 __all__ = ["FrameworkBench", "main"]
 
@@ -212,24 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     setup = bench.setup_info
     meta: dict[str, Any] = {
-        "mode": mode.name,
-        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "rounds": mode.rounds,
-        "closed_s": mode.closed_s,
-        "warmup_s": mode.warmup_s,
-        "connections": mode.connections,
-        "noise_limit": mode.noise_limit,
-        "retries": mode.retries,
-        "generator": setup.generator,
-        "store": setup.store,
-        "pinned": setup.pinned,
-        "setup_s": setup.started_s,
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "skipped": setup.skipped,
+        **run_meta(mode, setup, started),
         "agreement": bench.agreement,
         "model_floor": bench.floors,
         "named_inputs": bench.named_inputs,
-        "versions": setup.versions,
         "notes": _notes(mode),
     }
     data = {"meta": meta, "rounds": bench.rounds, "computed": compute(bench.rounds, meta)}

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,12 @@ from . import servers
 from .closed_loop import Target, run_closed_loop
 from .config import Mode
 from .fixed_rate import percentile, run_fixed_rate
-from .fleet import SERVER_CORE, Arm, Fleet
+from .fleet import SERVER_CORE, Arm, Fleet, Setup
 from .layers import LAYERS, shares_of
 from .propagation import measure_rollbacks
 from .sink_arm import wait_drained
 
-__all__ = ["Bench"]
+__all__ = ["Bench", "run_meta"]
 
 
 class Bench(Fleet):
@@ -276,3 +277,25 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def run_meta(mode: Mode, setup: Setup, started: float) -> dict[str, Any]:
+    """What every report's ``meta`` opens with: the mode's bounds and how the run was set up."""
+    return {
+        "mode": mode.name,
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "rounds": mode.rounds,
+        "closed_s": mode.closed_s,
+        "fixed_s": mode.fixed_s,
+        "warmup_s": mode.warmup_s,
+        "connections": mode.connections,
+        "noise_limit": mode.noise_limit,
+        "retries": mode.retries,
+        "generator": setup.generator,
+        "store": setup.store,
+        "pinned": setup.pinned,
+        "setup_s": setup.started_s,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "skipped": setup.skipped,
+        "versions": setup.versions,
+    }

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,8 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from service.rest.timeout import RequestTimeoutMiddleware
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.bentoml_app import built_middleware
 
 
 async def _quick(_request: Request) -> Response:
@@ -63,16 +59,5 @@ def test_answered_requests_leave_no_timer_scheduled() -> None:
 def test_the_service_app_bentoml_builds_holds_this_timeout_in_place_of_its_own(tmp_path: Path) -> None:
     """BentoML's app factory, building the canaryline service's app, puts RequestTimeoutMiddleware where its own
     TimeoutMiddleware was (fails if a BentoML upgrade moves the class the factory imports)."""
-    code = (
-        "from service.service import Canaryline\n"
-        "app = Canaryline.to_asgi(is_main=True)\n"
-        "print(','.join(m.cls.__name__ for m in app.user_middleware))\n"
-    )
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "CANARYLINE_HOME": str(tmp_path)}
-    env.pop("BENTOML_HOME", None)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    names = done.stdout.strip().splitlines()[-1].split(",")
+    names = built_middleware(tmp_path)
     assert "RequestTimeoutMiddleware" in names and "TimeoutMiddleware" not in names, names

@@ -3,16 +3,12 @@ the middleware that applies them (tests/e2e/test_metrics_cardinality.py counts u
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.rest.traffic_metrics import OTHER, endpoint_label
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.bentoml_app import built_middleware
 
 
 @pytest.mark.parametrize(
@@ -43,16 +39,5 @@ def test_a_path_is_labelled_with_the_route_it_matches(path: str, label: str) -> 
 def test_the_service_app_bentoml_builds_holds_the_bounded_traffic_metrics(tmp_path: Path) -> None:
     """BentoML's app factory, building the canaryline service's app, puts BoundedTrafficMetricsMiddleware where its
     RunnerTrafficMetricsMiddleware was (fails if a BentoML upgrade moves the class the factory imports)."""
-    code = (
-        "from service.service import Canaryline\n"
-        "app = Canaryline.to_asgi(is_main=True)\n"
-        "print(','.join(m.cls.__name__ for m in app.user_middleware))\n"
-    )
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "CANARYLINE_HOME": str(tmp_path)}
-    env.pop("BENTOML_HOME", None)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    names = done.stdout.strip().splitlines()[-1].split(",")
+    names = built_middleware(tmp_path)
     assert "BoundedTrafficMetricsMiddleware" in names and "RunnerTrafficMetricsMiddleware" not in names, names
