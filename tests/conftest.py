@@ -59,7 +59,8 @@ def redis_url(session_home: Path) -> Iterator[str]:
                 pytest.fail(f"Redis is required under CI=true and could not be started: {exc}")
             pytest.skip(f"no Redis: set REDIS_URL or install redis-server ({exc})")
     try:
-        redis.Redis.from_url(url).ping()
+        with redis.Redis.from_url(url) as probe:  # closed here: a dropped client is freed only by a later
+            probe.ping()  # gc pass (its pool is a cycle), whose ResourceWarning then fails some other test
     except redis.RedisError as exc:
         if IN_CI:
             pytest.fail(f"Redis at {url} is required under CI=true and does not answer: {exc}")
