@@ -180,12 +180,18 @@ def applied_at(gateway: GatewayProcess, model: str, revision: int) -> dict[str, 
     """When each worker of ``gateway`` applied ``revision`` of ``model``: instance → epoch seconds, from the
     ``plan_applied`` line it logged (timestamps are the worker's own, taken as it swapped the plan in)."""
     applied: dict[str, float] = {}
+    decoder = json.JSONDecoder()
     for line in gateway.log().splitlines():
-        if '"plan_applied"' not in line:
-            continue
-        event = json.loads(line)
-        if event.get("model") == model and event.get("revision") == revision:
-            applied[event["instance"]] = datetime.fromisoformat(event["timestamp"]).timestamp()
+        at = 0
+        while '"plan_applied"' in line[at:]:  # two workers' lines were once found joined on one line
+            start = line.index("{", at)
+            event, at = decoder.raw_decode(line, start)
+            if (
+                event.get("event") == "plan_applied"
+                and event.get("model") == model
+                and event.get("revision") == revision
+            ):
+                applied[event["instance"]] = datetime.fromisoformat(event["timestamp"]).timestamp()
     return applied
 
 
